@@ -1,0 +1,1 @@
+"""tabpipe: the logic behind the DVC stages, the BentoML service and the tests."""

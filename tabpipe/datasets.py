@@ -1,0 +1,187 @@
+"""Loaders for the datasets `data.dataset` can name: each returns a clean frame, its schema and its source."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tabpipe import checks
+from tabpipe.errors import PipelineError
+from tabpipe.schema import Schema, as_text, builtin, infer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("ingest")
+
+IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+DATASETS = ("iris", "adult", "employment", "csv")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    frame: pd.DataFrame
+    schema: Schema
+    source: str
+
+
+def load(params: dict[str, Any], root: Path) -> Loaded:
+    """Load the dataset named by `params['dataset']`, cleaned and typed to its schema."""
+    name = params.get("dataset")
+    if name == "iris":
+        return _iris(root / str(params.get("iris_csv") or "data/raw/iris.csv"))
+    if name == "adult":
+        return _bundled("adult", root / "data/raw/adult.parquet")
+    if name == "employment":
+        return _employment(root / "data/raw/employment.parquet", params.get("years") or [])
+    if name == "csv":
+        return _user_csv(root, params)
+    raise PipelineError(f"params.yaml: data.dataset is '{name}', expected one of {', '.join(DATASETS)}")
+
+
+def clean(raw: pd.DataFrame, markers: tuple[str, ...]) -> pd.DataFrame:
+    """Strip names and text values, and turn missing-value markers into real missing values."""
+    import pandas as pd
+
+    frame = raw.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in range(frame.shape[1]):
+        values = frame.iloc[:, column]
+        if pd.api.types.is_string_dtype(values) or values.dtype == object:
+            stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+            frame.isetitem(column, stripped.mask(stripped.isin([*markers, ""])))
+    return frame
+
+
+def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Give each schema column its type: numbers as float, categories and labels as text.
+
+    A numeric column holding text is left as it is, so the type check can name the bad values.
+    """
+    import pandas as pd
+
+    out = frame.copy()
+    for feature in schema.features:
+        if feature.name not in out.columns or checks.is_duplicated(out, feature.name):
+            continue
+        if feature.kind == "numeric":
+            try:
+                out[feature.name] = pd.to_numeric(out[feature.name]).astype("float64")
+            except (ValueError, TypeError):
+                continue
+        else:
+            out[feature.name] = as_text(out[feature.name])
+    if schema.target in out.columns and not checks.is_duplicated(out, schema.target):
+        out[schema.target] = as_text(out[schema.target])
+    return out
+
+
+def require(frame: pd.DataFrame, schema: Schema, file: str) -> None:
+    """Raise one line per structural problem (columns, types, labels); ingest cannot go on without them."""
+    problems = checks.structure(frame, schema)
+    if problems:
+        raise PipelineError("\n".join(p.line(file) for p in problems))
+
+
+def read_csv(path: Path, markers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV, turning every way it can be unreadable into one clear line."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, na_values=list(markers), skipinitialspace=True)
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"{path}: file is empty") from None
+    except UnicodeDecodeError as error:
+        raise PipelineError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except pd.errors.ParserError as error:
+        detail = str(error).strip().splitlines()[-1]
+        raise PipelineError(f"{path}: cannot be parsed as CSV ({detail})") from None
+    repeated = checks.duplicated_names(pd.Index([name.strip() for name in header]))
+    if repeated:
+        raise PipelineError("\n".join(f"{path}: column '{c}': appears more than once in the header" for c in repeated))
+    return frame
+
+
+def _iris(path: Path) -> Loaded:
+    schema = builtin("iris")
+    if path.exists() and path.stat().st_size > 0:
+        raw = read_csv(path)
+        if len(raw):
+            frame = coerce(clean(raw, ()), schema)
+            require(frame, schema, str(path))
+            log.info("iris: using %s (%d rows)", path, len(frame))
+            return Loaded(frame, schema, str(path))
+        log.warning("iris: %s has a header but no rows; using scikit-learn's bundled copy", path)
+    elif path.exists():
+        log.warning("iris: %s is empty; using scikit-learn's bundled copy", path)
+    else:
+        log.info("iris: %s not found; using scikit-learn's bundled copy", path)
+    return Loaded(coerce(_sklearn_iris(), schema), schema, "sklearn.datasets.load_iris")
+
+
+def _sklearn_iris() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.copy()
+    frame.columns = [*IRIS_COLUMNS, "species"]
+    frame["species"] = [str(bunch.target_names[i]) for i in bunch.target]
+    return frame
+
+
+def _bundled(name: str, path: Path) -> Loaded:
+    import pandas as pd
+
+    schema = builtin(name)
+    if not path.exists():
+        raise PipelineError(f"{path}: bundled dataset missing (it is committed to git; check out the repository again)")
+    frame = coerce(clean(pd.read_parquet(path), schema.missing_markers), schema)
+    require(frame, schema, str(path))
+    log.info("%s: using %s (%d rows)", name, path, len(frame))
+    return Loaded(frame, schema, str(path))
+
+
+def _employment(path: Path, years: list[Any]) -> Loaded:
+    loaded = _bundled("employment", path)
+    frame = loaded.frame
+    available = sorted(int(y) for y in frame["year"].unique())
+    wanted = [int(y) for y in years] if years else available
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise PipelineError(f"params.yaml: data.years has {unknown}; the data has {available}")
+    frame = frame[frame["year"].isin(wanted)].reset_index(drop=True)
+    log.info("employment: years %s, %d rows", wanted, len(frame))
+    return Loaded(frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
+
+
+def _user_csv(root: Path, params: dict[str, Any]) -> Loaded:
+    if not params.get("path"):
+        raise PipelineError("params.yaml: data.dataset is 'csv' but data.path is empty")
+    if not params.get("target"):
+        raise PipelineError("params.yaml: data.dataset is 'csv' but data.target is empty")
+    path = root / str(params["path"])
+    target = str(params["target"])
+    markers = tuple(str(m) for m in params.get("missing_markers") or ())
+    raw = read_csv(path, markers)
+    frame = clean(raw, markers)
+    if not len(frame):
+        raise PipelineError(f"{path}: has a header but no rows")
+    if target not in frame.columns:
+        hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
+        raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
+    schema = infer(frame, name="csv", target=target, column_types=params.get("column_types"), missing_markers=markers)
+    frame = coerce(frame, schema)
+    require(frame, schema, str(path))
+    if len(schema.classes) < 2:
+        raise PipelineError(
+            f"{path}: column '{target}': only one class ({', '.join(schema.classes)}); need two or more"
+        )
+    log.info("csv: using %s (%d rows, %d features)", path, len(frame), len(schema.features))
+    return Loaded(frame, schema, str(path))

@@ -1,0 +1,179 @@
+"""The dataset schema: the one definition of columns, types, ranges and target.
+
+Validation, the featurizer and the service's request model are all built from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from tabpipe.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Kind = Literal["numeric", "categorical"]
+KINDS: tuple[str, ...] = ("numeric", "categorical")
+BUILTIN = ("iris", "adult", "employment")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column. Numeric features have a closed range; categorical ones a category list."""
+
+    name: str
+    kind: Kind
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] = ()
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A dataset's features, target and classes; `meta` columns are carried but never learned from."""
+
+    name: str
+    features: tuple[Feature, ...]
+    target: str
+    classes: tuple[str, ...]
+    missing_markers: tuple[str, ...] = ()
+    meta: tuple[str, ...] = field(default=())
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "categorical"]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column a prepared frame has, in order."""
+        return [*self.feature_names, *self.meta, self.target]
+
+    def feature(self, name: str) -> Feature:
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["features"] = [_compact(f) for f in data["features"]]
+        return _lists(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        try:
+            features = tuple(
+                Feature(
+                    name=str(f["name"]),
+                    kind=_kind(f["kind"], f["name"]),
+                    minimum=_number(f.get("minimum")),
+                    maximum=_number(f.get("maximum")),
+                    categories=tuple(str(c) for c in f.get("categories", ())),
+                    nullable=bool(f.get("nullable", False)),
+                )
+                for f in data["features"]
+            )
+            return cls(
+                name=str(data["name"]),
+                features=features,
+                target=str(data["target"]),
+                classes=tuple(str(c) for c in data["classes"]),
+                missing_markers=tuple(str(m) for m in data.get("missing_markers", ())),
+                meta=tuple(str(m) for m in data.get("meta", ())),
+            )
+        except (KeyError, TypeError) as error:
+            raise PipelineError(f"schema: missing or malformed entry {error}") from None
+
+
+def builtin(name: str) -> Schema:
+    """The declared schema of a bundled dataset (tabpipe/schemas/<name>.yaml)."""
+    text = resources.files("tabpipe.schemas").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return Schema.from_dict(yaml.safe_load(text))
+
+
+def infer(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    target: str,
+    column_types: dict[str, str] | None = None,
+    missing_markers: tuple[str, ...] = (),
+) -> Schema:
+    """Infer a schema from a normalised user frame: numeric dtypes are numeric unless overridden.
+
+    Ranges and categories are the observed ones, so serving rejects what training never saw.
+    """
+    import pandas as pd
+
+    overrides = dict(column_types or {})
+    for column, kind in overrides.items():
+        if column not in frame.columns:
+            raise PipelineError(f"params.yaml: data.column_types names column '{column}', which the data lacks")
+        _kind(kind, column)
+    features = []
+    for column in frame.columns:
+        if column == target:
+            continue
+        values = frame[column]
+        kind = overrides.get(column) or ("numeric" if pd.api.types.is_numeric_dtype(values) else "categorical")
+        nullable = bool(values.isna().any())
+        if kind == "numeric":
+            finite = pd.to_numeric(values, errors="coerce")
+            finite = finite[finite.abs() != math.inf]
+            features.append(Feature(column, "numeric", _number(finite.min()), _number(finite.max()), nullable=nullable))
+        else:
+            categories = tuple(sorted(as_text(values).dropna().unique()))
+            features.append(Feature(column, "categorical", categories=categories, nullable=nullable))
+    classes = tuple(sorted(as_text(frame[target]).dropna().unique()))
+    return Schema(name, tuple(features), target, classes, tuple(missing_markers))
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Text with real missing values; whole-number floats (1.0) read as '1', as people write them."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(values) and values.dropna().map(float.is_integer).all():
+        values = values.astype("Int64")
+    return values.map(lambda v: v if pd.isna(v) else str(v)).astype("str")
+
+
+def _kind(value: Any, column: str) -> Kind:
+    if value not in KINDS:
+        raise PipelineError(f"schema: column '{column}' has kind '{value}', expected one of {', '.join(KINDS)}")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _compact(feature: dict[str, Any]) -> dict[str, Any]:
+    """Drop the fields that do not apply to a feature's kind, for a readable artifact."""
+    keep = {"name", "kind", "nullable"}
+    keep |= {"minimum", "maximum"} if feature["kind"] == "numeric" else {"categories"}
+    return {k: v for k, v in feature.items() if k in keep}
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value

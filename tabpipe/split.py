@@ -1,0 +1,34 @@
+"""The seeded, stratified train/test split."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tabpipe.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tabpipe.schema import Schema
+
+
+def train_test(
+    frame: pd.DataFrame, schema: Schema, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split so that every class keeps its share in both parts; the seed makes it repeatable."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1:
+        raise PipelineError(f"params.yaml: data.test_size is {test_size}, expected a fraction between 0 and 1")
+    counts = frame[schema.target].value_counts()
+    short = counts[counts < 2]
+    if len(short):
+        label = short.index[0]
+        raise PipelineError(
+            f"column '{schema.target}': class '{label}' has only {int(short.iloc[0])} row; a split needs 2 per class"
+        )
+    try:
+        train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=frame[schema.target])
+    except ValueError as error:
+        raise PipelineError(f"column '{schema.target}': cannot split {len(frame)} rows ({error})") from None
+    return train.reset_index(drop=True), test.reset_index(drop=True)
