@@ -17,10 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def env() -> dict[str, str]:
-    """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry."""
+def env(**extra: str) -> dict[str, str]:
+    """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry.
+
+    MLFLOW_TRACKING_URI is dropped unless given: mlflow.set_tracking_uri in the test process
+    exports it, and a stale one would send a subprocess's runs to another test's store.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return {
-        **os.environ,
+        **inherited,
+        **extra,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "DO_NOT_TRACK": "1",
         "DVC_NO_ANALYTICS": "1",

@@ -1,0 +1,138 @@
+"""Test-set evaluation: metrics as flat scalars, plot data for DVC's templates, predictions to keep.
+
+Labels are always the argmax of the class probabilities (`predict`), the same rule the service
+uses, so served and evaluated predictions can be compared exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+DIGITS = 6
+METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
+MAX_CURVE_POINTS = 400
+
+
+def predict(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) with columns in `model.classes_` order."""
+    import numpy as np
+
+    proba = np.asarray(model.predict_proba(x), dtype="float64")
+    labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
+    return labels, proba
+
+
+def metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Every metric in METRICS, the row count and per-class F1, rounded so reruns give the same bytes."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    labels = np.asarray(classes)[proba.argmax(axis=1)]
+    values: dict[str, Any] = {name: _round(score(name, y_true, proba, classes)) for name in METRICS}
+    values["rows"] = len(y_true)
+    per_class = f1_score(y_true, labels, labels=classes, average=None, zero_division=0)
+    values["f1_per_class"] = {label: _round(f1) for label, f1 in zip(classes, per_class, strict=True)}
+    return values
+
+
+def score(metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
+    """One metric, computed alone (the gate's bootstrap calls this thousands of times).
+
+    ROC AUC is one-vs-rest macro for multiclass and of the second class for binary.
+    """
+    import numpy as np
+    from sklearn import metrics as m
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(METRICS)}")
+    if metric == "roc_auc":
+        if len(classes) == 2:
+            return float(m.roc_auc_score(y_true == classes[1], proba[:, 1]))
+        return float(m.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes))
+    if metric == "log_loss":
+        return float(m.log_loss(y_true, proba, labels=classes))
+    labels = np.asarray(classes)[proba.argmax(axis=1)]
+    if metric == "accuracy":
+        return float(m.accuracy_score(y_true, labels))
+    if metric == "balanced_accuracy":
+        return float(m.balanced_accuracy_score(y_true, labels))
+    average = {"labels": classes, "average": "macro", "zero_division": 0}
+    scorer = {"precision_macro": m.precision_score, "recall_macro": m.recall_score, "f1_macro": m.f1_score}[metric]
+    return float(scorer(y_true, labels, **average))
+
+
+def roc_points(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> list[dict[str, float]]:
+    """ROC of the positive class (binary) or micro-averaged over classes (multiclass)."""
+    from sklearn.metrics import roc_curve
+
+    truth, score = _one_vs_rest(y_true, proba, classes)
+    fpr, tpr, _ = roc_curve(truth, score)
+    return _thin([{"fpr": _round(f), "tpr": _round(t)} for f, t in zip(fpr, tpr, strict=True)])
+
+
+def pr_points(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> list[dict[str, float]]:
+    """Precision-recall of the positive class (binary) or micro-averaged (multiclass)."""
+    from sklearn.metrics import precision_recall_curve
+
+    truth, score = _one_vs_rest(y_true, proba, classes)
+    precision, recall, _ = precision_recall_curve(truth, score)
+    points = [{"recall": _round(r), "precision": _round(p)} for p, r in zip(precision, recall, strict=True)]
+    return _thin(points[::-1])
+
+
+def confusion_rows(y_true: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """One row per test example, the shape DVC's confusion template counts."""
+    import pandas as pd
+
+    return pd.DataFrame({"actual": y_true, "predicted": labels})
+
+
+def importance(
+    model: Any, x: pd.DataFrame, y: np.ndarray, *, scoring: str, repeats: int, seed: int
+) -> list[dict[str, Any]]:
+    """Permutation importance on the test set, per original feature (before one-hot)."""
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(model, x, y, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1)
+    rows = [
+        {"feature": name, "importance": _round(mean), "std": _round(std)}
+        for name, mean, std in zip(x.columns, result.importances_mean, result.importances_std, strict=True)
+    ]
+    return sorted(rows, key=lambda r: (-r["importance"], r["feature"]))
+
+
+def predictions(
+    x: pd.DataFrame, y_true: np.ndarray, labels: np.ndarray, proba: np.ndarray, classes: list[str]
+) -> pd.DataFrame:
+    """The test rows with truth, prediction and every class probability (kept for parity checks)."""
+    import pandas as pd
+
+    out = pd.DataFrame({"row": range(len(x)), "actual": y_true, "predicted": labels})
+    for index, label in enumerate(classes):
+        out[f"proba_{label}"] = proba[:, index]
+    return out
+
+
+def _one_vs_rest(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    if len(classes) == 2:
+        return (y_true == classes[1]).astype(int), proba[:, 1]
+    onehot = (np.asarray(y_true)[:, None] == np.asarray(classes)[None, :]).astype(int)
+    return onehot.ravel(), proba.ravel()
+
+
+def _thin(points: list[dict[str, float]]) -> list[dict[str, float]]:
+    """At most MAX_CURVE_POINTS evenly spaced points, keeping both ends, so the files stay small."""
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    step = (len(points) - 1) / (MAX_CURVE_POINTS - 1)
+    return [points[round(i * step)] for i in range(MAX_CURVE_POINTS)]
+
+
+def _round(value: Any) -> Any:
+    return round(float(value), DIGITS)

@@ -1,0 +1,34 @@
+"""Images for people (logged to MLflow): the confusion matrix and the ROC curve."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+
+def confusion(y_true: np.ndarray, labels: np.ndarray, classes: list[str]) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    display = ConfusionMatrixDisplay.from_predictions(y_true, labels, labels=classes, colorbar=False)
+    display.ax_.set_title("Confusion matrix (test set)")
+    display.figure_.tight_layout()
+    return display.figure_
+
+
+def curve(points: list[dict[str, Any]], x: str, y: str, title: str) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.plot([p[x] for p in points], [p[y] for p in points])
+    axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,43 @@
+"""ASGI middleware for the service: refuse oversized bodies (413) and count every rejected request.
+
+Validation failures happen inside BentoML before our API code runs, so counting 4xx answers here
+is the one place that sees all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Scope = dict[str, Any]
+
+
+class RequestGuard:
+    def __init__(self, app: Any, *, paths: tuple[str, ...], max_body_bytes: int, rejected: Any) -> None:
+        self.app = app
+        self.paths = paths
+        self.max_body_bytes = max_body_bytes
+        self.rejected = rejected
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+            return
+
+        async def counting_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                self.rejected.labels(status=str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    async def _refuse(self, send: Any, status: int, message: str) -> None:
+        self.rejected.labels(status=str(status)).inc()
+        body = json.dumps({"error": message}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

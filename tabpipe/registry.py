@@ -1,0 +1,103 @@
+"""The MLflow model registry: find the champion, register a gated model, move the aliases.
+
+Aliases, not stages (deprecated): `champion` is what serves; `previous` keeps the one it replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from tabpipe import tracking
+from tabpipe.errors import PipelineError
+
+CHAMPION, PREVIOUS = "champion", "previous"
+
+# Fail fast when a tracking server is down instead of MLflow's default minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+
+
+@dataclass(frozen=True)
+class Champion:
+    name: str
+    version: str
+    model_sha256: str
+    model_uri: str
+
+
+def model_name(prefix: str, dataset: str) -> str:
+    return f"{prefix}-{dataset}"
+
+
+def client() -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking.tracking_uri())
+
+
+def champion(name: str) -> Champion | None:
+    """The version holding the `champion` alias, or None before the first release."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise _unreachable(error) from None
+    return Champion(
+        name, str(version.version), version.tags.get(tracking.MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
+    )
+
+
+def load(champion: Champion) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    return mlflow.sklearn.load_model(champion.model_uri)
+
+
+def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
+    """Register the winner's logged model as a new version and make it champion; returns the version.
+
+    Idempotent: when the champion already is this exact model file, nothing changes.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    current = champion(name)
+    if current and current.model_sha256 == model_sha256:
+        return current.version
+    run_id = tracking.run_for_model(model_sha256)
+    if run_id is None:
+        raise PipelineError(
+            f"MLflow store {tracking.tracking_uri()}: no run holds this model; rerun `dvc repro -f -s train`"
+        )
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    try:
+        experiment_id = client().get_run(run_id).info.experiment_id
+        logged = mlflow.search_logged_models(
+            experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", output_format="list"
+        )
+        if not logged:
+            raise PipelineError(f"MLflow run {run_id} has no logged model; rerun `dvc repro -f -s train`")
+        version = mlflow.register_model(logged[0].model_uri, name, tags={**tags, tracking.MODEL_HASH_TAG: model_sha256})
+        registry = client()
+        if current:
+            registry.set_registered_model_alias(name, PREVIOUS, current.version)
+        registry.set_registered_model_alias(name, CHAMPION, str(version.version))
+    except MlflowException as error:
+        raise _unreachable(error) from None
+    return str(version.version)
+
+
+def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:
+    """The gated test metrics as version tags (`metric.roc_auc`, ...)."""
+    return {f"metric.{key}": str(value) for key, value in tracking.flatten(metrics).items()}
+
+
+def _unreachable(error: Exception) -> PipelineError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return PipelineError(f"MLflow registry at {tracking.tracking_uri()}: {first}")

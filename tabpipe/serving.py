@@ -1,0 +1,136 @@
+"""What the BentoML service needs, kept out of service.py: the manifest, the model store, request models.
+
+The pipeline's `package` stage writes models/serving.json (deterministic: model hash, dataset,
+gated metrics, schema, serving limits) beside models/model.joblib. Any machine holding those two
+files, from `dvc repro` or `dvc pull`, can serve: the model is imported into the local BentoML
+store under a tag derived from its hash, after checking the file against that hash.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from tabpipe import tracking
+from tabpipe.errors import PipelineError
+from tabpipe.schema import Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pydantic import BaseModel
+
+MODEL_FILE = "model.joblib"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to produce the gated model first")
+    from tabpipe.io import read_json
+
+    return read_json(path)
+
+
+def manifest(schema: Schema, model_sha256: str, metrics: dict[str, Any], serve: dict[str, Any]) -> dict[str, Any]:
+    name = f"tabpipe-{schema.name}"
+    return {
+        "name": name,
+        "tag": f"{name}:{model_sha256[:20]}",
+        "dataset": schema.name,
+        "model_sha256": model_sha256,
+        "metrics": metrics,
+        "schema": schema.to_dict(),
+        "serve": serve,
+    }
+
+
+def ensure_model(manifest: dict[str, Any], model_path: Path, labels: dict[str, str] | None = None) -> str:
+    """Make sure the manifest's model is in the local BentoML store; returns its tag.
+
+    A model file whose hash differs from the manifest's is refused: it is not the gated model.
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    tag = manifest["tag"]
+    try:
+        bentoml.models.get(tag)
+        return tag
+    except NotFound:
+        pass
+    if not model_path.is_file():
+        raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`")
+    actual = tracking.file_sha256(model_path)
+    if actual != manifest["model_sha256"]:
+        raise PipelineError(
+            f"{model_path}: sha256 {actual[:12]}... does not match the gated model {manifest['model_sha256'][:12]}..."
+        )
+    metadata = {k: manifest[k] for k in ("dataset", "model_sha256", "metrics", "schema")}
+    with bentoml.models.create(
+        tag, labels={"dataset": manifest["dataset"], **(labels or {})}, metadata=metadata
+    ) as model:
+        shutil.copyfile(model_path, model.path_of(MODEL_FILE))
+    return tag
+
+
+def load_model(model_ref: Any) -> Any:
+    """Load the stored pipeline after checking its bytes against the hash the pipeline recorded."""
+    import joblib
+
+    path = Path(model_ref.path_of(MODEL_FILE))
+    expected = model_ref.info.metadata.get("model_sha256")
+    actual = tracking.file_sha256(path)
+    if actual != expected:
+        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
+    return joblib.load(path)
+
+
+def field_name(column: str) -> str:
+    """A Python identifier for a column; the JSON key stays the column name (an alias)."""
+    name = re.sub(r"\W", "_", column)
+    return f"f_{name}" if not name.isidentifier() or name.startswith("_") else name
+
+
+def row_model(schema: Schema) -> type[BaseModel]:
+    """The request row: every feature typed, bounded and (categories) enumerated from the schema.
+
+    Strict numbers (no "5.1" strings, no NaN or Infinity); unknown keys are refused. Nullable
+    features may be null or left out; the others are required.
+    """
+    from pydantic import ConfigDict, Field, create_model
+
+    fields: dict[str, Any] = {}
+    for feature in schema.features:
+        if feature.kind == "numeric":
+            kind: Any = float
+            constraints = {"ge": feature.minimum, "le": feature.maximum, "strict": True, "allow_inf_nan": False}
+        else:
+            kind = Literal[feature.categories]  # type: ignore[valid-type]
+            constraints = {}
+        if feature.nullable:
+            fields[field_name(feature.name)] = (kind | None, Field(None, alias=feature.name, **constraints))
+        else:
+            fields[field_name(feature.name)] = (kind, Field(..., alias=feature.name, **constraints))
+    config = ConfigDict(extra="forbid", populate_by_name=False)
+    return create_model(f"{schema.name.title()}Row", __config__=config, **fields)
+
+
+def rows_frame(rows: list[Any], schema: Schema) -> pd.DataFrame:
+    """Validated rows as the frame the model was trained on: same columns, order and dtypes."""
+    import pandas as pd
+
+    from tabpipe.datasets import coerce
+
+    records = [row.model_dump(by_alias=True) for row in rows]
+    return coerce(pd.DataFrame.from_records(records, columns=schema.feature_names), schema)
+
+
+def answer(labels: Any, proba: Any, classes: list[str], model: dict[str, str]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "predictions": [
+            {"label": str(label), "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)}}
+            for label, row in zip(labels, proba, strict=True)
+        ],
+    }
