@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +22,9 @@ from tabpipe.schema import Feature, Schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+# BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="tabpipe-bentoml-")
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -62,12 +72,10 @@ def project_files() -> list[str]:
     return [f for f in listed if f and (ROOT / f).is_file()]
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+def make_project(repo: Path) -> Path:
     """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
-    repo = tmp_path / "repo"
     for name in project_files():
-        if name.startswith(("metrics/", "tests/", "bench/")) or name == "dvc.lock":
+        if name.startswith(("metrics/", "tests/", "bench/")) or name in ("dvc.lock", "models/serving.json"):
             continue
         target = repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +84,68 @@ def project(tmp_path: Path) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "project"], repo)
     return repo
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "repo")
+
+
+def set_params(repo: Path, **values: object) -> None:
+    """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
+    import yaml
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in values.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for name in parents:
+            node = node[name]
+        node[key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(repo: Path, bentoml_home: Path, timeout: float = 90) -> Iterator[str]:
+    """A real `bentoml serve` on 127.0.0.1, stopped by its process group when the block ends."""
+    port = free_port()
+    log = (repo / "serve.log").open("w")
+    process = subprocess.Popen(
+        [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=repo,
+        env=env(BENTOML_HOME=str(bentoml_home)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"bentoml serve exited {process.returncode}:\n{(repo / 'serve.log').read_text()}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"bentoml serve not ready in {timeout}s:\n{(repo / 'serve.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
 
 
 TOY = Schema(

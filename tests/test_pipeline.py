@@ -4,17 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import dvc
+from tests.conftest import dvc, set_params
 
 pytestmark = pytest.mark.integration
-
-
-def set_params(repo: Path, section: str, **values: object) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params[section].update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def test_repro_runs_the_pipeline_and_is_repeatable(project: Path) -> None:
@@ -34,7 +27,7 @@ def test_repro_runs_the_pipeline_and_is_repeatable(project: Path) -> None:
 
 
 def test_failed_validation_stops_repro_with_one_line_per_problem(project: Path) -> None:
-    set_params(project, "validate", min_rows_per_class=1000)
+    set_params(project, **{"validate.min_rows_per_class": 1000})
     result = dvc("repro", cwd=project, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -46,7 +39,7 @@ def test_failed_validation_stops_repro_with_one_line_per_problem(project: Path) 
 
 def test_broken_user_csv_fails_ingest_without_traceback(project: Path) -> None:
     (project / "data/raw/mine.csv").write_text("a;b;label\n1;2;x\n")
-    set_params(project, "data", dataset="csv", path="data/raw/mine.csv", target="label")
+    set_params(project, **{"data.dataset": "csv", "data.path": "data/raw/mine.csv", "data.target": "label"})
     result = dvc("repro", cwd=project, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -56,7 +49,7 @@ def test_broken_user_csv_fails_ingest_without_traceback(project: Path) -> None:
 def test_user_csv_runs_and_writes_inferred_schema(project: Path) -> None:
     rows = "".join(f"{i},{['red', 'blue'][i % 2]},{['n', 'y'][(i // 2) % 2]}\n" for i in range(120))
     (project / "data/raw/mine.csv").write_text("size,colour,label\n" + rows)
-    set_params(project, "data", dataset="csv", path="data/raw/mine.csv", target="label")
+    set_params(project, **{"data.dataset": "csv", "data.path": "data/raw/mine.csv", "data.target": "label"})
     dvc("repro", cwd=project)
     schema = json.loads((project / "data/prepared/schema.json").read_text())
     assert [f["name"] for f in schema["features"]] == ["size", "colour"]

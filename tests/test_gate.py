@@ -1,0 +1,84 @@
+"""Gate rules and the paired significance tests behind the champion rule."""
+
+import numpy as np
+import pytest
+
+from tabpipe import gate
+from tabpipe.errors import PipelineError
+
+CLASSES = ["no", "yes"]
+
+
+def noisy(y: np.ndarray, quality: float, seed: int) -> np.ndarray:
+    """Binary probabilities that rank `y` well when quality is high and randomly when it is 0."""
+    rng = np.random.default_rng(seed)
+    score = quality * (y == "yes") + rng.normal(0, 0.5, len(y))
+    p = 1 / (1 + np.exp(-3 * (score - quality / 2)))
+    return np.column_stack([1 - p, p])
+
+
+@pytest.fixture
+def labels() -> np.ndarray:
+    return np.random.default_rng(0).choice(CLASSES, 600)
+
+
+def test_minimums_pass_and_fail_with_a_readable_line() -> None:
+    rules = gate.minimum_rules({"roc_auc": 0.91, "f1_macro": 0.6}, {"roc_auc": 0.9, "f1_macro": 0.7})
+    assert [(r.name, r.passed) for r in rules] == [("min_roc_auc", True), ("min_f1_macro", False)]
+    flags, lines = gate.verdict(rules)
+    assert flags == {"min_roc_auc": True, "min_f1_macro": False, "passed": False}
+    assert lines == ["gate: min_f1_macro: f1_macro 0.6000 is below the minimum 0.7000"]
+
+
+def test_unknown_minimum_metric_is_a_params_error() -> None:
+    with pytest.raises(PipelineError, match=r"gate\.min names metric 'auc'"):
+        gate.minimum_rules({"roc_auc": 0.9}, {"auc": 0.5})
+
+
+def test_drift_rule_uses_the_validation_share() -> None:
+    assert gate.drift_rule({"drifted_share": 0.25}, 0.3).passed
+    assert not gate.drift_rule({"drifted_share": 0.5}, 0.3).passed
+    assert not gate.drift_rule({}, 0.3).passed  # drift never measured: not shippable
+
+
+def test_no_champion_passes_both_champion_rules() -> None:
+    rules = gate.champion_rules(None, tolerance=0.0, require_improvement=True, alpha=0.05)
+    assert all(r.passed for r in rules)
+
+
+@pytest.mark.parametrize("test", ["bootstrap", "mcnemar"])
+def test_identical_models_are_not_worse_and_not_significantly_better(labels: np.ndarray, test: str) -> None:
+    proba = noisy(labels, 2.0, seed=1)
+    c = gate.compare("roc_auc", labels, proba, proba, CLASSES, test=test, rounds=200, seed=0, alpha=0.05)
+    assert c.difference == 0 and c.p_value == 1.0
+    worse, significant = gate.champion_rules(c, tolerance=0.0, require_improvement=True, alpha=0.05)
+    assert worse.passed and not significant.passed
+
+
+@pytest.mark.parametrize("test", ["bootstrap", "mcnemar"])
+def test_a_clearly_better_candidate_is_significant(labels: np.ndarray, test: str) -> None:
+    better, weaker = noisy(labels, 3.0, seed=1), noisy(labels, 0.5, seed=2)
+    c = gate.compare("roc_auc", labels, better, weaker, CLASSES, test=test, rounds=300, seed=0, alpha=0.05)
+    assert c.difference > 0.1 and c.p_value < 0.01 and c.ci_low > 0
+    assert all(r.passed for r in gate.champion_rules(c, tolerance=0.0, require_improvement=True, alpha=0.05))
+    reverse = gate.compare("roc_auc", labels, weaker, better, CLASSES, test=test, rounds=300, seed=0, alpha=0.05)
+    worse, _ = gate.champion_rules(reverse, tolerance=0.01, require_improvement=False, alpha=0.05)
+    assert not worse.passed and "worse than the champion" in worse.detail
+
+
+def test_log_loss_counts_lower_as_better(labels: np.ndarray) -> None:
+    better, weaker = noisy(labels, 3.0, seed=1), noisy(labels, 0.5, seed=2)
+    c = gate.compare("log_loss", labels, better, weaker, CLASSES, test="bootstrap", rounds=100, seed=0, alpha=0.05)
+    assert c.candidate < c.champion and c.difference > 0
+
+
+def test_bootstrap_is_seeded(labels: np.ndarray) -> None:
+    a, b = noisy(labels, 1.0, seed=1), noisy(labels, 1.1, seed=2)
+    run = lambda: gate.compare("roc_auc", labels, a, b, CLASSES, test="bootstrap", rounds=100, seed=7, alpha=0.05)  # noqa: E731
+    assert run() == run()
+
+
+def test_unknown_test_is_a_params_error(labels: np.ndarray) -> None:
+    proba = noisy(labels, 1.0, seed=1)
+    with pytest.raises(PipelineError, match=r"gate\.champion\.test"):
+        gate.compare("roc_auc", labels, proba, proba, CLASSES, test="ttest", rounds=10, seed=0, alpha=0.05)

@@ -1,0 +1,82 @@
+"""The gate decides what ships: real `dvc repro`, a real MLflow registry, a real BentoML store."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import dvc, env, set_params
+
+pytestmark = pytest.mark.integration
+
+WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
+STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
+
+
+def registry(repo: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{repo}/mlflow.db", registry_uri=f"sqlite:///{repo}/mlflow.db")
+
+
+def versions(repo: Path) -> list[str]:
+    return sorted(str(v.version) for v in registry(repo).search_model_versions("name='tabpipe-iris'"))
+
+
+def alias(repo: Path, name: str) -> str:
+    return str(registry(repo).get_model_version_by_alias("tabpipe-iris", name).version)
+
+
+def stored_models(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "models" / "tabpipe-iris").glob("*") if p.is_dir())
+
+
+def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_path: Path) -> None:
+    home = tmp_path / "bentoml"
+    run_env = env(BENTOML_HOME=str(home))
+    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+
+    # First release: no champion yet, so a weak model that clears the minimums ships.
+    dvc("repro", cwd=project, env=run_env)
+    assert versions(project) == ["1"] and alias(project, "champion") == "1"
+    first = json.loads((project / "models/serving.json").read_text())
+    assert stored_models(home) == [first["tag"].split(":")[1]]
+    tags = registry(project).get_model_version("tabpipe-iris", "1").tags
+    assert tags["dataset"] == "iris" and "git_commit" in tags and "params_hash" in tags and "metric.roc_auc" in tags
+
+    # A better model replaces it; the old champion stays findable as `previous`.
+    set_params(project, **{"train.candidates": STRONG})
+    dvc("repro", cwd=project, env=run_env)
+    assert versions(project) == ["1", "2"]
+    assert alias(project, "champion") == "2" and alias(project, "previous") == "1"
+    report = json.loads((project / "reports/gate.json").read_text())
+    assert report["comparison"]["difference"] > 0 and report["champion"]["version"] == "1"
+    second = json.loads((project / "models/serving.json").read_text())
+    assert len(stored_models(home)) == 2
+
+    # A worse model fails the champion rule: repro stops, nothing is registered or packaged.
+    set_params(project, **{"train.candidates": WEAK})
+    result = dvc("repro", cwd=project, env=run_env, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "error: gate: champion_not_worse: roc_auc" in result.stderr
+    assert json.loads((project / "metrics/gate.json").read_text())["champion_not_worse"] is False
+    assert versions(project) == ["1", "2"] and alias(project, "champion") == "2"
+    assert json.loads((project / "models/serving.json").read_text()) == second
+    assert len(stored_models(home)) == 2
+
+    # Under a threshold: the same, with the failing rule named.
+    set_params(project, **{"train.candidates": STRONG, "gate.min.roc_auc": 0.9999})
+    result = dvc("repro", cwd=project, env=run_env, check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: gate:")]
+    assert errors == [next(line for line in errors if "min_roc_auc" in line)]
+    assert versions(project) == ["1", "2"] and len(stored_models(home)) == 2
+
+
+def test_rerunning_the_champion_changes_nothing(project: Path, tmp_path: Path) -> None:
+    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
+    set_params(project, **{"train.candidates": STRONG})
+    dvc("repro", cwd=project, env=run_env)
+    dvc("repro", "--force", cwd=project, env=run_env)
+    assert versions(project) == ["1"]
+    assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True

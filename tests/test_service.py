@@ -1,0 +1,162 @@
+"""The service over real HTTP: a real `bentoml serve` of the gated model the pipeline produced."""
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import BIN, dvc, env, make_project, run, serving, set_params
+
+pytestmark = pytest.mark.integration
+
+
+def post(url: str, body: bytes | dict, path: str = "/predict") -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def get(url: str, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"{url}{path}", timeout=30) as answer:
+        return answer.status, answer.read().decode()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The project after `dvc repro`, with its own BentoML store."""
+    base = tmp_path_factory.mktemp("service")
+    repo, home = make_project(base / "repo"), base / "bentoml"
+    set_params(repo, **{"serve.max_rows": 50, "serve.max_body_bytes": 100_000})
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    return repo, home
+
+
+@pytest.fixture(scope="module")
+def url(built: tuple[Path, Path]) -> Iterator[str]:
+    with serving(*built) as address:
+        yield address
+
+
+def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], url: str) -> None:
+    repo, _ = built
+    schema = json.loads((repo / "data/prepared/schema.json").read_text())
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    features = test[[f["name"] for f in schema["features"]]].astype(object)
+    rows = features.where(features.notna(), None).to_dict(orient="records")  # Python floats: exact round trip
+    status, answer = post(url, {"rows": rows})
+    assert status == 200
+    saved = pd.read_parquet(repo / "data/predictions/test.parquet")
+    assert [p["label"] for p in answer["predictions"]] == saved["predicted"].tolist()
+    for label in schema["classes"]:
+        served = np.array([p["probabilities"][label] for p in answer["predictions"]])
+        assert np.abs(served - saved[f"proba_{label}"].to_numpy()).max() <= 1e-9
+    manifest = json.loads((repo / "models/serving.json").read_text())
+    assert answer["model"] == {"name": "tabpipe-iris", "version": manifest["tag"].split(":")[1]}
+
+
+GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "kind"),
+    [
+        ({"rows": [{**GOOD, "sepal_length": "5.1"}]}, "sepal_length", "float_type"),
+        ({"rows": [{k: v for k, v in GOOD.items() if k != "petal_width"}]}, "petal_width", "missing"),
+        ({"rows": [{**GOOD, "colour": "red"}]}, "colour", "extra_forbidden"),
+        ({"rows": [{**GOOD, "petal_length": 31}]}, "petal_length", "less_than_equal"),
+        ({"rows": [{**GOOD, "petal_length": -1}]}, "petal_length", "greater_than_equal"),
+        (
+            b'{"rows": [{"sepal_length": NaN, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]}',
+            "sepal_length",
+            "finite_number",
+        ),
+        ({"rows": []}, "rows", "too_short"),
+        ({"rows": [GOOD] * 51}, "rows", "too_long"),
+        ({"rows": GOOD}, "rows", "list_type"),
+        ({}, "rows", "missing"),
+        (b'{"rows": [{"sepal_length": 5.1,', None, "json_invalid"),
+    ],
+)
+def test_bad_requests_answer_400_naming_the_field(url: str, body: bytes | dict, field: str | None, kind: str) -> None:
+    status, answer = post(url, body)
+    assert status == 400
+    (problem,) = answer["detail"][:1]
+    assert problem["type"] == kind
+    if field is not None:
+        assert field in [str(part) for part in problem["loc"]]
+
+
+def test_unknown_category_is_refused_for_a_categorical_dataset() -> None:
+    from tabpipe import serving as tabpipe_serving
+    from tabpipe.schema import builtin
+
+    model = tabpipe_serving.row_model(builtin("employment"))
+    with pytest.raises(ValueError, match="SEX"):
+        model.model_validate({"AGEP": 30.0, **dict.fromkeys(builtin("employment").categorical, "1"), "SEX": "9"})
+
+
+def test_oversized_body_is_refused_with_413(url: str) -> None:
+    status, answer = post(url, b"[" + b" " * 200_000 + b"]")
+    assert status == 413 and "over 100000 bytes" in answer["error"]
+
+
+def test_readiness_model_info_and_custom_metrics(url: str) -> None:
+    assert get(url, "/readyz")[0] == 200
+    status, info = post(url, {}, "/model")
+    assert status == 200
+    assert info["dataset"] == "iris" and info["schema"]["target"] == "species" and "roc_auc" in info["metrics"]
+    post(url, {"rows": [GOOD]})
+    post(url, {"rows": []})
+    _, metrics = get(url, "/metrics")
+    assert 'tabpipe_predictions_total{label="setosa"}' in metrics
+    assert 'tabpipe_rejected_requests_total{status="400"}' in metrics
+    assert "bentoml_service_request_duration_seconds" in metrics
+
+
+def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """As after `dvc pull`: serving.json + model.joblib, an empty BentoML store, no retraining."""
+    repo, _ = built
+    with serving(repo, tmp_path / "empty-store") as address:
+        status, answer = post(address, {"rows": [GOOD]})
+    assert status == 200 and answer["predictions"][0]["label"] == "setosa"
+    assert (tmp_path / "empty-store/models/tabpipe-iris").is_dir()
+
+
+def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db"))
+    (copy / "models/model.joblib").write_bytes(b"not the gated model")
+    result = run([str(BIN / "bentoml"), "build"], copy, check=False, env=env(BENTOML_HOME=str(tmp_path / "store")))
+    assert result.returncode != 0
+    assert "does not match the gated model" in result.stdout + result.stderr
+
+
+def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path: Path) -> None:
+    import tarfile
+
+    repo, home = built
+    bentoml = [str(BIN / "bentoml")]
+    run_env = env(BENTOML_HOME=str(home))
+    run([*bentoml, "build"], repo, env=run_env)
+    info = json.loads(run([*bentoml, "get", "tabpipe:latest", "-o", "json"], repo, env=run_env).stdout)
+    manifest = json.loads((repo / "models/serving.json").read_text())
+    assert [m["tag"] for m in info["services"][0]["models"]] == [manifest["tag"]]
+    run([*bentoml, "export", "tabpipe:latest", str(tmp_path / "tabpipe.bento")], repo, env=run_env)
+    with tarfile.open(tmp_path / "tabpipe.bento") as bento:
+        names = bento.getnames()
+    name, version = manifest["tag"].split(":")
+    assert f"./models/{name}/{version}/model.joblib" in names
+    assert "./src/models/serving.json" in names and "./src/service.py" in names

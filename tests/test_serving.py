@@ -1,0 +1,115 @@
+"""The service's request model and model store, built from the same schema as validation."""
+
+import json
+import math
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from tabpipe import datasets, serving
+from tabpipe.errors import PipelineError
+from tabpipe.schema import builtin
+from tests.conftest import TOY, toy_frame
+
+ADULT = builtin("adult")
+
+
+def adult_row(**changes: object) -> dict:
+    row = {
+        "age": 39,
+        "workclass": "State-gov",
+        "fnlwgt": 77516,
+        "education": "Bachelors",
+        "education-num": 13,
+        "marital-status": "Never-married",
+        "occupation": "Adm-clerical",
+        "relationship": "Not-in-family",
+        "race": "White",
+        "sex": "Male",
+        "capital-gain": 2174,
+        "capital-loss": 0,
+        "hours-per-week": 40,
+        "native-country": "United-States",
+    }
+    row.update(changes)
+    return {k: v for k, v in row.items() if v is not ...}
+
+
+def errors(row: dict) -> list[dict]:
+    with pytest.raises(ValidationError) as caught:
+        serving.row_model(ADULT).model_validate(row)
+    return caught.value.errors()
+
+
+def test_a_valid_row_keeps_column_names() -> None:
+    row = serving.row_model(ADULT).model_validate(adult_row())
+    assert row.model_dump(by_alias=True)["education-num"] == 13
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "kind"),
+    [
+        ({"age": "39"}, "age", "float_type"),
+        ({"age": 150}, "age", "less_than_equal"),
+        ({"age": math.nan}, "age", "finite_number"),
+        ({"age": math.inf}, "age", "finite_number"),
+        ({"education": "Kindergarten"}, "education", "literal_error"),
+        ({"education": ...}, "education", "missing"),
+        ({"age": None}, "age", "float_type"),
+        ({"favourite-colour": "blue"}, "favourite-colour", "extra_forbidden"),
+    ],
+)
+def test_each_bad_value_names_its_field(change: dict, field: str, kind: str) -> None:
+    found = errors(adult_row(**change))
+    assert [(e["loc"][-1], e["type"]) for e in found] == [(field, kind)]
+
+
+def test_nullable_features_may_be_null_or_left_out() -> None:
+    model = serving.row_model(ADULT)
+    frame = serving.rows_frame([model.model_validate(adult_row(workclass=None, occupation=...))], ADULT)
+    assert frame["workclass"].isna().all() and frame["occupation"].isna().all()
+
+
+def test_rows_frame_matches_the_training_frame_exactly() -> None:
+    train = datasets.coerce(toy_frame(20), TOY)
+    model = serving.row_model(TOY)
+    rows = [model.model_validate(r) for r in json.loads(train[TOY.feature_names].to_json(orient="records"))]
+    frame = serving.rows_frame(rows, TOY)
+    pd.testing.assert_frame_equal(frame, train[TOY.feature_names])
+
+
+def manifest(model_path: Path) -> dict:
+    from tabpipe import tracking
+
+    return serving.manifest(TOY, tracking.file_sha256(model_path), {"roc_auc": 0.9}, {"max_rows": 10})
+
+
+def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: Path) -> None:
+    import bentoml
+
+    path = tmp_path / "model.joblib"
+    joblib.dump({"weights": [1, 2, 3]}, path)
+    info = manifest(path)
+    tag = serving.ensure_model(info, path)
+    assert tag == info["tag"] and serving.ensure_model(info, path) == tag
+    stored = bentoml.models.get(tag)
+    assert stored.info.metadata["model_sha256"] == info["model_sha256"]
+    assert serving.load_model(stored) == {"weights": [1, 2, 3]}
+
+    Path(stored.path_of(serving.MODEL_FILE)).write_bytes(b"tampered")
+    with pytest.raises(PipelineError, match="does not match the recorded"):
+        serving.load_model(stored)
+
+
+def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path) -> None:
+    path = tmp_path / "model.joblib"
+    joblib.dump("gated", path)
+    info = manifest(path)
+    joblib.dump("something else", path)
+    with pytest.raises(PipelineError, match="does not match the gated model"):
+        serving.ensure_model(info, path)
+    with pytest.raises(PipelineError, match="model file missing"):
+        serving.ensure_model(info, tmp_path / "absent.joblib")
