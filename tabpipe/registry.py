@@ -5,7 +5,6 @@ Aliases, not stages (deprecated): `champion` is what serves; `previous` keeps th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +12,6 @@ from tabpipe import tracking
 from tabpipe.errors import PipelineError
 
 CHAMPION, PREVIOUS = "champion", "previous"
-
-# Fail fast when a tracking server is down instead of MLflow's default minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ def champion(name: str) -> Champion | None:
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
-        raise _unreachable(error) from None
+        raise tracking.unreachable(error) from None
     return Champion(
         name, str(version.version), version.tags.get(tracking.MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
     )
@@ -89,15 +84,10 @@ def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
             registry.set_registered_model_alias(name, PREVIOUS, current.version)
         registry.set_registered_model_alias(name, CHAMPION, str(version.version))
     except MlflowException as error:
-        raise _unreachable(error) from None
+        raise tracking.unreachable(error) from None
     return str(version.version)
 
 
 def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:
     """The gated test metrics as version tags (`metric.roc_auc`, ...)."""
-    return {f"metric.{key}": str(value) for key, value in tracking.flatten(metrics).items()}
-
-
-def _unreachable(error: Exception) -> PipelineError:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return PipelineError(f"MLflow registry at {tracking.tracking_uri()}: {first}")
+    return {f"metric.{tracking.metric_key(key)}": str(value) for key, value in tracking.flatten(metrics).items()}

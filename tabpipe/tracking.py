@@ -16,7 +16,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tabpipe.errors import PipelineError
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Fail fast when a tracking server is down instead of MLflow's default minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 MODEL_HASH_TAG = "tabpipe.model_sha256"
 
@@ -47,17 +53,30 @@ def artifact_location(name: str, uri: str) -> str | None:
 def use_experiment(name: str) -> str:
     """Point MLflow at the store and experiment `name`, creating it with an absolute artifact folder."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else mlflow.create_experiment(name, artifact_location=artifact_location(name, uri))
-    )
-    mlflow.set_experiment(experiment_id=experiment_id)
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else mlflow.create_experiment(name, artifact_location=artifact_location(name, uri))
+        )
+        mlflow.set_experiment(experiment_id=experiment_id)
+    except (MlflowException, OSError) as error:
+        raise unreachable(error) from None
     return experiment_id
+
+
+def unreachable(error: Exception) -> PipelineError:
+    """One line for a tracking store or server that cannot be used."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return PipelineError(f"MLflow tracking server at {tracking_uri()}: {first}")
 
 
 def git_commit(cwd: Path | None = None) -> str:

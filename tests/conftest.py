@@ -91,6 +91,11 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "repo")
 
 
+# Candidate lists for tests that need a model clearly worse or better than another.
+WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
+STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
+
+
 def set_params(repo: Path, **values: object) -> None:
     """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
     import yaml
@@ -112,40 +117,77 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(repo: Path, bentoml_home: Path, timeout: float = 90) -> Iterator[str]:
-    """A real `bentoml serve` on 127.0.0.1, stopped by its process group when the block ends."""
-    port = free_port()
-    log = (repo / "serve.log").open("w")
-    process = subprocess.Popen(
-        [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=repo,
-        env=env(BENTOML_HOME=str(bentoml_home)),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"bentoml serve exited {process.returncode}:\n{(repo / 'serve.log').read_text()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"bentoml serve not ready in {timeout}s:\n{(repo / 'serve.log').read_text()}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+def background(
+    args: list[str], cwd: Path, run_env: dict[str, str], ready: str, log: Path, timeout: float = 90
+) -> Iterator[int]:
+    """Start a server process, wait until `ready` answers 200, and stop its process group afterwards."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            args, cwd=cwd, env=run_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise AssertionError(f"{args[0]} exited {process.returncode}:\n{log.read_text()}")
+                with contextlib.suppress(OSError), urllib.request.urlopen(ready, timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{args[0]} not ready in {timeout}s:\n{log.read_text()}")
+                time.sleep(0.5)
+            yield process.pid
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@contextlib.contextmanager
+def serving(repo: Path, bentoml_home: Path) -> Iterator[str]:
+    """A real `bentoml serve` of the project on 127.0.0.1."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with background(args, repo, env(BENTOML_HOME=str(bentoml_home)), f"{url}/readyz", repo / "serve.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def s3_server(workdir: Path) -> Iterator[str]:
+    """moto's S3-compatible server on 127.0.0.1 (in memory; gone when stopped)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with background(args, workdir, env(), f"{url}/moto-api/", workdir / "moto.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def tracking_server(workdir: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with a SQLite backend and a local artifact folder."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{workdir / 'server.db'}",
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    with background(args, workdir, env(), f"{url}/health", workdir / "mlflow-server.log", timeout=120):
+        yield url
 
 
 TOY = Schema(

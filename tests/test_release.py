@@ -5,12 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc, env, set_params
+from tests.conftest import STRONG, WEAK, dvc, env, set_params
 
 pytestmark = pytest.mark.integration
-
-WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
-STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
 
 
 def registry(repo: Path):

@@ -47,24 +47,43 @@ def url(built: tuple[Path, Path]) -> Iterator[str]:
         yield address
 
 
-def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], url: str) -> None:
-    repo, _ = built
+GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def assert_parity(repo: Path, url: str, batch: int) -> None:
+    """Every test row, served over HTTP, gets evaluate's label and probabilities (within 1e-9)."""
     schema = json.loads((repo / "data/prepared/schema.json").read_text())
     test = pd.read_parquet(repo / "data/prepared/test.parquet")
     features = test[[f["name"] for f in schema["features"]]].astype(object)
     rows = features.where(features.notna(), None).to_dict(orient="records")  # Python floats: exact round trip
-    status, answer = post(url, {"rows": rows})
-    assert status == 200
+    answers = []
+    for start in range(0, len(rows), batch):
+        status, answer = post(url, {"rows": rows[start : start + batch]})
+        assert status == 200, answer
+        answers += answer["predictions"]
     saved = pd.read_parquet(repo / "data/predictions/test.parquet")
-    assert [p["label"] for p in answer["predictions"]] == saved["predicted"].tolist()
+    assert [p["label"] for p in answers] == saved["predicted"].tolist()
     for label in schema["classes"]:
-        served = np.array([p["probabilities"][label] for p in answer["predictions"]])
+        served = np.array([p["probabilities"][label] for p in answers])
         assert np.abs(served - saved[f"proba_{label}"].to_numpy()).max() <= 1e-9
+
+
+def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], url: str) -> None:
+    repo, _ = built
+    assert_parity(repo, url, batch=50)
+    status, answer = post(url, {"rows": [GOOD]})
+    assert status == 200
     manifest = json.loads((repo / "models/serving.json").read_text())
     assert answer["model"] == {"name": "tabpipe-iris", "version": manifest["tag"].split(":")[1]}
 
 
-GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+@pytest.mark.slow
+def test_adult_served_predictions_equal_the_evaluate_stage(tmp_path: Path) -> None:
+    repo, home = make_project(tmp_path / "repo"), tmp_path / "bentoml"
+    set_params(repo, **{"data.dataset": "adult"})
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    with serving(repo, home) as address:
+        assert_parity(repo, address, batch=1000)
 
 
 @pytest.mark.parametrize(

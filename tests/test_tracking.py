@@ -36,3 +36,10 @@ def test_run_tags_carry_experiment_name(monkeypatch: pytest.MonkeyPatch) -> None
     tags = tracking.run_tags("iris", {"a": 1})
     assert tags["dvc_exp_name"] == "lucky-dip" and tags["dataset"] == "iris"
     assert tags["params_hash"] == tracking.params_hash({"a": 1}) != tracking.params_hash({"a": 2})
+
+
+def test_registry_tags_are_valid_keys_for_any_class_name() -> None:
+    from tabpipe import registry
+
+    tags = registry.metric_tags({"roc_auc": 0.9, "f1_per_class": {"<=50K": 0.91, ">50K": 0.71}})
+    assert set(tags) == {"metric.roc_auc", "metric.f1_per_class.__50K", "metric.f1_per_class._50K"}
