@@ -15,6 +15,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/model.joblib"))
     parser.add_argument("--evaluation", type=Path, default=Path("metrics/evaluate.json"))
     parser.add_argument("--out", type=Path, default=Path("models/serving.json"))
+    parser.add_argument("--release", type=Path, default=Path("models/release.json"))
     args = parser.parse_args()
 
     all_params = io.load_params(args.params)
@@ -29,6 +30,7 @@ def main() -> None:
 
     manifest = serving.manifest(schema, model_sha256, metrics, serve)
     io.write_json(args.out, manifest)
+    io.write_json(args.release, serving.release_record(manifest))
     serving.ensure_model(manifest, args.model, labels={"mlflow_model": name, "mlflow_version": version})
 
 

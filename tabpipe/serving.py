@@ -45,6 +45,11 @@ def manifest(schema: Schema, model_sha256: str, metrics: dict[str, Any], serve: 
     }
 
 
+def release_record(manifest: dict[str, Any]) -> dict[str, str]:
+    """The part of the manifest a reviewer needs: which model, for which dataset."""
+    return {k: manifest[k] for k in ("name", "tag", "dataset", "model_sha256")}
+
+
 def ensure_model(manifest: dict[str, Any], model_path: Path, labels: dict[str, str] | None = None) -> str:
     """Make sure the manifest's model is in the local BentoML store; returns its tag.
 

@@ -75,7 +75,7 @@ def project_files() -> list[str]:
 def make_project(repo: Path) -> Path:
     """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
     for name in project_files():
-        if name.startswith(("metrics/", "tests/", "bench/")) or name in ("dvc.lock", "models/serving.json"):
+        if name.startswith(("metrics/", "tests/", "bench/")) or name in ("dvc.lock", "models/release.json"):
             continue
         target = repo / name
         target.parent.mkdir(parents=True, exist_ok=True)

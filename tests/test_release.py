@@ -77,3 +77,30 @@ def test_rerunning_the_champion_changes_nothing(project: Path, tmp_path: Path) -
     dvc("repro", "--force", cwd=project, env=run_env)
     assert versions(project) == ["1"]
     assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
+
+
+def test_returning_to_an_earlier_model_registers_it_again(project: Path, tmp_path: Path) -> None:
+    """Packaging always really runs: DVC's run-cache must not restore it without registering."""
+    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
+    set_params(project, **{"train.candidates": STRONG, "gate.champion.tolerance": 1.0})
+    dvc("repro", cwd=project, env=run_env)
+    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+    dvc("repro", cwd=project, env=run_env)  # worse, but inside the (huge) tolerance: ships
+    set_params(project, **{"train.candidates": STRONG})
+    dvc("repro", cwd=project, env=run_env)
+    assert versions(project) == ["1", "2", "3"]
+    assert alias(project, "champion") == "3" and alias(project, "previous") == "2"
+
+
+def test_a_fresh_clone_registers_its_own_champion(project: Path, tmp_path: Path) -> None:
+    from tests.conftest import run
+
+    dvc("repro", cwd=project, env=env(BENTOML_HOME=str(tmp_path / "a")))
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "results"], project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    dvc("repro", cwd=clone, env=env(BENTOML_HOME=str(tmp_path / "b")))
+    assert versions(clone) == ["1"] and alias(clone, "champion") == "1"
+    assert (tmp_path / "b/models/tabpipe-iris").is_dir()
+    assert run(["git", "status", "--porcelain"], clone).stdout.strip() == ""  # same bytes as committed
