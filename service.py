@@ -5,13 +5,14 @@ Run from the repository root after `dvc repro`:  bentoml serve
 
 import gc
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
 
-from tabpipe import evaluation, serving
+from tabpipe import evaluation, predlog, serving
 from tabpipe.middleware import RequestGuard
 from tabpipe.schema import Schema
 
@@ -19,6 +20,7 @@ MANIFEST = serving.read_manifest(Path("models/serving.json"))
 SCHEMA = Schema.from_dict(MANIFEST["schema"])
 LIMITS = MANIFEST["serve"]
 TAG = serving.ensure_model(MANIFEST, Path("models/model.joblib"))
+LOG_PATH = predlog.location(LIMITS.get("prediction_log"), dict(os.environ))
 Row = serving.row_model(SCHEMA)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=int(LIMITS["max_rows"]))]
 
@@ -28,6 +30,9 @@ predicted = bentoml.metrics.Counter(
 )
 rejected = bentoml.metrics.Counter(
     name="tabpipe_rejected_requests", documentation="Requests refused as invalid, by status", labelnames=["status"]
+)
+log_failures = bentoml.metrics.Counter(
+    name="tabpipe_prediction_log_failures", documentation="Answered requests whose rows could not be logged"
 )
 
 
@@ -39,11 +44,14 @@ class Classifier:
         self.model: Any = None
         self.classes: list[str] = []
         self.identity = {"name": MANIFEST["name"], "version": TAG.split(":", 1)[1]}
+        self.log: predlog.PredictionLog | None = None
         try:
             self.model = serving.load_model(self.bento_model)
             self.classes = [str(c) for c in self.model.classes_]
-        except Exception as error:  # a corrupt model must leave the service up and not ready, not crash-looping
-            log.error("model %s not loaded: %s", TAG, error)
+            self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None
+        except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
+            log.error("not ready: model %s: %s", TAG, error)
+            self.model = None
         # Move everything allocated so far out of the collector's way: no GC pauses on the request path.
         gc.collect()
         gc.freeze()
@@ -56,10 +64,18 @@ class Classifier:
         """Predict a list of rows; each answer has the label and the probability of every class."""
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
-        labels, proba = evaluation.predict(self.model, serving.rows_frame(rows, SCHEMA))
+        records = serving.records(rows)
+        labels, proba = evaluation.predict(self.model, serving.rows_frame(records, SCHEMA))
         for label in labels:
             predicted.labels(label=str(label)).inc()
-        return serving.answer(labels, proba, self.classes, self.identity)
+        request_id = None
+        if self.log is not None:
+            try:
+                request_id = self.log.append(records, labels, proba, self.classes, self.identity)
+            except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
+                log_failures.inc()
+                log.error("prediction log %s: %s", LOG_PATH, error)
+        return serving.answer(labels, proba, self.classes, self.identity, request_id)
 
     @bentoml.api(route="/model")
     def model_info(self) -> dict[str, Any]:
@@ -71,6 +87,7 @@ class Classifier:
             "metrics": MANIFEST["metrics"],
             "schema": MANIFEST["schema"],
             "max_rows": int(LIMITS["max_rows"]),
+            "prediction_log": str(LOG_PATH) if LOG_PATH else None,
         }
 
 

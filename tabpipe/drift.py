@@ -7,7 +7,7 @@ summary bounds) fail on honest random splits, so they only decorate the HTML rep
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,9 +36,13 @@ class DriftSettings:
 
 @dataclass(frozen=True)
 class DriftResult:
+    """Per-feature flags and scores, the drifted share of features, and the `extra` columns' own results."""
+
     drifted: dict[str, bool]
     scores: dict[str, float]
     share: float
+    extra_drifted: dict[str, bool] = field(default_factory=dict)
+    extra_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -46,11 +50,19 @@ class DriftResult:
 
 
 def measure(
-    reference: pd.DataFrame, current: pd.DataFrame, schema: Schema, settings: DriftSettings, *, summary: bool = False
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    schema: Schema,
+    settings: DriftSettings,
+    *,
+    summary: bool = False,
+    extra: dict[str, float] | None = None,
 ) -> tuple[DriftResult, Any]:
     """Per-feature drift of `current` against `reference`; returns the result and Evidently's snapshot.
 
     With `summary`, the snapshot also holds a data summary of both frames, for a person to read.
+    `extra` names further categorical columns of both frames (the model's predicted class, say)
+    with their distance thresholds: tested with `cat_method`, reported apart from the features' share.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
@@ -74,13 +86,25 @@ def measure(
         cat_threshold=settings.cat_threshold,
         share_tests=[lte(settings.max_drifted_share)],
     )
-    metrics: list[Any] = [overall, *per_column.values(), *scores.values()]
+    extra = extra or {}
+    extra_flags = {
+        name: DriftedColumnsCount(columns=[name], **_kw(settings.cat_method, t)) for name, t in extra.items()
+    }
+    extra_scores = {name: ValueDrift(column=name, method=settings.cat_method, threshold=t) for name, t in extra.items()}
+    metrics: list[Any] = [
+        overall,
+        *per_column.values(),
+        *scores.values(),
+        *extra_flags.values(),
+        *extra_scores.values(),
+    ]
+    columns = [c for c in (*features, *extra, schema.target) if c in current.columns and c in reference.columns]
     if summary:
-        metrics.append(DataSummaryPreset(columns=[*features, schema.target], include_tests=True))
+        metrics.append(DataSummaryPreset(columns=columns, include_tests=True))
     definition = DataDefinition(
-        numerical_columns=schema.numeric, categorical_columns=[*schema.categorical, schema.target]
+        numerical_columns=schema.numeric,
+        categorical_columns=[c for c in (*schema.categorical, *extra, schema.target) if c in columns],
     )
-    columns = [*features, schema.target]
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current[columns], data_definition=definition),
         Dataset.from_pandas(reference[columns], data_definition=definition),
@@ -90,6 +114,8 @@ def measure(
         drifted={name: result_of(m).count.value > 0 for name, m in per_column.items()},
         scores={name: float(result_of(m).value) for name, m in scores.items()},
         share=float(result_of(overall).share.value),
+        extra_drifted={name: result_of(m).count.value > 0 for name, m in extra_flags.items()},
+        extra_scores={name: float(result_of(m).value) for name, m in extra_scores.items()},
     )
     return result, snapshot
 

@@ -81,10 +81,15 @@ def ensure_model(manifest: dict[str, Any], model_path: Path, labels: dict[str, s
 
 def load_model(model_ref: Any) -> Any:
     """Load the stored pipeline after checking its bytes against the hash the pipeline recorded."""
+    return load_file(Path(model_ref.path_of(MODEL_FILE)), model_ref.info.metadata.get("model_sha256"))
+
+
+def load_file(path: Path, expected: str | None) -> Any:
+    """Load a model file only if its sha256 is `expected`: a tampered or stale file is never unpickled."""
     import joblib
 
-    path = Path(model_ref.path_of(MODEL_FILE))
-    expected = model_ref.info.metadata.get("model_sha256")
+    if not path.is_file():
+        raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
     actual = tracking.file_sha256(path)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
@@ -121,19 +126,27 @@ def row_model(schema: Schema) -> type[BaseModel]:
     return create_model(f"{schema.name.title()}Row", __config__=config, **fields)
 
 
-def rows_frame(rows: list[Any], schema: Schema) -> pd.DataFrame:
-    """Validated rows as the frame the model was trained on: same columns, order and dtypes."""
+def records(rows: list[Any]) -> list[dict[str, Any]]:
+    """Validated request rows as plain dicts keyed by column name (what the prediction log keeps)."""
+    return [row.model_dump(by_alias=True) for row in rows]
+
+
+def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
+    """Rows as the frame the model was trained on: same columns, order and dtypes."""
     import pandas as pd
 
     from tabpipe.datasets import coerce
 
-    records = [row.model_dump(by_alias=True) for row in rows]
     return coerce(pd.DataFrame.from_records(records, columns=schema.feature_names), schema)
 
 
-def answer(labels: Any, proba: Any, classes: list[str], model: dict[str, str]) -> dict[str, Any]:
+def answer(
+    labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
+) -> dict[str, Any]:
+    """The /predict body; `request_id` (when logged) lets ground truth be joined to the log later."""
     return {
         "model": model,
+        "request_id": request_id,
         "predictions": [
             {"label": str(label), "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)}}
             for label, row in zip(labels, proba, strict=True)

@@ -69,7 +69,9 @@ def test_each_bad_value_names_its_field(change: dict, field: str, kind: str) -> 
 
 def test_nullable_features_may_be_null_or_left_out() -> None:
     model = serving.row_model(ADULT)
-    frame = serving.rows_frame([model.model_validate(adult_row(workclass=None, occupation=...))], ADULT)
+    frame = serving.rows_frame(
+        serving.records([model.model_validate(adult_row(workclass=None, occupation=...))]), ADULT
+    )
     assert frame["workclass"].isna().all() and frame["occupation"].isna().all()
 
 
@@ -77,7 +79,7 @@ def test_rows_frame_matches_the_training_frame_exactly() -> None:
     train = datasets.coerce(toy_frame(20), TOY)
     model = serving.row_model(TOY)
     rows = [model.model_validate(r) for r in json.loads(train[TOY.feature_names].to_json(orient="records"))]
-    frame = serving.rows_frame(rows, TOY)
+    frame = serving.rows_frame(serving.records(rows), TOY)
     pd.testing.assert_frame_equal(frame, train[TOY.feature_names])
 
 

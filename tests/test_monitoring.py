@@ -1,0 +1,119 @@
+"""The monitor's decision: quiet on identically distributed traffic, firing on shifted traffic or worse metrics."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tabpipe import datasets, features, io, monitoring
+from tabpipe.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = monitoring.MonitorSettings.from_params(io.section(io.load_params(ROOT / "params.yaml"), "monitor"))
+
+
+@pytest.fixture(scope="module")
+def adult() -> dict:
+    """Adult split into a model's training part, a reference (with its predictions) and iid traffic."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    loaded = datasets.load({"dataset": "adult"}, ROOT)
+    frame, schema = loaded.frame.sample(frac=1.0, random_state=0).reset_index(drop=True), loaded.schema
+    fit, reference, traffic = frame[:8000], frame[8000:18000], frame[18000:].reset_index(drop=True)
+    model = Pipeline([("pre", features.preprocessor(schema, {"min_frequency": 5})), ("lr", LogisticRegression())])
+    model.fit(*features.split_xy(fit, schema))
+
+    def with_predictions(part: pd.DataFrame) -> pd.DataFrame:
+        return part.assign(**{monitoring.PREDICTION: model.predict(part[schema.feature_names])})
+
+    gated = {"roc_auc": 0.9, "accuracy": 0.85}
+    importance = ["relationship", "age", "capital-gain", "education-num"]  # as evaluate ranks them
+    return {
+        "schema": schema,
+        "model": model,
+        "reference": with_predictions(reference),
+        "traffic": traffic,
+        "predict": with_predictions,
+        "gated": gated,
+        "importance": importance,
+    }
+
+
+def check(adult: dict, batch: pd.DataFrame, summary: bool = True, **labels) -> monitoring.Assessment:
+    current = adult["predict"](batch)
+    return monitoring.assess(
+        adult["reference"],
+        current,
+        adult["schema"],
+        SETTINGS,
+        importance=adult["importance"],
+        gated=adult["gated"],
+        summary=summary,
+        **labels,
+    )
+
+
+def test_false_alarm_rate_on_twenty_iid_batches_is_at_most_ten_percent(adult: dict) -> None:
+    batches = [adult["traffic"][i * 1000 : (i + 1) * 1000] for i in range(20)]
+    alarms = [check(adult, batch, summary=False).retrain for batch in batches]
+    assert sum(alarms) / len(alarms) <= 0.10, alarms
+
+
+def test_a_shifted_numeric_feature_fires_and_is_named(adult: dict) -> None:
+    batch = adult["traffic"][:1000].copy()
+    batch["age"] = (batch["age"] + 8).clip(upper=90)
+    result = check(adult, batch)
+    assert result.retrain and result.exit_code == monitoring.RETRAIN
+    assert any("age" in reason for reason in result.reasons)
+    assert result.metrics["feature_drift"]["age"] < SETTINGS.drift.num_threshold
+
+
+def test_a_category_frequency_change_fires(adult: dict) -> None:
+    batch = adult["traffic"][:1000].copy()
+    married = batch["relationship"] == "Husband"
+    batch.loc[married[married].index[: int(married.sum() * 0.8)], "relationship"] = "Unmarried"
+    result = check(adult, batch)
+    assert result.retrain and any("relationship" in reason for reason in result.reasons)
+
+
+def test_labels_give_live_metrics_and_a_drop_fires(adult: dict) -> None:
+    schema, batch = adult["schema"], adult["traffic"][:1000]
+    proba = adult["model"].predict_proba(batch[schema.feature_names])
+    truth = batch[schema.target].to_numpy()
+    honest = check(adult, batch, truth=truth, proba=proba, classes=list(schema.classes))
+    assert 0.85 < honest.metrics["labelled"]["roc_auc"] < 0.95 and not honest.retrain
+    flipped = np.where(truth == schema.classes[0], schema.classes[1], schema.classes[0])
+    worse = check(adult, batch, truth=flipped, proba=proba, classes=list(schema.classes))
+    assert worse.retrain and any(reason.startswith("roc_auc:") for reason in worse.reasons)
+
+
+def test_a_window_too_small_or_missing_a_feature_is_refused(adult: dict) -> None:
+    with pytest.raises(PipelineError, match=r"fewer than monitor\.min_rows"):
+        check(adult, adult["traffic"][:5])
+    current = adult["predict"](adult["traffic"][:500]).drop(columns=["age"])
+    with pytest.raises(PipelineError, match="column 'age'"):
+        monitoring.assess(adult["reference"], current, adult["schema"], SETTINGS, importance=[], gated={})
+
+
+def test_prometheus_text_parses_and_carries_thresholds(adult: dict) -> None:
+    result = check(adult, adult["traffic"][:1000])
+    text = monitoring.prometheus_text(result.metrics, SETTINGS, {"name": "m", "version": "v"}, 1.0)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["tabpipe_drift_share_threshold"].samples[0].value == SETTINGS.drift.max_drifted_share
+    assert families["tabpipe_retrain_required"].samples[0].value == 0
+    features_seen = {s.labels["feature"] for s in families["tabpipe_feature_drift_score"].samples}
+    assert features_seen == set(adult["schema"].feature_names)
+
+
+def test_labels_join_on_request_and_row_and_refuse_duplicates() -> None:
+    logged = pd.DataFrame({"request_id": ["a", "a", "b"], "row": [0, 1, 0]})
+    labels = pd.DataFrame({"request_id": ["b", "a"], "row": [0, 1], "y": ["yes", "no"]})
+    joined = monitoring.join_labels(logged, labels, "y", "labels.csv")
+    assert joined.isna().tolist() == [True, False, False] and joined.tolist()[1:] == ["no", "yes"]
+    with pytest.raises(PipelineError, match=r"labels\.csv: column 'row'"):
+        monitoring.join_labels(logged, pd.concat([labels, labels]), "y", "labels.csv")
+    with pytest.raises(PipelineError, match="column 'y'"):
+        monitoring.join_labels(logged, labels.drop(columns=["y"]), "y", "labels.csv")

@@ -1,0 +1,105 @@
+"""The prediction log: nothing lost or interleaved under concurrent writers, and it outlives its writer."""
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tabpipe import predlog
+from tabpipe.errors import PipelineError
+
+CLASSES = ["no", "yes"]
+MODEL = {"name": "tabpipe-toy", "version": "abc"}
+
+
+def request(size: int, seed: int) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    records = [{"x": float(rng.uniform(0, 10)), "c": str(rng.choice(["a", "b"])), "z": None} for _ in range(size)]
+    p = rng.uniform(size=size)
+    proba = np.column_stack([1 - p, p])
+    return records, np.where(p > 0.5, "yes", "no"), proba
+
+
+def write_many(path: Path, start: int, count: int) -> None:
+    log = predlog.PredictionLog(path)
+    for i in range(start, start + count):
+        log.append(*request(1 + i % 7, i), CLASSES, MODEL)
+    log.close()
+
+
+def assert_whole_requests(frame) -> None:
+    """Each request's rows are one contiguous run of ids, numbered 0..n-1: never interleaved."""
+    for _, rows in frame.groupby("request_id"):
+        assert rows["row"].tolist() == list(range(len(rows)))
+        assert np.all(np.diff(rows["id"].to_numpy()) == 1)
+
+
+def test_rows_round_trip_with_features_labels_and_probabilities(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = predlog.PredictionLog(path)
+    records, labels, proba = request(5, 0)
+    request_id = log.append(records, labels, proba, CLASSES, MODEL)
+    frame = predlog.read(path)
+    assert frame["request_id"].unique().tolist() == [request_id]
+    assert frame[["x", "c"]].to_dict(orient="records") == [{"x": r["x"], "c": r["c"]} for r in records]
+    assert frame["z"].isna().all()
+    assert frame["label"].tolist() == labels.tolist()
+    np.testing.assert_array_equal(frame[["proba_no", "proba_yes"]].to_numpy(), proba)
+    assert set(frame["version"]) == {"abc"} and predlog.last_id(path) == 5
+
+
+def test_concurrent_threads_and_processes_lose_and_interleave_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = predlog.PredictionLog(path)
+    expected = 0
+
+    def threads_part(first: int) -> None:
+        for i in range(first, first + 40):
+            log.append(*request(1 + i % 7, i), CLASSES, MODEL)
+
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=write_many, args=(path, 1000 * k, 40)) for k in (1, 2)]
+    threads = [threading.Thread(target=threads_part, args=(100 * k,)) for k in range(6)]
+    for worker in [*processes, *threads]:
+        worker.start()
+    for worker in [*processes, *threads]:
+        worker.join()
+    assert all(p.exitcode == 0 for p in processes)
+    for first in [*(1000 * k for k in (1, 2)), *(100 * k for k in range(6))]:
+        expected += sum(1 + i % 7 for i in range(first, first + 40))
+    frame = predlog.read(path)
+    assert len(frame) == expected and frame["request_id"].nunique() == 8 * 40
+    assert_whole_requests(frame)
+
+
+def test_the_log_outlives_its_writer_and_windows_read_by_id(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    write_many(path, 0, 10)
+    mark = predlog.last_id(path)
+    write_many(path, 10, 5)  # a restarted service appends to the same file
+    after = predlog.read(path, after_id=mark)
+    assert len(after) == sum(1 + i % 7 for i in range(10, 15)) and after["id"].min() == mark + 1
+    assert len(predlog.read(path, last=3)) == 3 and predlog.read(path, last=3)["id"].max() == predlog.last_id(path)
+    assert len(predlog.read(path, until_id=mark)) == mark
+
+
+def test_location_comes_from_the_environment_first_and_empty_turns_it_off() -> None:
+    assert predlog.location("logs/p.db", {}) == Path("logs/p.db")
+    assert predlog.location("logs/p.db", {predlog.ENV: "/x/y.db"}) == Path("/x/y.db")
+    assert predlog.location("logs/p.db", {predlog.ENV: ""}) is None
+    assert predlog.location("", {}) is None
+
+
+def test_a_missing_or_foreign_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="prediction log not found"):
+        predlog.read(tmp_path / "absent.db")
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(PipelineError, match="not a readable prediction log"):
+        predlog.read(tmp_path / "junk.db")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
+    with pytest.raises(PipelineError, match="not a readable prediction log"):
+        predlog.read(other)
