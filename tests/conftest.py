@@ -148,12 +148,13 @@ def background(
 
 
 @contextlib.contextmanager
-def serving(repo: Path, bentoml_home: Path) -> Iterator[str]:
+def serving(repo: Path, bentoml_home: Path, **extra_env: str) -> Iterator[str]:
     """A real `bentoml serve` of the project on 127.0.0.1."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with background(args, repo, env(BENTOML_HOME=str(bentoml_home)), f"{url}/readyz", repo / "serve.log"):
+    run_env = env(BENTOML_HOME=str(bentoml_home), **extra_env)
+    with background(args, repo, run_env, f"{url}/readyz", repo / "serve.log"):
         yield url
 
 

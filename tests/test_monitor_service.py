@@ -1,0 +1,158 @@
+"""Monitoring against a real `bentoml serve`: the prediction log under concurrency and restarts, the
+monitor command over it, and alert rules and dashboard queries that name only metrics really exported."""
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import promql_parser
+import pytest
+import yaml
+
+from tabpipe import monitoring, predlog
+from tests.conftest import ROOT, dvc, env, make_project, serving
+from tests.test_service import get, post
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    base = tmp_path_factory.mktemp("monitor")
+    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log" / "predictions.db"
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    yield {"repo": repo, "home": home, "log": log}
+
+
+def started(site: dict) -> contextlib.AbstractContextManager[str]:
+    return serving(site["repo"], site["home"], **{predlog.ENV: str(site["log"])})
+
+
+def rows_of(frame: pd.DataFrame, schema: list[str]) -> list[dict]:
+    return frame[schema].astype(object).to_dict(orient="records")
+
+
+def send(url: str, rows: list[dict], sizes: list[int]) -> list[dict]:
+    """Post `rows` in requests of the given sizes from 8 threads at once; every answer must be 200."""
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(rows[start : start + size])
+        start += size
+
+    def one(chunk: list[dict]) -> dict:
+        status, answer = post(url, {"rows": chunk})
+        assert status == 200, answer
+        return {"rows": chunk, **answer}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, chunks))
+
+
+def monitor(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.monitor", *args], cwd=repo, env=env(), capture_output=True, text=True
+    )
+
+
+def test_every_answered_row_is_logged_once_in_order_across_a_restart(site: dict) -> None:
+    repo = site["repo"]
+    features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
+    train = pd.read_parquet(repo / "data/prepared/train.parquet")
+    rows = rows_of(train, [f["name"] for f in features]) * 3
+    sizes = [1 + i % 5 for i in range(110)]
+    with started(site) as url:
+        answers = send(url, rows, sizes)
+        status, info = post(url, {}, "/model")
+        assert status == 200 and info["prediction_log"] == str(site["log"])
+    with started(site) as url:  # a restarted service appends to the same log
+        answers += send(url, rows[: sum(sizes[:20])], sizes[:20])
+
+    logged = predlog.read(site["log"])
+    assert len(logged) == sum(sizes) + sum(sizes[:20]) == sum(len(a["rows"]) for a in answers)
+    by_request = {rid: part for rid, part in logged.groupby("request_id")}
+    assert set(by_request) == {a["request_id"] for a in answers}
+    for answer in answers:
+        part = by_request[answer["request_id"]].sort_values("row")
+        assert part["row"].tolist() == list(range(len(answer["rows"])))
+        assert np.all(np.diff(part["id"].to_numpy()) == 1)  # never interleaved with another request
+        assert part["label"].tolist() == [p["label"] for p in answer["predictions"]]
+        assert part[list(answer["rows"][0])].to_dict(orient="records") == answer["rows"]
+        served = [p["probabilities"]["setosa"] for p in answer["predictions"]]
+        assert part["proba_setosa"].tolist() == served
+
+
+def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(site: dict, tmp_path: Path) -> None:
+    repo, log = site["repo"], site["log"]
+    schema = json.loads((repo / "data/prepared/schema.json").read_text())
+    names = [f["name"] for f in schema["features"]]
+    train = pd.read_parquet(repo / "data/prepared/train.parquet")
+    with started(site) as url:
+        mark = predlog.last_id(log)
+        answers = send(url, rows_of(train, names), [8] * 14)
+        labels = pd.DataFrame(
+            [
+                {"request_id": a["request_id"], "row": i, "species": train["species"].iloc[n * 8 + i]}
+                for n, a in enumerate(answers)
+                for i in range(len(a["rows"]))
+            ]
+        )
+        labels.to_csv(tmp_path / "labels.csv", index=False)
+        like = monitor(repo, "--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv"))
+        assert like.returncode == monitoring.HEALTHY, like.stderr
+        healthy = json.loads((repo / "reports/monitor/drift.json").read_text())
+        labelled_prom = (repo / "reports/monitor/drift.prom").read_text()
+        assert healthy["rows"] == 112 and healthy["retrain"] == 0 and healthy["labelled"]["accuracy"] >= 0.9
+
+        mark = predlog.last_id(log)
+        small_petals = train[train["petal_length"] < 2.0]  # traffic from one corner of the data only
+        send(url, rows_of(small_petals, names), [len(small_petals)])
+        shifted = monitor(repo, "--log", str(log), "--after-id", str(mark))
+        post(url, {"rows": []})  # one refused request, so the rejection counter is exported too
+        scrape = get(url, "/metrics")[1]
+    assert shifted.returncode == monitoring.RETRAIN, shifted.stderr
+    assert "retrain: drift: important feature(s)" in shifted.stderr and "petal" in shifted.stderr
+    found = json.loads((repo / "reports/monitor/drift.json").read_text())
+    assert found["retrain"] == 1 and found["prediction_drifted"] == 1
+    assert (repo / "reports/monitor/drift.html").stat().st_size > 100_000
+    site["scrape"] = scrape + labelled_prom + (repo / "reports/monitor/drift.prom").read_text()
+
+
+def exported(site: dict) -> set[str]:
+    if "scrape" not in site:
+        pytest.skip("needs the monitor test's scrape")
+    return set(re.findall(r"^([a-zA-Z_:][\w:]*)", site["scrape"], flags=re.M))
+
+
+def names_in(expr: str) -> set[str]:
+    promql_parser.parse(expr)  # raises on invalid PromQL
+    return set(re.findall(r"\b((?:tabpipe|bentoml)_\w+)", expr))
+
+
+def test_alert_rules_are_valid_and_name_only_exported_metrics(site: dict) -> None:
+    rules = yaml.safe_load((ROOT / "monitoring/alerts.yml").read_text())
+    seen = exported(site)
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {"TabpipeFeatureDrift", "TabpipePredictionDrift", "TabpipeServerErrors", "TabpipeHighLatency"} <= {
+        r["alert"] for r in alerts
+    }
+    for rule in alerts:
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"]
+        assert re.fullmatch(r"\d+[smh]", rule["for"])
+        missing = names_in(rule["expr"]) - seen
+        assert not missing, f"{rule['alert']} uses metrics nothing exports: {missing}"
+
+
+def test_dashboard_queries_are_valid_and_name_only_exported_metrics(site: dict) -> None:
+    dashboard = json.loads((ROOT / "monitoring/grafana-dashboard.json").read_text())
+    seen = exported(site)
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10 and len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    for expr in exprs:
+        assert not names_in(expr) - seen, expr
