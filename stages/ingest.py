@@ -16,9 +16,10 @@ def main() -> None:
     params = io.load_params(args.params)
     data, base = io.section(params, "data"), io.section(params, "base")
     loaded = datasets.load(data, Path("."))
-    train, test = split.train_test(
-        loaded.frame, loaded.schema, test_size=float(data["test_size"]), seed=int(base["seed"])
+    frame = split.subsample(
+        loaded.frame, loaded.schema, fraction=float(data.get("fraction", 1.0)), seed=int(base["seed"])
     )
+    train, test = split.train_test(frame, loaded.schema, test_size=float(data["test_size"]), seed=int(base["seed"]))
 
     io.write_parquet(args.out / "train.parquet", train)
     io.write_parquet(args.out / "test.parquet", test)

@@ -32,3 +32,20 @@ def train_test(
     except ValueError as error:
         raise PipelineError(f"column '{schema.target}': cannot split {len(frame)} rows ({error})") from None
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def subsample(frame: pd.DataFrame, schema: Schema, *, fraction: float, seed: int) -> pd.DataFrame:
+    """A seeded, stratified share of the rows (all of them at 1.0), for quicker runs on big datasets."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction <= 1:
+        raise PipelineError(f"params.yaml: data.fraction is {fraction}, expected a fraction in (0, 1]")
+    if fraction == 1:
+        return frame
+    try:
+        kept, _ = train_test_split(frame, train_size=fraction, random_state=seed, stratify=frame[schema.target])
+    except ValueError as error:
+        raise PipelineError(
+            f"params.yaml: data.fraction {fraction} of {len(frame)} rows is too few ({error})"
+        ) from None
+    return kept.sort_index().reset_index(drop=True)

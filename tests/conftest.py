@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +14,8 @@ import pandas as pd
 import pytest
 
 from tabpipe.schema import Feature, Schema
+from tools import scratch
+from tools.scratch import background, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,30 +57,9 @@ def dvc(*args: str, cwd: Path, check: bool = True, **kwargs) -> subprocess.Compl
     return run([str(BIN / "dvc"), *args], cwd, check, **kwargs)
 
 
-def project_files() -> list[str]:
-    """Files git would version in the project (tracked or new and not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    return [f for f in listed if f and (ROOT / f).is_file()]
-
-
 def make_project(repo: Path) -> Path:
     """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
-    for name in project_files():
-        if name.startswith(("metrics/", "tests/", "bench/")) or name in ("dvc.lock", "models/release.json"):
-            continue
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
-    run(["git", "init", "-q", "-b", "main"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-q", "-m", "project"], repo)
-    return repo
+    return scratch.copy_project(ROOT, repo, env())
 
 
 @pytest.fixture
@@ -110,51 +86,10 @@ def set_params(repo: Path, **values: object) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def background(
-    args: list[str], cwd: Path, run_env: dict[str, str], ready: str, log: Path, timeout: float = 90
-) -> Iterator[int]:
-    """Start a server process, wait until `ready` answers 200, and stop its process group afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            args, cwd=cwd, env=run_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"{args[0]} exited {process.returncode}:\n{log.read_text()}")
-                with contextlib.suppress(OSError), urllib.request.urlopen(ready, timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{args[0]} not ready in {timeout}s:\n{log.read_text()}")
-                time.sleep(0.5)
-            yield process.pid
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
 @contextlib.contextmanager
 def serving(repo: Path, bentoml_home: Path, **extra_env: str) -> Iterator[str]:
     """A real `bentoml serve` of the project on 127.0.0.1."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    run_env = env(BENTOML_HOME=str(bentoml_home), **extra_env)
-    with background(args, repo, run_env, f"{url}/readyz", repo / "serve.log"):
+    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env)) as url:
         yield url
 
 

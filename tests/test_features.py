@@ -2,8 +2,10 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tabpipe import features
+from tabpipe.errors import PipelineError
 from tests.conftest import TOY, toy_frame
 
 
@@ -45,3 +47,15 @@ def test_rare_categories_share_one_column() -> None:
     pre = features.preprocessor(TOY, {"min_frequency": 5}).fit(x)
     names = list(pre.get_feature_names_out())
     assert "c_a" in names and "c_infrequent_sklearn" in names and "c_c" not in names
+
+
+def test_subsample_keeps_class_shares_and_is_seeded() -> None:
+    from tabpipe import split
+
+    frame = toy_frame(400)
+    half = split.subsample(frame, TOY, fraction=0.5, seed=3)
+    assert len(half) == 200 and half["y"].value_counts().to_dict() == {"no": 100, "yes": 100}
+    pd.testing.assert_frame_equal(half, split.subsample(frame, TOY, fraction=0.5, seed=3))
+    assert split.subsample(frame, TOY, fraction=1.0, seed=3) is frame
+    with pytest.raises(PipelineError, match=r"data\.fraction"):
+        split.subsample(frame, TOY, fraction=0.0, seed=3)
