@@ -74,16 +74,7 @@ STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
 
 def set_params(repo: Path, **values: object) -> None:
     """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
-    import yaml
-
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in values.items():
-        *parents, key = dotted.split(".")
-        node = params
-        for name in parents:
-            node = node[name]
-        node[key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    scratch.set_params(repo, values)
 
 
 @contextlib.contextmanager

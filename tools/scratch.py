@@ -42,6 +42,20 @@ def copy_project(root: Path, repo: Path, run_env: dict[str, str]) -> Path:
     return repo
 
 
+def set_params(repo: Path, values: dict[str, object]) -> None:
+    """Set dotted keys in a project's params.yaml: set_params(repo, {"gate.min.roc_auc": 0.5})."""
+    import yaml
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in values.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for name in parents:
+            node = node[name]
+        node[key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

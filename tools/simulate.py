@@ -57,17 +57,6 @@ def run_env(workdir: Path) -> dict[str, str]:
     }
 
 
-def set_params(repo: Path, values: dict[str, Any]) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in values.items():
-        *parents, key = dotted.split(".")
-        node = params
-        for name in parents:
-            node = node[name]
-        node[key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def sh(args: list[str], repo: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=repo, env=environ, capture_output=True, text=True)
 
@@ -138,7 +127,7 @@ def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[di
     environ = run_env(workdir)
     repo = scratch.copy_project(ROOT, workdir / "repo", environ)
     base = {**SCENARIOS[scenario], "train.candidates": CANDIDATES, "train.cv_folds": 3, **overrides}
-    set_params(repo, base)
+    scratch.set_params(repo, base)
     sh(["git", "commit", "-qam", f"simulation: {scenario}"], repo, environ)
     passed, error = pipeline(repo, environ)
     if not passed:
