@@ -36,7 +36,7 @@ CANDIDATES = {
     }
 }
 SCENARIOS = {
-    "employment": {"data.dataset": "employment", "data.years": [2015], "data.fraction": 0.25},
+    "employment": {"data.dataset": "employment", "data.years": [2015], "data.fraction": 1.0},
     "adult": {"data.dataset": "adult", "data.fraction": 0.5},
 }
 
@@ -198,6 +198,7 @@ def plot(table: list[dict[str, Any]], title: str, path: Path) -> None:
     for i, row in enumerate(table):
         if row["retrain_advised"]:
             top.annotate("retrain advised", (i, row["drift_share"]), ha="center", va="bottom", color="tab:red")
+    top.set_ylim(0, 1.3 * max(max(row["drift_share"], row["prediction_drift"]) for row in table) or 0.1)
     top.set_ylabel("drift")
     top.legend(loc="upper left", fontsize=8)
     bottom.plot(x, [row["roc_auc"] for row in table], "o-", label="served model, ROC AUC on the batch")
