@@ -13,13 +13,17 @@ import bentoml
 from pydantic import Field
 
 from tabpipe import evaluation, predlog, serving
+from tabpipe.errors import PipelineError
 from tabpipe.middleware import RequestGuard
 from tabpipe.schema import Schema
 
-MANIFEST = serving.read_manifest(Path("models/serving.json"))
+try:
+    MANIFEST = serving.read_manifest(Path("models/serving.json"))
+    TAG = serving.ensure_model(MANIFEST, Path("models/model.joblib"))
+except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
+    raise SystemExit(f"error: {error}") from None
 SCHEMA = Schema.from_dict(MANIFEST["schema"])
 LIMITS = MANIFEST["serve"]
-TAG = serving.ensure_model(MANIFEST, Path("models/model.joblib"))
 LOG_PATH = predlog.location(LIMITS.get("prediction_log"), dict(os.environ))
 Row = serving.row_model(SCHEMA)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=int(LIMITS["max_rows"]))]
@@ -36,7 +40,13 @@ log_failures = bentoml.metrics.Counter(
 )
 
 
-@bentoml.service(name="tabpipe", traffic={"timeout": 30})
+@bentoml.service(
+    name="tabpipe",
+    traffic={"timeout": 30},
+    workers=int(LIMITS.get("workers", 1)),
+    # Every request is already counted in /metrics and every row in the prediction log.
+    logging={"access": {"enabled": bool(LIMITS.get("access_log", False))}},
+)
 class Classifier:
     bento_model = bentoml.models.BentoModel(TAG)
 

@@ -1,4 +1,4 @@
-"""ASGI middleware for the service: refuse oversized bodies (413) and count every rejected request.
+"""ASGI middleware for the service: refuse oversized bodies (413), chunked or not, and count every rejected request.
 
 Validation failures happen inside BentoML before our API code runs, so counting 4xx answers here
 is the one place that sees all of them.
@@ -27,13 +27,32 @@ class RequestGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
             return
+        # A chunked body has no length to check: read it here, counting, and refuse at the limit,
+        # so no request makes the service hold more than max_body_bytes of it.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> dict[str, Any]:
+            return pending.pop() if pending else await receive()
 
         async def counting_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
                 self.rejected.labels(status=str(message["status"])).inc()
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        await self.app(scope, replay, counting_send)
 
     async def _refuse(self, send: Any, status: int, message: str) -> None:
         self.rejected.labels(status=str(status)).inc()

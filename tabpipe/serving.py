@@ -93,7 +93,17 @@ def load_file(path: Path, expected: str | None) -> Any:
     actual = tracking.file_sha256(path)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
-    return joblib.load(path)
+    return single_threaded(joblib.load(path))
+
+
+def single_threaded(model: Any) -> Any:
+    """Set every n_jobs in the model to 1: a request predicts a few rows, and joblib's dispatch to
+    worker threads costs more than a forest's trees take on them (several ms per call)."""
+    if hasattr(model, "get_params"):
+        jobs = {key: 1 for key, value in model.get_params().items() if key.split("__")[-1] == "n_jobs" and value != 1}
+        if jobs:
+            model.set_params(**jobs)
+    return model
 
 
 def field_name(column: str) -> str:

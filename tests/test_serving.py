@@ -115,3 +115,13 @@ def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path)
         serving.ensure_model(info, path)
     with pytest.raises(PipelineError, match="model file missing"):
         serving.ensure_model(info, tmp_path / "absent.joblib")
+
+
+def test_served_models_predict_on_one_thread() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_jobs=-1))])
+    assert serving.single_threaded(model).get_params()["forest__n_jobs"] == 1
+    assert serving.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()
