@@ -78,9 +78,9 @@ def set_params(repo: Path, **values: object) -> None:
 
 
 @contextlib.contextmanager
-def serving(repo: Path, bentoml_home: Path, **extra_env: str) -> Iterator[str]:
+def serving(repo: Path, bentoml_home: Path, ready: str = "/readyz", **extra_env: str) -> Iterator[str]:
     """A real `bentoml serve` of the project on 127.0.0.1."""
-    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env)) as url:
+    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env), ready) as url:
         yield url
 
 

@@ -94,10 +94,10 @@ def background(
 
 
 @contextlib.contextmanager
-def bentoml_serve(repo: Path, bin_dir: Path, run_env: dict[str, str]) -> Iterator[str]:
-    """A real `bentoml serve` of the project at `repo` on 127.0.0.1; yields its URL."""
+def bentoml_serve(repo: Path, bin_dir: Path, run_env: dict[str, str], ready: str = "/readyz") -> Iterator[str]:
+    """A real `bentoml serve` of the project at `repo` on 127.0.0.1; yields its URL once `ready` answers 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [str(bin_dir / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with background(args, repo, run_env, f"{url}/readyz", repo / "serve.log"):
+    with background(args, repo, run_env, f"{url}{ready}", repo / "serve.log"):
         yield url
