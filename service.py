@@ -102,5 +102,5 @@ class Classifier:
 
 
 Classifier.add_asgi_middleware(
-    RequestGuard, paths=("/predict",), max_body_bytes=int(LIMITS["max_body_bytes"]), rejected=rejected
+    RequestGuard, paths=("/predict", "/model"), max_body_bytes=int(LIMITS["max_body_bytes"]), rejected=rejected
 )

@@ -1,4 +1,5 @@
-"""ASGI middleware for the service: refuse oversized bodies (413), chunked or not, and count every rejected request.
+"""ASGI middleware for the service: refuse non-JSON bodies (415) and oversized ones (413, chunked or not),
+and count every rejected request.
 
 Validation failures happen inside BentoML before our API code runs, so counting 4xx answers here
 is the one place that sees all of them.
@@ -23,7 +24,12 @@ class RequestGuard:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media != b"application/json":  # the service parses JSON and nothing else (no forms, no pickles)
+            await self._refuse(send, 415, f"content-type must be application/json, not {media.decode('latin-1')}")
+            return
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
             return

@@ -1,0 +1,169 @@
+"""Hypothesis-generated requests against a real `bentoml serve`: never a 5xx, every 4xx says what is wrong.
+
+The served model is a small adult one, so payloads meet numeric, categorical and nullable fields.
+The default suite sends 2,000 payloads; `pytest -m slow tests/test_fuzz.py` sends 10,000 more.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import pickle
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import dvc, env, make_project, serving, set_params
+
+pytestmark = pytest.mark.integration
+SMALL_ADULT = {
+    "data.dataset": "adult",
+    "data.fraction": 0.1,
+    "train.candidates": {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}},
+    "train.cv_folds": 2,
+    "evaluate.importance_repeats": 1,
+    "serve.max_rows": 20,
+    "serve.max_body_bytes": 20_000,
+}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[dict]]]:
+    base = tmp_path_factory.mktemp("fuzz")
+    repo, home = make_project(base / "repo"), base / "bentoml"
+    set_params(repo, **SMALL_ADULT)
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
+    with serving(repo, home, TABPIPE_PREDICTION_LOG=str(base / "log.db")) as url:
+        yield url, features
+
+
+class Client:
+    """One keep-alive connection, reopened when the server closes it."""
+
+    def __init__(self, url: str) -> None:
+        self.netloc = urllib.parse.urlsplit(url).netloc
+        self.connection = http.client.HTTPConnection(self.netloc, timeout=30)
+
+    def post(self, body: bytes, content_type: str) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                self.connection.request("POST", "/predict", body, {"content-type": content_type})
+                answer = self.connection.getresponse()
+                return answer.status, answer.read()
+            except (ConnectionError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = http.client.HTTPConnection(self.netloc, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def value_for(feature: dict) -> st.SearchStrategy[Any]:
+    if feature["kind"] == "numeric":
+        good = st.floats(feature["minimum"], feature["maximum"], allow_nan=False)
+    else:
+        good = st.sampled_from(feature["categories"])
+    return st.one_of(good, st.none(), JUNK) if feature.get("nullable") else st.one_of(good, good, JUNK)
+
+
+@st.composite
+def row(draw: st.DrawFn, features: list[dict]) -> dict[str, Any]:
+    values = {f["name"]: draw(value_for(f)) for f in features}
+    for name in draw(st.lists(st.sampled_from([f["name"] for f in features]), max_size=2)):
+        values.pop(name, None)  # missing fields
+    values.update(draw(st.dictionaries(st.text(max_size=10), JUNK, max_size=1)))  # unknown fields
+    return values
+
+
+@st.composite
+def request(draw: st.DrawFn, features: list[dict]) -> tuple[bytes, str, int | None]:
+    """(body, content type, rows) of one payload: mostly near-valid JSON, some junk, some raw bytes."""
+    kind = draw(st.sampled_from(["rows", "rows", "rows", "junk", "bytes", "pickle"]))
+    if kind == "rows":
+        rows = draw(st.lists(row(features), max_size=25))
+        return json.dumps({"rows": rows}).encode(), "application/json", len(rows)
+    if kind == "junk":
+        return json.dumps(draw(JUNK)).encode(), draw(st.sampled_from(["application/json", "text/plain"])), None
+    if kind == "pickle":
+        return pickle.dumps(draw(JUNK)), "application/octet-stream", None
+    return draw(st.binary(max_size=300)), draw(st.sampled_from(["application/json", "multipart/form-data"])), None
+
+
+def check(client: Client, body: bytes, content_type: str, rows: int | None) -> None:
+    status, raw = client.post(body, content_type)
+    assert status < 500, (status, raw[:300], body[:300])
+    answer = json.loads(raw)
+    if status == 200:
+        assert rows is not None and len(answer["predictions"]) == rows
+        for prediction in answer["predictions"]:
+            assert math.isclose(sum(prediction["probabilities"].values()), 1.0, rel_tol=1e-9)
+        return
+    assert 400 <= status < 500
+    if "error" in answer:
+        assert answer["error"]
+    else:
+        assert answer["detail"] and all(problem.get("msg") for problem in answer["detail"]), answer
+
+
+def fuzz(service: tuple[str, list[dict]], examples: int, derandomize: bool) -> None:
+    url, features = service
+    client = Client(url)
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=derandomize,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(request(features))
+    def one(payload: tuple[bytes, str, int | None]) -> None:
+        check(client, *payload)
+
+    one()
+
+
+def test_two_thousand_generated_requests_get_no_5xx(service: tuple[str, list[dict]]) -> None:
+    fuzz(service, 2_000, derandomize=True)
+
+
+@pytest.mark.slow
+def test_ten_thousand_random_requests_get_no_5xx(service: tuple[str, list[dict]]) -> None:
+    fuzz(service, 10_000, derandomize=False)
+
+
+def test_a_pickle_is_never_unpickled(service: tuple[str, list[dict]], tmp_path: Path) -> None:
+    marker = tmp_path / "unpickled"
+
+    class Exploit:
+        def __reduce__(self) -> tuple:
+            return (Path.touch, (marker,))
+
+    client = Client(service[0])
+    for content_type in ("application/octet-stream", "application/python-pickle", "application/json"):
+        status, _ = client.post(pickle.dumps(Exploit()), content_type)
+        assert 400 <= status < 500
+    assert not marker.exists()
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(service: tuple[str, list[dict]]) -> None:
+    netloc = urllib.parse.urlsplit(service[0]).netloc
+    connection = http.client.HTTPConnection(netloc, timeout=30)
+    chunks = (b'{"rows": [' + b" " * 10_000 for _ in range(5))  # 50 kB, no Content-Length
+    connection.request("POST", "/predict", chunks, {"content-type": "application/json"}, encode_chunked=True)
+    answer = connection.getresponse()
+    assert answer.status == 413 and b"over 20000 bytes" in answer.read()

@@ -1,0 +1,106 @@
+"""Sustained load on a real `bentoml serve`: no errors, memory that settles, and a complete prediction log.
+
+The default suite runs 20 seconds at concurrency 32; `pytest -m slow tests/test_load.py` runs the
+5-minute soak. Load comes from 32 client threads on 127.0.0.1, bounded by time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tabpipe import predlog
+from tests.conftest import dvc, env, make_project, serving
+
+pytestmark = pytest.mark.integration
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    base = tmp_path_factory.mktemp("load")
+    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log.db"
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    with serving(repo, home, TABPIPE_PREDICTION_LOG=str(log)) as url:
+        yield url, log
+
+
+def server_rss(url: str) -> int:
+    """Resident memory of every process of the server at `url`: its process group (supervisor and workers)."""
+    port = urllib.parse.urlsplit(url).port
+    listeners = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid}
+    groups = {os.getpgid(pid) for pid in listeners}
+    assert len(groups) == 1, groups
+    group = groups.pop()
+    members = [p for p in psutil.process_iter() if _group(p.pid) == group]
+    return sum(p.memory_info().rss for p in members)
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def hammer(url: str, seconds: float, threads: int = 32) -> dict[str, int]:
+    """`threads` keep-alive clients posting 1-3 rows each until time is up; counts answers by outcome."""
+    netloc, stop = urllib.parse.urlsplit(url).netloc, time.monotonic() + seconds
+    counts = {"ok": 0, "rows": 0, "errors": 0}
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection(netloc, timeout=30)
+        sent = 0
+        while time.monotonic() < stop:
+            rows = 1 + (index + sent) % 3
+            sent += 1
+            try:
+                connection.request(
+                    "POST", "/predict", json.dumps({"rows": [ROW] * rows}), {"content-type": "application/json"}
+                )
+                answer = connection.getresponse()
+                ok = answer.status == 200 and len(json.loads(answer.read())["predictions"]) == rows
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection(netloc, timeout=30)
+                ok = False
+            with lock:
+                counts["ok" if ok else "errors"] += 1
+                counts["rows"] += rows if ok else 0
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return counts
+
+
+def soak(site: tuple[str, Path], seconds: float) -> None:
+    url, log = site
+    hammer(url, min(10.0, seconds / 4))  # warm-up: imports, caches and allocator pools settle
+    before_rss, before_rows = server_rss(url), predlog.last_id(log)
+    counts = hammer(url, seconds)
+    after_rss = server_rss(url)
+    assert counts["errors"] == 0 and counts["ok"] > 0, counts
+    assert predlog.last_id(log) - before_rows == counts["rows"]  # every answered row is in the log
+    assert after_rss < before_rss * 1.10, (before_rss, after_rss)
+
+
+def test_twenty_seconds_at_concurrency_32(site: tuple[str, Path]) -> None:
+    soak(site, 20)
+
+
+@pytest.mark.slow
+def test_five_minutes_at_concurrency_32(site: tuple[str, Path]) -> None:
+    soak(site, 300)
