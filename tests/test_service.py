@@ -99,6 +99,11 @@ def test_adult_served_predictions_equal_the_evaluate_stage(tmp_path: Path) -> No
             "sepal_length",
             "finite_number",
         ),
+        (
+            b'{"rows": [{"sepal_length": 5.1, "sepal_width": -Infinity, "petal_length": 1.4, "petal_width": 0.2}]}',
+            "sepal_width",
+            "finite_number",
+        ),
         ({"rows": []}, "rows", "too_short"),
         ({"rows": [GOOD] * 51}, "rows", "too_long"),
         ({"rows": GOOD}, "rows", "list_type"),
@@ -161,6 +166,17 @@ def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Pa
     result = run([str(BIN / "bentoml"), "build"], copy, check=False, env=env(BENTOML_HOME=str(tmp_path / "store")))
     assert result.returncode != 0
     assert "does not match the gated model" in result.stdout + result.stderr
+
+
+def test_without_the_model_serve_exits_with_one_line(built: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db", "model.joblib"))
+    args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
+    result = run(args, copy, check=False, env=env(BENTOML_HOME=str(tmp_path / "empty")), timeout=120)
+    assert result.returncode == 1
+    assert "error: models/model.joblib: model file missing; run `dvc pull` or `dvc repro`" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path: Path) -> None:
