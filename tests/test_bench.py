@@ -1,0 +1,53 @@
+"""Each benchmark runs end to end on a tiny setting and reports what BENCHMARKS.md tabulates (no timings asserted)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, env
+
+pytestmark = pytest.mark.integration
+
+
+def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk); .ci/run installs it")
+def test_serving_benchmark_measures_all_three_ways(tmp_path: Path) -> None:
+    out = tmp_path / "serving.json"
+    args = ["--duration", "1", "--concurrency", "1,2", "--models", "logreg", "--fraction", "0.05", "--out", str(out)]
+    result = bench("bench.serving", *args)
+    figures = json.loads(out.read_text())["results"]["logreg"]
+    assert figures["in_process"]["single_row_ms"] > 0 and figures["in_process"]["batch_256_rows_per_s"] > 0
+    for server in ("fastapi", "bentoml"):
+        for level in ("1", "2"):
+            assert figures[server][level]["rps"] > 0 and figures[server][level]["errors"] == 0
+            assert 0 < figures[server][level]["p50_ms"] <= figures[server][level]["p99_ms"]
+    assert "| logreg | bentoml | 2 |" in result.stdout
+
+
+def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    result = bench("bench.pipeline", "--datasets", "iris", "--scaling", "", "--out", str(out))
+    (iris,) = json.loads(out.read_text())["datasets"]
+    assert [s["stage"] for s in iris["stages"]] == [
+        "ingest",
+        "validate",
+        "featurize",
+        "train",
+        "evaluate",
+        "gate",
+        "package",
+    ]
+    assert all(s["peak_mb"] > 50 for s in iris["stages"])
+    assert iris["one_param_change_stages"] == ["evaluate"] and iris["bare_s"] > 0 and iris["ratio"] > 0
+    assert "| iris | 112 |" in result.stdout
