@@ -24,7 +24,6 @@ from typing import Any
 
 import yaml
 
-from bench.serving import environment
 from tools import scratch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +72,7 @@ def stages(repo: Path) -> list[dict[str, Any]]:
 def run_dataset(dataset: str, fraction: float, workdir: Path, bare: bool) -> dict[str, Any]:
     import pandas as pd
 
-    environ = environment(workdir / f"{dataset}-{fraction}")
+    environ = scratch.environment(workdir / f"{dataset}-{fraction}", BIN)
     repo = scratch.copy_project(ROOT, workdir / f"{dataset}-{fraction}" / "repo", environ)
     prepare(repo, {"data.dataset": dataset, "data.fraction": fraction}, environ)
     dvc = str(BIN / "dvc")

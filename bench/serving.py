@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -38,21 +37,6 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = {body}
 """
-
-
-def environment(workdir: Path) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "BENTOML_HOME": str(workdir / "bentoml"),
-        "DO_NOT_TRACK": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@localhost",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@localhost",
-    }
 
 
 def build(name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]) -> Path:
@@ -233,7 +217,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
-        environ = environment(workdir)
+        environ = scratch.environment(workdir, BIN)
         for name in args.models.split(","):
             try:
                 repo = build(name, workdir, args.fraction, environ, overrides)

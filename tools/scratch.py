@@ -17,6 +17,24 @@ SKIPPED = ("metrics/", "tests/", "bench/")
 GENERATED = ("dvc.lock", "models/release.json")
 
 
+def environment(workdir: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
+    """For commands run in a scratch project: this interpreter's tools first, its own BentoML store,
+    the workspace's MLflow server not inherited, no telemetry, and a git identity for its commits."""
+    return {
+        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "BENTOML_HOME": str(workdir / "bentoml"),
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GIT_AUTHOR_NAME": "tabpipe",
+        "GIT_AUTHOR_EMAIL": "tabpipe@localhost",
+        "GIT_COMMITTER_NAME": "tabpipe",
+        "GIT_COMMITTER_EMAIL": "tabpipe@localhost",
+        **extra,
+    }
+
+
 def project_files(root: Path) -> list[str]:
     """Files git would version in the project (tracked, or new and not ignored)."""
     listed = subprocess.run(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -39,22 +38,6 @@ SCENARIOS = {
     "employment": {"data.dataset": "employment", "data.years": [2015], "data.fraction": 1.0},
     "adult": {"data.dataset": "adult", "data.fraction": 0.5},
 }
-
-
-def run_env(workdir: Path) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "BENTOML_HOME": str(workdir / "bentoml"),
-        "TABPIPE_PREDICTION_LOG": str(workdir / "predictions.db"),
-        "DO_NOT_TRACK": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GIT_AUTHOR_NAME": "simulation",
-        "GIT_AUTHOR_EMAIL": "simulation@localhost",
-        "GIT_COMMITTER_NAME": "simulation",
-        "GIT_COMMITTER_EMAIL": "simulation@localhost",
-    }
 
 
 def sh(args: list[str], repo: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -124,7 +107,7 @@ def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[di
     from tabpipe import predlog
     from tools import scratch
 
-    environ = run_env(workdir)
+    environ = scratch.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))
     repo = scratch.copy_project(ROOT, workdir / "repo", environ)
     base = {**SCENARIOS[scenario], "train.candidates": CANDIDATES, "train.cv_folds": 3, **overrides}
     scratch.set_params(repo, base)
