@@ -54,7 +54,19 @@ def ensure_model(manifest: dict[str, Any], model_path: Path, labels: dict[str, s
     """Make sure the manifest's model is in the local BentoML store; returns its tag.
 
     A model file whose hash differs from the manifest's is refused: it is not the gated model.
+    Several service workers start at once: a lock in the store lets one import while the others wait.
     """
+    import os
+
+    from filelock import FileLock
+
+    home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+    home.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(home / ".tabpipe-import.lock")):
+        return _ensure_model(manifest, model_path, labels)
+
+
+def _ensure_model(manifest: dict[str, Any], model_path: Path, labels: dict[str, str] | None) -> str:
     import bentoml
     from bentoml.exceptions import NotFound
 
