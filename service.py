@@ -1,32 +1,34 @@
 """BentoML service for the gated model: POST /predict answers labels and class probabilities.
 
 Run from the repository root after `dvc repro`:  bentoml serve
+Importing this file only builds the service; each worker puts the model into the BentoML store
+(if it is not there yet) and loads it when it starts.
 """
 
 import gc
 import logging
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
 
-from tabpipe import evaluation, predlog, serving
-from tabpipe.errors import PipelineError
-from tabpipe.middleware import RequestGuard
-from tabpipe.schema import Schema
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.layout import paths
+from tabpipe.model.predict import classes_of, predict
+from tabpipe.serve import manifest, predlog, request, store
+from tabpipe.serve.guard import RequestGuard
 
+MODELS = paths()["models"]
 try:
-    MANIFEST = serving.read_manifest(Path("models/serving.json"))
-    TAG = serving.ensure_model(MANIFEST, Path("models/model.joblib"))
+    MANIFEST = manifest.read(MODELS["serving"])
+    store.require(MANIFEST, MODELS["model"])
 except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
     raise SystemExit(f"error: {error}") from None
-SCHEMA = Schema.from_dict(MANIFEST["schema"])
-LIMITS = MANIFEST["serve"]
-LOG_PATH = predlog.location(LIMITS.get("prediction_log"), dict(os.environ))
-Row = serving.row_model(SCHEMA)
-Rows = Annotated[list[Row], Field(min_length=1, max_length=int(LIMITS["max_rows"]))]
+LIMITS = MANIFEST.serve
+LOG_PATH = predlog.location(LIMITS.prediction_log, dict(os.environ))
+Row = request.row_model(MANIFEST.schema)
+Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
 
 log = logging.getLogger("tabpipe.service")
 predicted = bentoml.metrics.Counter(
@@ -43,24 +45,24 @@ log_failures = bentoml.metrics.Counter(
 @bentoml.service(
     name="tabpipe",
     traffic={"timeout": 30},
-    workers=int(LIMITS.get("workers", 1)),
+    workers=LIMITS.workers,
     # Every request is already counted in /metrics and every row in the prediction log.
-    logging={"access": {"enabled": bool(LIMITS.get("access_log", False))}},
+    logging={"access": {"enabled": LIMITS.access_log}},
 )
 class Classifier:
-    bento_model = bentoml.models.BentoModel(TAG)
+    bento_model = bentoml.models.BentoModel(MANIFEST.tag)
 
     def __init__(self) -> None:
         self.model: Any = None
         self.classes: list[str] = []
-        self.identity = {"name": MANIFEST["name"], "version": TAG.split(":", 1)[1]}
         self.log: predlog.PredictionLog | None = None
         try:
-            self.model = serving.load_model(self.bento_model)
-            self.classes = [str(c) for c in self.model.classes_]
+            store.ensure_model(MANIFEST, MODELS["model"])
+            self.model = store.load_model(self.bento_model)
+            self.classes = classes_of(self.model)
             self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
-            log.error("not ready: model %s: %s", TAG, error)
+            log.error("not ready: model %s: %s", MANIFEST.tag, error)
             self.model = None
         # Move everything allocated so far out of the collector's way: no GC pauses on the request path.
         gc.collect()
@@ -74,33 +76,33 @@ class Classifier:
         """Predict a list of rows; each answer has the label and the probability of every class."""
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
-        records = serving.records(rows)
-        labels, proba = evaluation.predict(self.model, serving.rows_frame(records, SCHEMA))
+        records = request.records(rows)
+        labels, proba = predict(self.model, request.rows_frame(records, MANIFEST.schema))
         for label in labels:
             predicted.labels(label=str(label)).inc()
         request_id = None
         if self.log is not None:
             try:
-                request_id = self.log.append(records, labels, proba, self.classes, self.identity)
+                request_id = self.log.append(records, labels, proba, self.classes, MANIFEST.identity)
             except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
                 log_failures.inc()
                 log.error("prediction log %s: %s", LOG_PATH, error)
-        return serving.answer(labels, proba, self.classes, self.identity, request_id)
+        return request.answer(labels, proba, self.classes, MANIFEST.identity, request_id)
 
     @bentoml.api(route="/model")
     def model_info(self) -> dict[str, Any]:
         """The served model: name, version, dataset, gated metrics and the input schema."""
         return {
-            **self.identity,
-            "dataset": MANIFEST["dataset"],
-            "model_sha256": MANIFEST["model_sha256"],
-            "metrics": MANIFEST["metrics"],
-            "schema": MANIFEST["schema"],
-            "max_rows": int(LIMITS["max_rows"]),
+            **MANIFEST.identity,
+            "dataset": MANIFEST.raw["dataset"],
+            "model_sha256": MANIFEST.model_sha256,
+            "metrics": MANIFEST.metrics,
+            "schema": MANIFEST.raw["schema"],
+            "max_rows": LIMITS.max_rows,
             "prediction_log": str(LOG_PATH) if LOG_PATH else None,
         }
 
 
 Classifier.add_asgi_middleware(
-    RequestGuard, paths=("/predict", "/model"), max_body_bytes=int(LIMITS["max_body_bytes"]), rejected=rejected
+    RequestGuard, paths=("/predict", "/model"), max_body_bytes=LIMITS.max_body_bytes, rejected=rejected
 )

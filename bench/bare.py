@@ -12,7 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from tabpipe import datasets, evaluation, features, io, split, training
+from tabpipe.core import settings
+from tabpipe.data import datasets
+from tabpipe.model import evaluation, features, search
 
 
 def main() -> None:
@@ -21,35 +23,21 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("."))
     args = parser.parse_args()
     started = time.perf_counter()
-    params = io.load_params(args.params)
-    data, train_params, seed = params["data"], params["train"], int(params["base"]["seed"])
-    loaded = datasets.load(data, args.root)
-    frame = split.subsample(loaded.frame, loaded.schema, fraction=float(data.get("fraction", 1.0)), seed=seed)
-    train, test = split.train_test(frame, loaded.schema, test_size=float(data["test_size"]), seed=seed)
-    x, y = features.split_xy(train, loaded.schema)
-    preprocessor = features.preprocessor(loaded.schema, params["featurize"])
-    settings = {
-        "scoring": train_params["scoring"],
-        "folds": int(train_params["cv_folds"]),
-        "seed": seed,
-        "n_jobs": int(train_params["n_jobs"]),
-    }
-    results = [training.search(c, preprocessor, x, y, **settings) for c in training.candidates(train_params)]
-    winner = training.select(results)
-    model = training.refit(winner, preprocessor.fit(x), x, y, seed)
-    x_test, y_test = features.split_xy(test, loaded.schema)
-    _, proba = evaluation.predict(model, x_test)
-    metrics = evaluation.metrics(y_test, proba, [str(c) for c in model.classes_])
-    evaluation.importance(
-        model,
-        x_test,
-        y_test,
-        scoring=params["evaluate"]["importance_scoring"],
-        repeats=int(params["evaluate"]["importance_repeats"]),
-        seed=seed,
-    )
+    params = settings.read(args.params)
+    train_settings, seed = params.section(settings.Train), params.seed
+    prepared = datasets.prepare(params.section(settings.Data), seed, args.root)
+    x, y = features.split_xy(prepared.train, prepared.schema)
+    preprocessor = features.preprocessor(prepared.schema, params.section(settings.Featurize))
+    results = [
+        search.search(name, spec, preprocessor, x, y, train_settings, seed)
+        for name, spec in train_settings.candidates.items()
+    ]
+    winner = search.best(results)
+    model = search.refit(winner, preprocessor.fit(x), x, y, seed)
+    x_test, y_test = features.split_xy(prepared.test, prepared.schema)
+    result = evaluation.evaluate(model, x_test, y_test, params.section(settings.Evaluate), seed)
     seconds = time.perf_counter() - started
-    print(json.dumps({"winner": winner.candidate.name, "roc_auc": metrics["roc_auc"], "seconds": round(seconds, 2)}))
+    print(json.dumps({"winner": winner.name, "roc_auc": result.metrics["roc_auc"], "seconds": round(seconds, 2)}))
 
 
 if __name__ == "__main__":

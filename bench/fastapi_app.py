@@ -14,20 +14,20 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tabpipe import evaluation, serving
-from tabpipe.schema import Schema
+from tabpipe.core.layout import paths
+from tabpipe.model.predict import classes_of, predict
+from tabpipe.serve import manifest, request, store
 
-PROJECT = Path(os.environ.get("TABPIPE_PROJECT", "."))
-MANIFEST = serving.read_manifest(PROJECT / "models/serving.json")
-SCHEMA = Schema.from_dict(MANIFEST["schema"])
-MODEL = serving.load_file(PROJECT / "models/model.joblib", MANIFEST["model_sha256"])
-CLASSES = [str(c) for c in MODEL.classes_]
-IDENTITY = {"name": MANIFEST["name"], "version": MANIFEST["tag"].split(":", 1)[1]}
-Row = serving.row_model(SCHEMA)
+MODELS = paths(Path(os.environ.get("TABPIPE_PROJECT", ".")))["models"]
+MANIFEST = manifest.read(MODELS["serving"])
+SCHEMA = MANIFEST.schema
+MODEL = store.load_file(MODELS["model"], MANIFEST.model_sha256)
+CLASSES = classes_of(MODEL)
+Row = request.row_model(SCHEMA)
 
 
 class Request(BaseModel):
-    rows: Annotated[list[Row], Field(min_length=1, max_length=int(MANIFEST["serve"]["max_rows"]))]  # type: ignore[valid-type]
+    rows: Annotated[list[Row], Field(min_length=1, max_length=MANIFEST.serve.max_rows)]  # type: ignore[valid-type]
 
 
 app = FastAPI()
@@ -38,18 +38,18 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def answer(request: Request) -> dict[str, Any]:
-    labels, proba = evaluation.predict(MODEL, serving.rows_frame(serving.records(request.rows), SCHEMA))
-    return serving.answer(labels, proba, CLASSES, IDENTITY)
+def answer(body: Request) -> dict[str, Any]:
+    labels, proba = predict(MODEL, request.rows_frame(request.records(body.rows), SCHEMA))
+    return request.answer(labels, proba, CLASSES, MANIFEST.identity)
 
 
 if os.environ.get("TABPIPE_FASTAPI_ASYNC") == "1":
     # `async def`: requests run one at a time on the event loop, no thread pool.
     @app.post("/predict")
-    async def predict_async(request: Request) -> dict[str, Any]:
-        return answer(request)
+    async def predict_async(body: Request) -> dict[str, Any]:
+        return answer(body)
 else:
     # `def`, as FastAPI's docs advise for blocking work: a pool of up to 40 threads.
     @app.post("/predict")
-    def predict(request: Request) -> dict[str, Any]:
-        return answer(request)
+    def predict_sync(body: Request) -> dict[str, Any]:
+        return answer(body)

@@ -65,14 +65,15 @@ def log_cost(repo: Path, model: Any, frame: Any) -> dict[str, float]:
     """What the prediction log adds to a request: one append of 1 and of 100 rows (median ms)."""
     import statistics
 
-    from tabpipe import evaluation, predlog
+    from tabpipe.model.predict import predict
+    from tabpipe.serve import predlog
 
     log = predlog.PredictionLog(repo / "log-cost.db")
     figures = {}
     for rows in (1, 100):
         part = frame.iloc[:rows]
         records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
-        labels, proba = evaluation.predict(model, part)
+        labels, proba = predict(model, part)
         timings = []
         for _ in range(200):
             started = time.perf_counter()
@@ -89,12 +90,13 @@ def in_process(repo: Path) -> dict[str, float]:
 
     import pandas as pd
 
-    from tabpipe import serving
-    from tabpipe.schema import Schema
+    from tabpipe.core.layout import paths
+    from tabpipe.serve import manifest, store
 
-    manifest = serving.read_manifest(repo / "models/serving.json")
-    schema = Schema.from_dict(manifest["schema"])
-    model = serving.load_file(repo / "models/model.joblib", manifest["model_sha256"])
+    models = paths(repo)["models"]
+    served = manifest.read(models["serving"])
+    schema = served.schema
+    model = store.load_file(models["model"], served.model_sha256)
     test = pd.read_parquet(repo / "data/prepared/test.parquet")[schema.feature_names]
     single, batch = test.iloc[:1], test.iloc[:256]
     timings = []

@@ -1,32 +1,23 @@
 """Stage featurize: build the preprocessor from the schema and fit it on the training split only."""
 
-import argparse
-from pathlib import Path
-
 import joblib
 
-from tabpipe import features, io
-from tabpipe.errors import run_stage
-from tabpipe.schema import Schema
+from tabpipe.core import files, settings, stage
+from tabpipe.data import schema
+from tabpipe.model import features
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--out", type=Path, default=Path("models/preprocessor.joblib"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/features.json"))
-    args = parser.parse_args()
+    args = stage.arguments(__doc__, "prepared", "out", "metrics")
+    featurize = settings.read(args.params).section(settings.Featurize)
+    prepared = schema.read(args.prepared / "schema.json")
+    x, _ = features.split_xy(files.read_parquet(args.prepared / "train.parquet"), prepared)
 
-    params = io.section(io.load_params(args.params), "featurize")
-    schema = Schema.from_dict(io.read_json(args.prepared / "schema.json"))
-    x, _ = features.split_xy(io.read_parquet(args.prepared / "train.parquet"), schema)
-    preprocessor = features.preprocessor(schema, params).fit(x)
+    preprocessor = features.preprocessor(prepared, featurize).fit(x)
 
-    io.write_with(args.out, lambda tmp: joblib.dump(preprocessor, tmp))
-    names = list(preprocessor.get_feature_names_out())
-    io.write_json(args.metrics, {"inputs": len(schema.features), "outputs": len(names)})
+    files.write_with(args.out, lambda tmp: joblib.dump(preprocessor, tmp))
+    files.write_json(args.metrics, features.summary(prepared, preprocessor))
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    stage.run(main)

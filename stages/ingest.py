@@ -1,31 +1,23 @@
 """Stage ingest: load the dataset named in params.yaml, split it, write the splits and its schema."""
 
-import argparse
 from pathlib import Path
 
-from tabpipe import datasets, io, split
-from tabpipe.errors import run_stage
+from tabpipe.core import files, settings, stage
+from tabpipe.data import datasets
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", type=Path, default=Path("data/prepared"))
-    args = parser.parse_args()
+    args = stage.arguments(__doc__, "out")
+    params = settings.read(args.params)
+    data = params.section(settings.Data)
 
-    params = io.load_params(args.params)
-    data, base = io.section(params, "data"), io.section(params, "base")
-    loaded = datasets.load(data, Path("."))
-    frame = split.subsample(
-        loaded.frame, loaded.schema, fraction=float(data.get("fraction", 1.0)), seed=int(base["seed"])
-    )
-    train, test = split.train_test(frame, loaded.schema, test_size=float(data["test_size"]), seed=int(base["seed"]))
+    prepared = datasets.prepare(data, params.seed, Path("."))
 
-    io.write_parquet(args.out / "train.parquet", train)
-    io.write_parquet(args.out / "test.parquet", test)
-    io.write_json(args.out / "schema.json", loaded.schema.to_dict())
-    io.write_json(args.out / "source.json", {"dataset": data["dataset"], "source": loaded.source})
+    files.write_parquet(args.out / "train.parquet", prepared.train)
+    files.write_parquet(args.out / "test.parquet", prepared.test)
+    files.write_json(args.out / "schema.json", prepared.schema.to_dict())
+    files.write_json(args.out / "source.json", {"dataset": data.dataset, "source": prepared.source})
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    stage.run(main)

@@ -1,38 +1,27 @@
 """Stage package: register the gated model in MLflow (alias champion), write its serving manifest, store it."""
 
-import argparse
-from pathlib import Path
-
-from tabpipe import io, registry, serving, tracking
-from tabpipe.errors import run_stage
-from tabpipe.schema import Schema
+from tabpipe.core import files, hashing, settings, stage
+from tabpipe.data import schema
+from tabpipe.serve import manifest, store
+from tabpipe.tracking import registry
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--schema", type=Path, default=Path("data/prepared/schema.json"))
-    parser.add_argument("--model", type=Path, default=Path("models/model.joblib"))
-    parser.add_argument("--evaluation", type=Path, default=Path("metrics/evaluate.json"))
-    parser.add_argument("--out", type=Path, default=Path("models/serving.json"))
-    parser.add_argument("--release", type=Path, default=Path("models/release.json"))
-    args = parser.parse_args()
+    args = stage.arguments(__doc__, "prepared", "model", "evaluation", "out", "release")
+    params = settings.read(args.params)
+    prepared = schema.read(args.prepared / "schema.json")
+    metrics = files.read_json(args.evaluation)
+    model_sha256 = hashing.file_sha256(args.model)
 
-    all_params = io.load_params(args.params)
-    gate_params, serve = io.section(all_params, "gate"), io.section(all_params, "serve")
-    schema = Schema.from_dict(io.read_json(args.schema))
-    metrics = io.read_json(args.evaluation)
-    model_sha256 = tracking.file_sha256(args.model)
+    name, version = registry.release_gated(
+        params.section(settings.Gate).registered_model, prepared.name, model_sha256, metrics, params.raw
+    )
+    built = manifest.build(prepared, model_sha256, metrics, params.section(settings.Serve))
 
-    name = registry.model_name(gate_params["registered_model"], schema.name)
-    tags = {**tracking.run_tags(schema.name, all_params), **registry.metric_tags(metrics)}
-    version = registry.release(name, model_sha256, tags)
-
-    manifest = serving.manifest(schema, model_sha256, metrics, serve)
-    io.write_json(args.out, manifest)
-    io.write_json(args.release, serving.release_record(manifest))
-    serving.ensure_model(manifest, args.model, labels={"mlflow_model": name, "mlflow_version": version})
+    files.write_json(args.out, built)
+    files.write_json(args.release, manifest.release_record(built))
+    store.ensure_model(manifest.read(args.out), args.model, labels={"mlflow_model": name, "mlflow_version": version})
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    stage.run(main)

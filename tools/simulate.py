@@ -86,10 +86,12 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
     """(name, frame) per batch: later survey years, or adult's held-out rows with drift injected."""
     import pandas as pd
 
-    from tabpipe import datasets
+    from tabpipe.core import settings
+    from tabpipe.data import datasets
 
     if scenario == "employment":
-        frame = datasets.load({"dataset": "employment"}, repo).frame
+        data = settings.read(repo / "params.yaml").section(settings.Data)
+        frame = datasets.load(data.model_copy(update={"dataset": "employment", "years": []}), repo).frame
         return [
             (str(year), frame[frame["year"] == year].sample(frac=fraction, random_state=seed))
             for year in (2016, 2017, 2018)
@@ -104,7 +106,7 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
 
 
 def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    from tabpipe import predlog
+    from tabpipe.serve import predlog
     from tools import scratch
 
     environ = scratch.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))

@@ -1,6 +1,7 @@
-"""The release gate: thresholds, data drift, and the champion rule with a paired significance test.
+"""The release gate: minimum metrics, and the champion rule with a paired significance test.
 
 Pure functions over metrics and predictions; the gate stage does the reading and writing.
+Data drift is not a gate rule: validate already fails the pipeline on it, with the same threshold.
 """
 
 from __future__ import annotations
@@ -8,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.model.evaluation import METRICS, score
+from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from tabpipe.core.settings import ChampionRule, Gate
 
 # Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = {"log_loss"}
@@ -53,15 +58,6 @@ def minimum_rules(metrics: dict[str, Any], minimums: dict[str, float]) -> list[R
         passed = value >= float(minimum)
         rules.append(Rule(f"min_{name}", passed, f"{name} {value:.4f} is below the minimum {float(minimum):.4f}"))
     return rules
-
-
-def drift_rule(validation: dict[str, Any], max_share: float) -> Rule:
-    share = float(validation.get("drifted_share", 1.0))
-    return Rule(
-        "max_drifted_share",
-        share <= max_share,
-        f"drifted feature share {share:.2f} is above the maximum {max_share:.2f}",
-    )
 
 
 def champion_rules(
@@ -108,8 +104,6 @@ def compare(
     """
     import numpy as np
 
-    from tabpipe.evaluation import score
-
     if test not in TESTS:
         raise PipelineError(f"params.yaml: gate.champion.test is '{test}', expected one of {', '.join(TESTS)}")
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
@@ -148,30 +142,54 @@ def verdict(rules: list[Rule]) -> tuple[dict[str, bool], list[str]]:
     return flags, [f"gate: {rule.name}: {rule.detail}" for rule in rules if not rule.passed]
 
 
-def compare_models(
-    candidate: Any, champion: Any, x: Any, y: np.ndarray, params: dict[str, Any], seed: int
-) -> Comparison:
-    """Predict the shared test set with both models and compare them on `params['metric']`."""
-    from tabpipe.evaluation import METRICS, predict
-
-    metric = params["metric"]
-    if metric not in METRICS:
-        raise PipelineError(f"params.yaml: gate.champion.metric is '{metric}', expected one of {', '.join(METRICS)}")
-    classes = [str(c) for c in candidate.classes_]
-    if [str(c) for c in champion.classes_] != classes:
+def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: ChampionRule, seed: int) -> Comparison:
+    """Predict the shared test set with both models and compare them on `rule.metric`."""
+    if rule.metric not in METRICS:
+        raise PipelineError(
+            f"params.yaml: gate.champion.metric is '{rule.metric}', expected one of {', '.join(METRICS)}"
+        )
+    classes = classes_of(candidate)
+    if classes_of(champion) != classes:
         raise PipelineError(
             f"gate: the champion predicts classes {list(champion.classes_)}, the candidate {classes}: not comparable"
         )
     _, candidate_proba = predict(candidate, x)
     _, champion_proba = predict(champion, x)
     return compare(
-        metric,
+        rule.metric,
         y,
         candidate_proba,
         champion_proba,
         classes,
-        test=params["test"],
-        rounds=int(params["rounds"]),
+        test=rule.test,
+        rounds=rule.rounds,
         seed=seed,
-        alpha=float(params["alpha"]),
+        alpha=rule.alpha,
     )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer: gate.json's flags, one line per failed rule, and the champion comparison."""
+
+    flags: dict[str, bool]
+    failures: list[str]
+    comparison: Comparison | None
+
+
+def decide(
+    settings: Gate, metrics: dict[str, Any], candidate: Any, champion: Any | None, x: Any, y: np.ndarray, seed: int
+) -> Decision:
+    """Apply every rule: the minimums, then (when a different champion serves) the champion comparison."""
+    comparison = compare_models(candidate, champion, x, y, settings.champion, seed) if champion is not None else None
+    rules = [
+        *minimum_rules(metrics, settings.min),
+        *champion_rules(
+            comparison,
+            tolerance=settings.champion.tolerance,
+            require_improvement=settings.champion.require_improvement,
+            alpha=settings.champion.alpha,
+        ),
+    ]
+    flags, failures = verdict(rules)
+    return Decision(flags, failures, comparison)

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
 
 if TYPE_CHECKING:
     import numpy as np

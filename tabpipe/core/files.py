@@ -1,4 +1,4 @@
-"""File I/O at the stage edges: params, JSON, parquet; every write is atomic."""
+"""File I/O at the entry points' edges: JSON, text, parquet; every write is atomic."""
 
 import json
 import os
@@ -8,9 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
 
 
 @contextmanager
@@ -74,23 +72,3 @@ def read_parquet(path: str | Path) -> Any:
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
-
-
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    try:
-        params = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
-    if not isinstance(params, dict):
-        raise PipelineError(f"{path}: expected a mapping of stage sections")
-    return params
-
-
-def section(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """A stage's own params section; a missing one is a clear error, not a KeyError."""
-    value = params.get(name)
-    if not isinstance(value, dict):
-        raise PipelineError(f"params.yaml: missing section '{name}'")
-    return value

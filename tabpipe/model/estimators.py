@@ -9,7 +9,7 @@ import importlib
 import inspect
 from typing import Any
 
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
 
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}),

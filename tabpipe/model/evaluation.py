@@ -1,29 +1,53 @@
-"""Test-set evaluation: metrics as flat scalars, plot data for DVC's templates, predictions to keep.
-
-Labels are always the argmax of the class probabilities (`predict`), the same rule the service
-uses, so served and evaluated predictions can be compared exactly.
-"""
+"""Test-set evaluation: metrics as flat scalars, plot data for DVC's templates, predictions to keep."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from tabpipe.core.settings import Evaluate
 
 DIGITS = 6
 METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
 MAX_CURVE_POINTS = 400
 
 
-def predict(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, probabilities) with columns in `model.classes_` order."""
-    import numpy as np
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything evaluate writes: metrics, plot data, and the per-row predictions."""
 
-    proba = np.asarray(model.predict_proba(x), dtype="float64")
-    labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
-    return labels, proba
+    classes: list[str]
+    labels: np.ndarray
+    proba: np.ndarray
+    metrics: dict[str, Any]
+    curves: dict[str, list[dict[str, float]]]
+    importance: list[dict[str, Any]]
+    confusion: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> Evaluation:
+    """Score the model on the test split: metrics, ROC and PR curves, permutation importance."""
+    labels, proba = predict(model, x)
+    classes = classes_of(model)
+    return Evaluation(
+        classes=classes,
+        labels=labels,
+        proba=proba,
+        metrics=metrics(y, proba, classes),
+        curves={"roc": roc_points(y, proba, classes), "pr": pr_points(y, proba, classes)},
+        importance=importance(
+            model, x, y, scoring=settings.importance_scoring, repeats=settings.importance_repeats, seed=seed
+        ),
+        confusion=confusion_rows(y, labels),
+        predictions=predictions(x, y, labels, proba, classes),
+    )
 
 
 def metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:

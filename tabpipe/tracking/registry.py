@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tabpipe import tracking
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.tracking import store
+from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
+from tabpipe.tracking.runs import run_for_model, run_tags
 
 CHAMPION, PREVIOUS = "champion", "previous"
 
@@ -26,32 +28,34 @@ def model_name(prefix: str, dataset: str) -> str:
     return f"{prefix}-{dataset}"
 
 
-def client() -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking.tracking_uri())
-
-
 def champion(name: str) -> Champion | None:
     """The version holding the `champion` alias, or None before the first release."""
     from mlflow.exceptions import MlflowException
 
     try:
-        version = client().get_model_version_by_alias(name, CHAMPION)
+        version = store.client().get_model_version_by_alias(name, CHAMPION)
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
-        raise tracking.unreachable(error) from None
+        raise store.unreachable(error) from None
     return Champion(
-        name, str(version.version), version.tags.get(tracking.MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
+        name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
     )
 
 
 def load(champion: Champion) -> Any:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking.tracking_uri())
+    store.connect()
     return mlflow.sklearn.load_model(champion.model_uri)
+
+
+def challenger(name: str, model_sha256: str) -> tuple[Champion | None, Any | None]:
+    """The serving champion, and its model loaded when it is not this very model file (else None)."""
+    current = champion(name)
+    if current is None or current.model_sha256 == model_sha256:
+        return current, None
+    return current, load(current)
 
 
 def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
@@ -65,29 +69,37 @@ def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
     current = champion(name)
     if current and current.model_sha256 == model_sha256:
         return current.version
-    run_id = tracking.run_for_model(model_sha256)
+    run_id = run_for_model(model_sha256)
     if run_id is None:
         raise PipelineError(
-            f"MLflow store {tracking.tracking_uri()}: no run holds this model; rerun `dvc repro -f -s train`"
+            f"MLflow store {store.tracking_uri()}: no run holds this model; rerun `dvc repro -f -s train`"
         )
-    mlflow.set_tracking_uri(tracking.tracking_uri())
+    store.connect()
     try:
-        experiment_id = client().get_run(run_id).info.experiment_id
+        experiment_id = store.client().get_run(run_id).info.experiment_id
         logged = mlflow.search_logged_models(
             experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", output_format="list"
         )
         if not logged:
             raise PipelineError(f"MLflow run {run_id} has no logged model; rerun `dvc repro -f -s train`")
-        version = mlflow.register_model(logged[0].model_uri, name, tags={**tags, tracking.MODEL_HASH_TAG: model_sha256})
-        registry = client()
+        version = mlflow.register_model(logged[0].model_uri, name, tags={**tags, MODEL_HASH_TAG: model_sha256})
+        registry = store.client()
         if current:
             registry.set_registered_model_alias(name, PREVIOUS, current.version)
         registry.set_registered_model_alias(name, CHAMPION, str(version.version))
     except MlflowException as error:
-        raise tracking.unreachable(error) from None
+        raise store.unreachable(error) from None
     return str(version.version)
 
 
 def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:
     """The gated test metrics as version tags (`metric.roc_auc`, ...)."""
-    return {f"metric.{tracking.metric_key(key)}": str(value) for key, value in tracking.flatten(metrics).items()}
+    return {f"metric.{metric_key(key)}": str(value) for key, value in flatten(metrics).items()}
+
+
+def release_gated(
+    prefix: str, dataset: str, model_sha256: str, metrics: dict[str, Any], params: dict[str, Any]
+) -> tuple[str, str]:
+    """Register the gated model as `<prefix>-<dataset>`, tagged with its run tags and metrics; (name, version)."""
+    name = model_name(prefix, dataset)
+    return name, release(name, model_sha256, {**run_tags(dataset, params), **metric_tags(metrics)})

@@ -6,14 +6,17 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tabpipe import checks
-from tabpipe.errors import PipelineError
-from tabpipe.schema import Schema, as_text, builtin, infer
+from tabpipe.core.errors import PipelineError
+from tabpipe.data import checks, split
+from tabpipe.data.frames import clean, coerce
+from tabpipe.data.schema import Schema, builtin, infer
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from tabpipe.core.settings import Data
 
 log = logging.getLogger("ingest")
 
@@ -28,55 +31,36 @@ class Loaded:
     source: str
 
 
-def load(params: dict[str, Any], root: Path) -> Loaded:
-    """Load the dataset named by `params['dataset']`, cleaned and typed to its schema."""
-    name = params.get("dataset")
+@dataclass(frozen=True)
+class Prepared:
+    """What ingest writes: the two splits, the schema they follow and where the rows came from."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    schema: Schema
+    source: str
+
+
+def prepare(data: Data, seed: int, root: Path) -> Prepared:
+    """Load the dataset, keep a seeded share of it (`data.fraction`), and split it into train and test."""
+    loaded = load(data, root)
+    frame = split.subsample(loaded.frame, loaded.schema, fraction=data.fraction, seed=seed)
+    train, test = split.train_test(frame, loaded.schema, test_size=data.test_size, seed=seed)
+    return Prepared(train, test, loaded.schema, loaded.source)
+
+
+def load(data: Data, root: Path) -> Loaded:
+    """Load the dataset named by `data.dataset`, cleaned and typed to its schema."""
+    name = data.dataset
     if name == "iris":
-        return _iris(root / str(params.get("iris_csv") or "data/raw/iris.csv"))
+        return _iris(root / data.iris_csv)
     if name == "adult":
         return _bundled("adult", root / "data/raw/adult.parquet")
     if name == "employment":
-        return _employment(root / "data/raw/employment.parquet", params.get("years") or [])
+        return _employment(root / "data/raw/employment.parquet", data.years)
     if name == "csv":
-        return _user_csv(root, params)
+        return _user_csv(root, data)
     raise PipelineError(f"params.yaml: data.dataset is '{name}', expected one of {', '.join(DATASETS)}")
-
-
-def clean(raw: pd.DataFrame, markers: tuple[str, ...]) -> pd.DataFrame:
-    """Strip names and text values, and turn missing-value markers into real missing values."""
-    import pandas as pd
-
-    frame = raw.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    for column in range(frame.shape[1]):
-        values = frame.iloc[:, column]
-        if pd.api.types.is_string_dtype(values) or values.dtype == object:
-            stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame.isetitem(column, stripped.mask(stripped.isin([*markers, ""])))
-    return frame
-
-
-def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Give each schema column its type: numbers as float, categories and labels as text.
-
-    A numeric column holding text is left as it is, so the type check can name the bad values.
-    """
-    import pandas as pd
-
-    out = frame.copy()
-    for feature in schema.features:
-        if feature.name not in out.columns or checks.is_duplicated(out, feature.name):
-            continue
-        if feature.kind == "numeric":
-            try:
-                out[feature.name] = pd.to_numeric(out[feature.name]).astype("float64")
-            except (ValueError, TypeError):
-                continue
-        else:
-            out[feature.name] = as_text(out[feature.name])
-    if schema.target in out.columns and not checks.is_duplicated(out, schema.target):
-        out[schema.target] = as_text(out[schema.target])
-    return out
 
 
 def require(frame: pd.DataFrame, schema: Schema, file: str) -> None:
@@ -107,6 +91,18 @@ def read_csv(path: Path, markers: tuple[str, ...] = ()) -> pd.DataFrame:
     if repeated:
         raise PipelineError("\n".join(f"{path}: column '{c}': appears more than once in the header" for c in repeated))
     return frame
+
+
+def read_table(path: Path, schema: Schema) -> pd.DataFrame:
+    """A file of rows (CSV or parquet) to check or label, cleaned and typed like training data."""
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        try:
+            return coerce(pd.read_parquet(path), schema)
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: file not found") from None
+    return coerce(clean(read_csv(path, schema.missing_markers), schema.missing_markers), schema)
 
 
 def _iris(path: Path) -> Loaded:
@@ -148,11 +144,11 @@ def _bundled(name: str, path: Path) -> Loaded:
     return Loaded(frame, schema, str(path))
 
 
-def _employment(path: Path, years: list[Any]) -> Loaded:
+def _employment(path: Path, years: list[int]) -> Loaded:
     loaded = _bundled("employment", path)
     frame = loaded.frame
     available = sorted(int(y) for y in frame["year"].unique())
-    wanted = [int(y) for y in years] if years else available
+    wanted = list(years) or available
     unknown = sorted(set(wanted) - set(available))
     if unknown:
         raise PipelineError(f"params.yaml: data.years has {unknown}; the data has {available}")
@@ -161,14 +157,14 @@ def _employment(path: Path, years: list[Any]) -> Loaded:
     return Loaded(frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
 
 
-def _user_csv(root: Path, params: dict[str, Any]) -> Loaded:
-    if not params.get("path"):
+def _user_csv(root: Path, data: Data) -> Loaded:
+    if not data.path:
         raise PipelineError("params.yaml: data.dataset is 'csv' but data.path is empty")
-    if not params.get("target"):
+    if not data.target:
         raise PipelineError("params.yaml: data.dataset is 'csv' but data.target is empty")
-    path = root / str(params["path"])
-    target = str(params["target"])
-    markers = tuple(str(m) for m in params.get("missing_markers") or ())
+    path = root / data.path
+    target = data.target
+    markers = tuple(data.missing_markers)
     raw = read_csv(path, markers)
     frame = clean(raw, markers)
     if not len(frame):
@@ -176,7 +172,7 @@ def _user_csv(root: Path, params: dict[str, Any]) -> Loaded:
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
-    schema = infer(frame, name="csv", target=target, column_types=params.get("column_types"), missing_markers=markers)
+    schema = infer(frame, name="csv", target=target, column_types=data.column_types, missing_markers=markers)
     frame = coerce(frame, schema)
     require(frame, schema, str(path))
     if len(schema.classes) < 2:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe import checks
-from tabpipe.drift import DriftResult, DriftSettings, measure
+from tabpipe.data import checks
+from tabpipe.data.drift import DriftResult, measure
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tabpipe.schema import Schema
+    from tabpipe.core.settings import Drift, Validate
+    from tabpipe.data.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -25,40 +26,25 @@ class Outcome:
         return not self.failures
 
 
-def thresholds(params: dict[str, Any]) -> checks.Thresholds:
-    known = {k: params[k] for k in checks.Thresholds.__dataclass_fields__ if k in params}
-    return checks.Thresholds(**known)
-
-
-def for_dataset(params: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """The `validate` params with the dataset's own overrides (`per_dataset.<name>`) applied on top."""
-    overrides = (params.get("per_dataset") or {}).get(dataset) or {}
-    merged = {**params, **{k: v for k, v in overrides.items() if k != "drift"}}
-    merged["drift"] = {**(params.get("drift") or {}), **(overrides.get("drift") or {})}
-    return merged
-
-
-def validate(splits: dict[str, pd.DataFrame], schema: Schema, params: dict[str, Any]) -> Outcome:
+def validate(splits: dict[str, pd.DataFrame], schema: Schema, settings: Validate) -> Outcome:
     """Check every split against the schema, then measure drift of the last split against the first.
 
     `splits` maps a file name (used in messages) to its frame; the first is the drift reference.
     """
-    params = for_dataset(params, schema.name)
-    limits = thresholds(params)
-    settings = DriftSettings.from_params(params.get("drift") or {})
+    limits = settings.for_dataset(schema.name)
     failures: list[str] = []
     for file, frame in splits.items():
-        failures += [p.line(file) for p in checks.frame(frame, schema, limits)]
+        failures += [p.line(file) for p in checks.run_all(frame, schema, limits)]
     names = list(splits)
     reference_name, current_name = names[0], names[-1]
     drift, report = None, None
     if not failures:
-        drift, report = measure(splits[reference_name], splits[current_name], schema, settings, summary=True)
-        failures += drift_failures(drift, settings, current_name)
+        drift, report = measure(splits[reference_name], splits[current_name], schema, limits.drift, summary=True)
+        failures += drift_failures(drift, limits.drift, current_name)
     return Outcome(summarise(splits, schema, drift, len(failures)), failures, report)
 
 
-def drift_failures(drift: DriftResult, settings: DriftSettings, file: str) -> list[str]:
+def drift_failures(drift: DriftResult, settings: Drift, file: str) -> list[str]:
     if drift.share <= settings.max_drifted_share:
         return []
     columns = ", ".join(name for name, drifted in drift.drifted.items() if drifted)

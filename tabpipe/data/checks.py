@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tabpipe.schema import Schema
+    from tabpipe.core.settings import Validate
+    from tabpipe.data.schema import Schema
 
 ROWS = "(rows)"
 EXAMPLES = 3
@@ -26,15 +27,6 @@ class Problem:
     def line(self, file: str) -> str:
         where = "" if self.column == ROWS else f" column '{self.column}':"
         return f"{file}:{where} {self.message}"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Limits from params.yaml (`validate` section)."""
-
-    max_missing_share: float = 0.2
-    max_duplicate_share: float = 0.05
-    min_rows_per_class: int = 10
 
 
 def columns(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
@@ -181,8 +173,8 @@ def structure(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
     return columns(frame, schema) + types(frame, schema) + labels(frame, schema)
 
 
-def frame(frame: pd.DataFrame, schema: Schema, limits: Thresholds) -> list[Problem]:
-    """Every check, in a stable order."""
+def run_all(frame: pd.DataFrame, schema: Schema, limits: Validate) -> list[Problem]:
+    """Every check, in a stable order, with the limits of params.yaml's `validate` section."""
     found = structure(frame, schema)
     if any(p.check == "empty" for p in found):
         return found

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sklearn.compose import ColumnTransformer
 
-    from tabpipe.schema import Schema
+    from tabpipe.core.settings import Featurize
+    from tabpipe.data.schema import Schema
 
 MISSING = "__missing__"
 
 
-def preprocessor(schema: Schema, params: dict[str, Any]) -> ColumnTransformer:
+def preprocessor(schema: Schema, settings: Featurize) -> ColumnTransformer:
     """Numeric: impute, then scale. Categorical: impute a 'missing' category, then one-hot.
 
     One-hot groups categories rarer than `min_frequency` and maps categories never seen in
@@ -23,10 +24,10 @@ def preprocessor(schema: Schema, params: dict[str, Any]) -> ColumnTransformer:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=params.get("numeric_impute", "median")))]
-    if params.get("scale", True):
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=settings.numeric_impute))]
+    if settings.scale:
         numeric_steps.append(("scale", StandardScaler()))
-    min_frequency = params.get("min_frequency") or None
+    min_frequency = settings.min_frequency or None
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
@@ -52,3 +53,8 @@ def preprocessor(schema: Schema, params: dict[str, Any]) -> ColumnTransformer:
 def split_xy(frame: Any, schema: Schema) -> tuple[Any, Any]:
     """Features (in schema order) and labels of a prepared frame."""
     return frame[schema.feature_names], frame[schema.target].astype(str).to_numpy()
+
+
+def summary(schema: Schema, fitted: ColumnTransformer) -> dict[str, int]:
+    """metrics/features.json: how many columns go in, and how many the model sees after one-hot."""
+    return {"inputs": len(schema.features), "outputs": len(fitted.get_feature_names_out())}

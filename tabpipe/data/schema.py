@@ -8,18 +8,19 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import read_json
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Kind = Literal["numeric", "categorical"]
 KINDS: tuple[str, ...] = ("numeric", "categorical")
-BUILTIN = ("iris", "adult", "employment")
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,14 @@ class Schema:
 
 
 def builtin(name: str) -> Schema:
-    """The declared schema of a bundled dataset (tabpipe/schemas/<name>.yaml)."""
-    text = resources.files("tabpipe.schemas").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    """The declared schema of a bundled dataset (tabpipe/data/schemas/<name>.yaml)."""
+    text = resources.files("tabpipe.data").joinpath("schemas", f"{name}.yaml").read_text(encoding="utf-8")
     return Schema.from_dict(yaml.safe_load(text))
+
+
+def read(path: str | Path) -> Schema:
+    """The schema ingest wrote beside the prepared splits (data/prepared/schema.json)."""
+    return Schema.from_dict(read_json(path))
 
 
 def infer(

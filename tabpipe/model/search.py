@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe import models
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.model import estimators
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """One entry of `train.candidates`: an estimator kind, fixed settings and a grid to search."""
-
-    name: str
-    kind: str
-    fixed: dict[str, Any] = field(default_factory=dict)
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-
-    @classmethod
-    def from_params(cls, name: str, spec: dict[str, Any]) -> Candidate:
-        if not isinstance(spec, dict) or "estimator" not in spec:
-            raise PipelineError(f"params.yaml: train.candidates.{name} needs an 'estimator'")
-        grid = spec.get("grid") or {}
-        for key, values in grid.items():
-            if not isinstance(values, list) or not values:
-                raise PipelineError(f"params.yaml: train.candidates.{name}.grid.{key} must be a non-empty list")
-        return cls(name, spec["estimator"], dict(spec.get("fixed") or {}), dict(grid))
+    from tabpipe.core.settings import Candidate, Train
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    candidate: Candidate
+    """One candidate's search: its best settings, their CV score, and every configuration tried."""
+
+    name: str
+    spec: Candidate
     best_params: dict[str, Any]
     cv_mean: float
     cv_std: float
@@ -43,16 +29,7 @@ class SearchResult:
     table: list[dict[str, Any]]
 
 
-def candidates(params: dict[str, Any]) -> list[Candidate]:
-    specs = params.get("candidates") or {}
-    if not specs:
-        raise PipelineError("params.yaml: train.candidates is empty")
-    return [Candidate.from_params(name, spec) for name, spec in specs.items()]
-
-
-def search(
-    candidate: Candidate, preprocessor: Any, x: Any, y: Any, *, scoring: str, folds: int, seed: int, n_jobs: int
-) -> SearchResult:
+def search(name: str, spec: Candidate, preprocessor: Any, x: Any, y: Any, settings: Train, seed: int) -> SearchResult:
     """Grid search over the candidate inside a (preprocessing + model) pipeline.
 
     Preprocessing is refitted in every fold, so no fold's validation rows leak into its scaling
@@ -63,15 +40,17 @@ def search(
     from sklearn.pipeline import Pipeline
 
     pipeline = Pipeline(
-        [("preprocess", clone(preprocessor)), ("model", models.estimator(candidate.kind, candidate.fixed, seed))]
+        [("preprocess", clone(preprocessor)), ("model", estimators.estimator(spec.estimator, spec.fixed, seed))]
     )
-    grid = {f"model__{key}": values for key, values in candidate.grid.items()}
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    searcher = GridSearchCV(pipeline, grid, scoring=scoring, cv=cv, n_jobs=n_jobs, refit=False, error_score="raise")
+    grid = {f"model__{key}": values for key, values in spec.grid.items()}
+    cv = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed)
+    searcher = GridSearchCV(
+        pipeline, grid, scoring=settings.scoring, cv=cv, n_jobs=settings.n_jobs, refit=False, error_score="raise"
+    )
     try:
         searcher.fit(x, y)
     except ValueError as error:
-        raise PipelineError(f"train: candidate '{candidate.name}' failed: {error}".splitlines()[0]) from None
+        raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
     best = searcher.best_index_
     results = searcher.cv_results_
     table = [
@@ -84,16 +63,17 @@ def search(
         for i in range(len(results["params"]))
     ]
     return SearchResult(
-        candidate=candidate,
+        name=name,
+        spec=spec,
         best_params=table[best]["params"],
         cv_mean=table[best]["mean_score"],
         cv_std=table[best]["std_score"],
-        fit_seconds=float(sum(results["mean_fit_time"]) * folds),
+        fit_seconds=float(sum(results["mean_fit_time"]) * settings.cv_folds),
         table=table,
     )
 
 
-def select(results: list[SearchResult]) -> SearchResult:
+def best(results: list[SearchResult]) -> SearchResult:
     """The best mean CV score; on a tie, the candidate listed first in params.yaml (the simpler one)."""
     scored = [r for r in results if not math.isnan(r.cv_mean)]
     if not scored:
@@ -105,9 +85,27 @@ def refit(winner: SearchResult, fitted_preprocessor: Any, x: Any, y: Any, seed: 
     """The deployable model: featurize's fitted preprocessor plus the winner fitted on all training rows."""
     from sklearn.pipeline import Pipeline
 
-    model = models.estimator(winner.candidate.kind, {**winner.candidate.fixed, **winner.best_params}, seed)
+    model = estimators.estimator(winner.spec.estimator, {**winner.spec.fixed, **winner.best_params}, seed)
     model.fit(fitted_preprocessor.transform(x), y)
     return Pipeline([("preprocess", fitted_preprocessor), ("model", model)])
+
+
+def serialize(model: Any) -> bytes:
+    """The model file's exact bytes (joblib), hashed before they are written."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def summary(winner: SearchResult, results: list[SearchResult]) -> dict[str, Any]:
+    """Deterministic figures for metrics/train.json (fit times live in MLflow only)."""
+    return {
+        "winner": winner.name,
+        "cv_score": round(winner.cv_mean, 6),
+        "cv": {r.name: round(r.cv_mean, 6) for r in results},
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -13,25 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tabpipe.schema import Schema
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    """Which test each column kind uses and where it flags drift (p-value or distance, per method)."""
-
-    num_method: str = "ks"
-    num_threshold: float = 0.01
-    cat_method: str = "jensenshannon"
-    cat_threshold: float = 0.1
-    max_drifted_share: float = 0.3
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> DriftSettings:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
+    from tabpipe.core.settings import Drift
+    from tabpipe.data.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -53,7 +36,7 @@ def measure(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     schema: Schema,
-    settings: DriftSettings,
+    settings: Drift,
     *,
     summary: bool = False,
     extra: dict[str, float] | None = None,
@@ -64,6 +47,7 @@ def measure(
     `extra` names further categorical columns of both frames (the model's predicted class, say)
     with their distance thresholds: tested with `cat_method`, reported apart from the features' share.
     """
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # before Evidently loads: no telemetry
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
     from evidently.presets import DataSummaryPreset

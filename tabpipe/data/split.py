@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tabpipe.schema import Schema
+    from tabpipe.data.schema import Schema
 
 
 def train_test(

@@ -9,39 +9,22 @@ each from a rule in params.yaml's `monitor` section, so an empty list means "kee
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.drift import DriftSettings, measure
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.data.drift import measure
+from tabpipe.model.evaluation import METRICS, score
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from tabpipe.schema import Schema
+    from tabpipe.core.settings import Monitor
+    from tabpipe.data.schema import Schema
 
 PREDICTION = "tabpipe_predicted_class"
 HEALTHY, RETRAIN = 0, 3  # the monitor's exit codes (1 stays "error", 2 is argparse's usage error)
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    drift: DriftSettings
-    min_rows: int = 100
-    important_features: int = 3
-    prediction_threshold: float = 0.1
-    max_metric_drop: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> MonitorSettings:
-        return cls(
-            drift=DriftSettings.from_params(params.get("drift") or {}),
-            min_rows=int(params.get("min_rows", 100)),
-            important_features=int(params.get("important_features", 3)),
-            prediction_threshold=float(params.get("prediction_threshold", 0.1)),
-            max_metric_drop={str(k): float(v) for k, v in (params.get("max_metric_drop") or {}).items()},
-        )
 
 
 @dataclass(frozen=True)
@@ -63,7 +46,7 @@ def assess(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     schema: Schema,
-    settings: MonitorSettings,
+    settings: Monitor,
     *,
     importance: list[str],
     gated: dict[str, Any],
@@ -109,8 +92,6 @@ def assess(
 
 def window_metrics(truth: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, float]:
     """The evaluate stage's metrics on the window; a metric undefined here (one class only) is left out."""
-    from tabpipe.evaluation import METRICS, score
-
     values = {}
     for name in METRICS:
         try:
@@ -122,7 +103,7 @@ def window_metrics(truth: np.ndarray, proba: np.ndarray, classes: list[str]) -> 
     return values
 
 
-def _drift_reasons(result: Any, watched: list[str], settings: MonitorSettings) -> list[str]:
+def _drift_reasons(result: Any, watched: list[str], settings: Monitor) -> list[str]:
     reasons = []
     if result.share > settings.drift.max_drifted_share:
         reasons.append(
@@ -157,41 +138,6 @@ def top_features(importance_rows: list[dict[str, Any]]) -> list[str]:
     return [str(r["feature"]) for r in ordered]
 
 
-def prometheus_text(values: dict[str, Any], settings: MonitorSettings, model: dict[str, str], when: float) -> str:
-    """The monitor's figures in Prometheus' text format, for node_exporter's textfile collector.
-
-    Thresholds are exported beside the values, so alert rules compare the two and params.yaml
-    stays the one place a threshold is set.
-    """
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest
-
-    registry = CollectorRegistry()
-    labels = {"model": model["name"], "version": model["version"]}
-
-    def gauge(name: str, doc: str, value: float, **extra: str) -> None:
-        names = [*labels, *extra]
-        metric = gauges.get(name) or Gauge(name, doc, names, registry=registry)
-        gauges[name] = metric
-        metric.labels(**labels, **extra).set(value)
-
-    gauges: dict[str, Any] = {}
-    gauge("tabpipe_monitor_rows", "Rows in the monitored window", values["rows"])
-    gauge("tabpipe_drift_share", "Share of features drifted in the window", values["drift_share"])
-    gauge("tabpipe_drift_share_threshold", "monitor.drift.max_drifted_share", settings.drift.max_drifted_share)
-    gauge(
-        "tabpipe_important_features_drifted", "Drifted features among the most important", values["important_drifted"]
-    )
-    gauge("tabpipe_prediction_drift", "Distance of the predicted-class distribution", values["prediction_drift"])
-    gauge("tabpipe_prediction_drift_threshold", "monitor.prediction_threshold", settings.prediction_threshold)
-    for feature, score in values["feature_drift"].items():
-        gauge("tabpipe_feature_drift_score", "Per-feature drift score (p-value or distance)", score, feature=feature)
-    for metric, value in (values.get("labelled") or {}).items():
-        gauge("tabpipe_labelled_metric", "Metric on labelled traffic", value, metric=metric)
-    gauge("tabpipe_retrain_required", "1 when the monitor advises retraining", values["retrain"])
-    gauge("tabpipe_monitor_last_run_timestamp_seconds", "When the monitor last ran", when)
-    return generate_latest(registry).decode()
-
-
 def _round(value: float) -> float:
     return round(float(value), 6)
 
@@ -201,36 +147,3 @@ def reference_frame(test: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFra
     if len(test) != len(predictions):
         raise PipelineError(f"monitor: {len(test)} test rows but {len(predictions)} saved predictions; rerun dvc repro")
     return test.assign(**{PREDICTION: predictions["predicted"].astype(str).to_numpy()})
-
-
-def window_from_log(logged: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Logged rows as a window: features typed as in training, the served class in PREDICTION."""
-    from tabpipe.datasets import coerce
-
-    missing = [name for name in schema.feature_names if name not in logged.columns]
-    if missing:
-        raise PipelineError(f"prediction log: column '{missing[0]}': not logged (was another model served?)")
-    window = coerce(logged[schema.feature_names].copy(), schema)
-    window[PREDICTION] = logged["label"].astype(str).to_numpy()
-    return window
-
-
-def logged_probabilities(logged: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    columns = [f"proba_{c}" for c in classes]
-    absent = [c for c in columns if c not in logged.columns]
-    if absent:
-        raise PipelineError(f"prediction log: column '{absent[0]}': the logged classes differ from the model's")
-    return logged[columns].to_numpy(dtype="float64")
-
-
-def join_labels(logged: pd.DataFrame, labels: pd.DataFrame, target: str, file: str) -> pd.Series:
-    """Ground truth for each logged row, matched on (request_id, row); rows without a label are NaN."""
-    needed = ["request_id", "row", target]
-    absent = [c for c in needed if c not in labels.columns]
-    if absent:
-        raise PipelineError(f"{file}: column '{absent[0]}': missing (labels need request_id, row and {target})")
-    keyed = labels[needed].astype({"request_id": str, "row": int})
-    if keyed.duplicated(["request_id", "row"]).any():
-        raise PipelineError(f"{file}: column 'row': the same (request_id, row) is labelled twice")
-    merged = logged[["request_id", "row"]].merge(keyed, how="left", on=["request_id", "row"])
-    return merged[target]

@@ -1,0 +1,27 @@
+"""Where the pipeline's files live, read from dvc.yaml's `vars`: the one place each path is written.
+
+Stages get their paths from dvc.yaml's commands; tools that read the pipeline's files (the
+monitor, the benchmarks) ask here, so they follow dvc.yaml when it changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tabpipe.core.errors import PipelineError
+
+
+def paths(root: Path = Path(".")) -> dict[str, dict[str, Path]]:
+    """dvc.yaml's path variables, e.g. paths()["models"]["model"] == root / "models/model.joblib"."""
+    file = root / "dvc.yaml"
+    try:
+        spec = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{file}: not found; run this from the project's root") from None
+    merged: dict[str, dict[str, str]] = {}
+    for entry in spec.get("vars") or []:
+        if isinstance(entry, dict):
+            merged.update(entry)
+    return {group: {name: root / value for name, value in items.items()} for group, items in merged.items()}

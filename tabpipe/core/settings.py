@@ -1,0 +1,221 @@
+"""Typed settings, one class per params.yaml section, parsed and checked where an entry point starts.
+
+Every key is required: params.yaml is the one place a value is set, so no code default can
+disagree with it. A missing, unknown or ill-typed key is one line naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from tabpipe.core.errors import PipelineError
+
+
+class Section(BaseModel):
+    """One params.yaml section: strict types, no unknown keys, immutable once parsed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    key: ClassVar[str] = ""
+
+
+class Base(Section):
+    key: ClassVar[str] = "base"
+    seed: int
+
+
+class Data(Section):
+    key: ClassVar[str] = "data"
+    dataset: str
+    test_size: float
+    fraction: float
+    iris_csv: str
+    years: list[int]
+    path: str
+    target: str
+    column_types: dict[str, str]
+    missing_markers: list[str]
+
+
+class Drift(Section):
+    """Per-feature drift tests: the method and threshold for each column kind, and the share that fails."""
+
+    num_method: str
+    num_threshold: float
+    cat_method: str
+    cat_threshold: float
+    max_drifted_share: float
+
+
+class DriftOverride(Section):
+    num_method: str | None = None
+    num_threshold: float | None = None
+    cat_method: str | None = None
+    cat_threshold: float | None = None
+    max_drifted_share: float | None = None
+
+
+class ValidateOverride(Section):
+    """A dataset's own values for some `validate` keys; unset keys keep the section's value."""
+
+    max_missing_share: float | None = None
+    max_duplicate_share: float | None = None
+    min_rows_per_class: int | None = None
+    drift: DriftOverride | None = None
+
+
+class Validate(Section):
+    key: ClassVar[str] = "validate"
+    max_missing_share: float
+    max_duplicate_share: float
+    min_rows_per_class: int
+    drift: Drift
+    per_dataset: dict[str, ValidateOverride]
+
+    def for_dataset(self, name: str) -> Validate:
+        """These settings with the dataset's overrides (`per_dataset.<name>`) applied on top."""
+        override = self.per_dataset.get(name)
+        if override is None:
+            return self
+        changes = override.model_dump(exclude_none=True, exclude={"drift"})
+        drift = self.drift
+        if override.drift is not None:
+            drift = drift.model_copy(update=override.drift.model_dump(exclude_none=True))
+        return self.model_copy(update={**changes, "drift": drift})
+
+
+class Featurize(Section):
+    key: ClassVar[str] = "featurize"
+    numeric_impute: str
+    scale: bool
+    min_frequency: int
+
+
+class Candidate(Section):
+    """One model family to try: an estimator name, fixed settings and a grid to search."""
+
+    estimator: str
+    fixed: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [key for key, values in grid.items() if not values]
+        if empty:
+            raise ValueError(f"{empty[0]} must be a non-empty list")
+        return grid
+
+
+class Train(Section):
+    key: ClassVar[str] = "train"
+    experiment: str
+    scoring: str
+    cv_folds: int
+    n_jobs: int
+    candidates: dict[str, Candidate]
+
+    @field_validator("candidates")
+    @classmethod
+    def _some(cls, candidates: dict[str, Candidate]) -> dict[str, Candidate]:
+        if not candidates:
+            raise ValueError("is empty")
+        return candidates
+
+
+class Evaluate(Section):
+    key: ClassVar[str] = "evaluate"
+    importance_scoring: str
+    importance_repeats: int
+
+
+class ChampionRule(Section):
+    """How a candidate is compared with the serving champion on the same test rows."""
+
+    metric: str
+    tolerance: float
+    test: str
+    rounds: int
+    alpha: float
+    require_improvement: bool
+
+
+class Gate(Section):
+    key: ClassVar[str] = "gate"
+    registered_model: str
+    min: dict[str, float]
+    champion: ChampionRule
+
+
+class Serve(Section):
+    key: ClassVar[str] = "serve"
+    max_rows: int
+    max_body_bytes: int
+    workers: int
+    access_log: bool
+    prediction_log: str
+
+
+class Monitor(Section):
+    key: ClassVar[str] = "monitor"
+    window: int
+    min_rows: int
+    drift: Drift
+    important_features: int
+    prediction_threshold: float
+    max_metric_drop: dict[str, float]
+
+
+S = TypeVar("S", bound=Section)
+
+
+class Params:
+    """params.yaml as read from disk; each section is parsed into its settings class on request."""
+
+    def __init__(self, raw: dict[str, Any], source: str = "params.yaml") -> None:
+        self.raw = raw
+        self.source = source
+
+    def section(self, kind: type[S]) -> S:
+        value = self.raw.get(kind.key)
+        if not isinstance(value, dict):
+            raise PipelineError(f"{self.source}: missing section '{kind.key}'")
+        return parse(kind, value, f"{self.source}: {kind.key}")
+
+    @property
+    def seed(self) -> int:
+        """base.seed: every random choice in the pipeline derives from it."""
+        return self.section(Base).seed
+
+
+def read(path: str | Path) -> Params:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise PipelineError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{path}: expected a mapping of stage sections")
+    return Params(raw, str(path))
+
+
+def parse(kind: type[S], value: dict[str, Any], where: str) -> S:
+    """Validate one mapping into `kind`; each problem is a line `<where>.<key>: <what is wrong>`."""
+    try:
+        return kind.model_validate(value)
+    except ValidationError as error:
+        raise PipelineError("\n".join(_line(where, e) for e in error.errors())) from None
+
+
+def _line(where: str, error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"{where}.{key}: missing"
+    if error["type"] == "extra_forbidden":
+        return f"{where}.{key}: unknown key"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}.{key}: {message} (got {error['input']!r})"

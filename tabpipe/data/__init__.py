@@ -1,0 +1,1 @@
+"""Datasets and their one schema: loading, splitting, checking and measuring drift."""

@@ -1,0 +1,1 @@
+"""The model: preprocessing, candidate estimators, the search, prediction, evaluation and the gate."""

@@ -1,0 +1,86 @@
+"""A window of served traffic, from the prediction log or a batch file, ready to assess.
+
+The window holds the schema's features (typed as in training) and the class the model predicted
+for each row; with ground truth, also the labels of the rows that have one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.data.frames import coerce
+from tabpipe.model.predict import classes_of, predict
+from tabpipe.monitor.assess import PREDICTION
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from tabpipe.data.schema import Schema
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The window to compare with the reference, and (when known) labels with the model's probabilities."""
+
+    window: pd.DataFrame
+    labelled: dict[str, Any]
+
+
+def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Traffic:
+    """A file of rows: the model predicts them now; a target column, where present, gives the truth."""
+    labels, proba = predict(model, batch[schema.feature_names])
+    window = batch[schema.feature_names].assign(**{PREDICTION: labels.astype(str)})
+    truth = batch[schema.target] if schema.target in batch.columns else None
+    return Traffic(window, _labelled(truth, proba, classes_of(model), file))
+
+
+def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:
+    """Logged rows with the probabilities the service answered; `labels` (request_id, row, target) joined on."""
+    window = window_from_log(logged, schema)
+    classes = list(schema.classes)
+    truth = None if labels is None else join_labels(logged, labels, schema.target, file)
+    return Traffic(window, _labelled(truth, logged_probabilities(logged, classes), classes, file))
+
+
+def _labelled(truth: pd.Series | None, proba: np.ndarray, classes: list[str], file: str) -> dict[str, Any]:
+    """The rows whose truth is known, as assess() takes them; empty without truth."""
+    if truth is None:
+        return {}
+    known = truth.notna().to_numpy()
+    if not known.any():
+        raise PipelineError(f"{file}: no row of the window has a label")
+    return {"truth": truth[known].astype(str).to_numpy(), "proba": proba[known], "classes": classes}
+
+
+def window_from_log(logged: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Logged rows as a window: features typed as in training, the served class in PREDICTION."""
+    missing = [name for name in schema.feature_names if name not in logged.columns]
+    if missing:
+        raise PipelineError(f"prediction log: column '{missing[0]}': not logged (was another model served?)")
+    window = coerce(logged[schema.feature_names].copy(), schema)
+    window[PREDICTION] = logged["label"].astype(str).to_numpy()
+    return window
+
+
+def logged_probabilities(logged: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    columns = [f"proba_{c}" for c in classes]
+    absent = [c for c in columns if c not in logged.columns]
+    if absent:
+        raise PipelineError(f"prediction log: column '{absent[0]}': the logged classes differ from the model's")
+    return logged[columns].to_numpy(dtype="float64")
+
+
+def join_labels(logged: pd.DataFrame, labels: pd.DataFrame, target: str, file: str) -> pd.Series:
+    """Ground truth for each logged row, matched on (request_id, row); rows without a label are NaN."""
+    needed = ["request_id", "row", target]
+    absent = [c for c in needed if c not in labels.columns]
+    if absent:
+        raise PipelineError(f"{file}: column '{absent[0]}': missing (labels need request_id, row and {target})")
+    keyed = labels[needed].astype({"request_id": str, "row": int})
+    if keyed.duplicated(["request_id", "row"]).any():
+        raise PipelineError(f"{file}: column 'row': the same (request_id, row) is labelled twice")
+    merged = logged[["request_id", "row"]].merge(keyed, how="left", on=["request_id", "row"])
+    return merged[target]

@@ -1,0 +1,76 @@
+"""The serving manifest (models/serving.json): which model serves, for which dataset, under what limits.
+
+The pipeline's `package` stage writes it (deterministic: model hash, dataset, gated metrics,
+schema, serving limits) beside models/model.joblib. Any machine holding those two files, from
+`dvc repro` or `dvc pull`, can serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import read_json
+from tabpipe.core.settings import Serve, parse
+from tabpipe.data.schema import Schema
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """models/serving.json, parsed: `raw` is the file's content, the rest typed views of it."""
+
+    raw: dict[str, Any]
+    schema: Schema
+    serve: Serve
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["name"])
+
+    @property
+    def tag(self) -> str:
+        return str(self.raw["tag"])
+
+    @property
+    def version(self) -> str:
+        """The model's version as clients see it: the BentoML tag's version part (a hash prefix)."""
+        return self.tag.split(":", 1)[1]
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version}
+
+    @property
+    def model_sha256(self) -> str:
+        return str(self.raw["model_sha256"])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.raw["metrics"]
+
+
+def build(schema: Schema, model_sha256: str, metrics: dict[str, Any], serve: Serve) -> dict[str, Any]:
+    name = f"tabpipe-{schema.name}"
+    return {
+        "name": name,
+        "tag": f"{name}:{model_sha256[:20]}",
+        "dataset": schema.name,
+        "model_sha256": model_sha256,
+        "metrics": metrics,
+        "schema": schema.to_dict(),
+        "serve": serve.model_dump(),
+    }
+
+
+def release_record(manifest: dict[str, Any]) -> dict[str, str]:
+    """The part of the manifest a reviewer needs: which model, for which dataset."""
+    return {k: manifest[k] for k in ("name", "tag", "dataset", "model_sha256")}
+
+
+def read(path: Path) -> Manifest:
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to produce the gated model first")
+    raw = read_json(path)
+    return Manifest(raw, Schema.from_dict(raw["schema"]), parse(Serve, raw["serve"], f"{path}: serve"))

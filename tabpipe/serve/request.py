@@ -1,0 +1,70 @@
+"""The service's request and answer: a row model built from the schema, rows typed as in training."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from tabpipe.data.frames import coerce
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pydantic import BaseModel
+
+    from tabpipe.data.schema import Schema
+
+
+def field_name(column: str) -> str:
+    """A Python identifier for a column; the JSON key stays the column name (an alias)."""
+    name = re.sub(r"\W", "_", column)
+    return f"f_{name}" if not name.isidentifier() or name.startswith("_") else name
+
+
+def row_model(schema: Schema) -> type[BaseModel]:
+    """The request row: every feature typed, bounded and (categories) enumerated from the schema.
+
+    Strict numbers (no "5.1" strings, no NaN or Infinity); unknown keys are refused. Nullable
+    features may be null or left out; the others are required.
+    """
+    from pydantic import ConfigDict, Field, create_model
+
+    fields: dict[str, Any] = {}
+    for feature in schema.features:
+        if feature.kind == "numeric":
+            kind: Any = float
+            constraints = {"ge": feature.minimum, "le": feature.maximum, "strict": True, "allow_inf_nan": False}
+        else:
+            kind = Literal[feature.categories]  # type: ignore[valid-type]
+            constraints = {}
+        if feature.nullable:
+            fields[field_name(feature.name)] = (kind | None, Field(None, alias=feature.name, **constraints))
+        else:
+            fields[field_name(feature.name)] = (kind, Field(..., alias=feature.name, **constraints))
+    config = ConfigDict(extra="forbid", populate_by_name=False)
+    return create_model(f"{schema.name.title()}Row", __config__=config, **fields)
+
+
+def records(rows: list[Any]) -> list[dict[str, Any]]:
+    """Validated request rows as plain dicts keyed by column name (what the prediction log keeps)."""
+    return [row.model_dump(by_alias=True) for row in rows]
+
+
+def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
+    """Rows as the frame the model was trained on: same columns, order and dtypes."""
+    import pandas as pd
+
+    return coerce(pd.DataFrame.from_records(records, columns=schema.feature_names), schema)
+
+
+def answer(
+    labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
+) -> dict[str, Any]:
+    """The /predict body; `request_id` (when logged) lets ground truth be joined to the log later."""
+    return {
+        "model": model,
+        "request_id": request_id,
+        "predictions": [
+            {"label": str(label), "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)}}
+            for label, row in zip(labels, proba, strict=True)
+        ],
+    }

@@ -1,0 +1,99 @@
+"""The gated model in the local BentoML store, and loading it only when its bytes are the gated ones.
+
+The model is imported under a tag derived from its hash, after checking the file against that hash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.hashing import file_sha256
+
+if TYPE_CHECKING:
+    from tabpipe.serve.manifest import Manifest
+
+MODEL_FILE = "model.joblib"
+
+
+def require(manifest: Manifest, model_path: Path) -> None:
+    """Refuse to build a service with nothing to serve: the model must be stored, or its file at hand.
+
+    Read-only: importing it into the store is ensure_model's job (the package stage, or each worker).
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.models.get(manifest.tag)
+    except NotFound:
+        if not model_path.is_file():
+            raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`") from None
+
+
+def ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | None = None) -> str:
+    """Make sure the manifest's model is in the local BentoML store; returns its tag.
+
+    A model file whose hash differs from the manifest's is refused: it is not the gated model.
+    Several service workers start at once: a lock in the store lets one import while the others wait.
+    """
+    from filelock import FileLock
+
+    home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+    home.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(home / ".tabpipe-import.lock")):
+        return _ensure_model(manifest, model_path, labels)
+
+
+def _ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | None) -> str:
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.models.get(manifest.tag)
+        return manifest.tag
+    except NotFound:
+        pass
+    if not model_path.is_file():
+        raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`")
+    actual = file_sha256(model_path)
+    if actual != manifest.model_sha256:
+        raise PipelineError(
+            f"{model_path}: sha256 {actual[:12]}... does not match the gated model {manifest.model_sha256[:12]}..."
+        )
+    metadata = {k: manifest.raw[k] for k in ("dataset", "model_sha256", "metrics", "schema")}
+    with bentoml.models.create(
+        manifest.tag, labels={"dataset": manifest.raw["dataset"], **(labels or {})}, metadata=metadata
+    ) as model:
+        shutil.copyfile(model_path, model.path_of(MODEL_FILE))
+    return manifest.tag
+
+
+def load_model(model_ref: Any) -> Any:
+    """Load the stored pipeline after checking its bytes against the hash the pipeline recorded."""
+    return load_file(Path(model_ref.path_of(MODEL_FILE)), model_ref.info.metadata.get("model_sha256"))
+
+
+def load_file(path: Path, expected: str | None) -> Any:
+    """Load a model file only if its sha256 is `expected`: a tampered or stale file is never unpickled."""
+    import joblib
+
+    if not path.is_file():
+        raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
+    actual = file_sha256(path)
+    if actual != expected:
+        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
+    return single_threaded(joblib.load(path))
+
+
+def single_threaded(model: Any) -> Any:
+    """Set every n_jobs in the model to 1: a request predicts a few rows, and joblib's dispatch to
+    worker threads costs more than a forest's trees take on them (several ms per call)."""
+    if hasattr(model, "get_params"):
+        jobs = {key: 1 for key, value in model.get_params().items() if key.split("__")[-1] == "n_jobs" and value != 1}
+        if jobs:
+            model.set_params(**jobs)
+    return model

@@ -1,0 +1,1 @@
+"""MLflow: where runs go, the tracked training run and evaluation, and the model registry."""

@@ -1,0 +1,151 @@
+"""Model selection and evaluation tracked in MLflow: one parent run per train stage, one child per candidate.
+
+The winner's run also holds the model (with signature and input example) and is tagged with the
+SHA-256 of the model file DVC stores, which is how evaluate and package find it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tabpipe.core.hashing import bytes_sha256, params_hash
+from tabpipe.model import search
+from tabpipe.tracking import store
+from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
+
+if TYPE_CHECKING:
+    from tabpipe.core.settings import Train
+    from tabpipe.model.evaluation import Evaluation
+
+log = logging.getLogger("tracking")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What train writes: the model file's bytes and the deterministic summary for metrics/train.json."""
+
+    blob: bytes
+    summary: dict[str, Any]
+
+
+def train(
+    settings: Train, seed: int, all_params: dict[str, Any], dataset: str, preprocessor: Any, x: Any, y: Any
+) -> Trained:
+    """Search every candidate (one child run each), refit the winner, and log it as the winner run's model."""
+    import mlflow
+
+    store.use_experiment(f"{settings.experiment}-{dataset}")
+    tags = run_tags(dataset, all_params)
+    results: list[search.SearchResult] = []
+    run_ids: dict[str, str] = {}
+    with mlflow.start_run(run_name="train", tags=tags):
+        mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
+        for name, spec in settings.candidates.items():
+            with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
+                result = search.search(name, spec, preprocessor, x, y, settings, seed)
+                mlflow.log_params({"estimator": spec.estimator, **spec.fixed, **result.best_params})
+                mlflow.log_metrics(
+                    {"cv_mean": result.cv_mean, "cv_std": result.cv_std, "fit_seconds": result.fit_seconds}
+                )
+                mlflow.log_dict({"scoring": settings.scoring, "grid": result.table}, "cv_results.json")
+            results.append(result)
+            run_ids[name] = run.info.run_id
+        winner = search.best(results)
+        model = search.refit(winner, preprocessor, x, y, seed)
+        blob = search.serialize(model)
+        mlflow.log_metric("best_cv_score", winner.cv_mean)
+        mlflow.set_tags({"winner": winner.name, "winner_run_id": run_ids[winner.name]})
+    with mlflow.start_run(run_id=run_ids[winner.name]):
+        mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(blob)})
+        log_model(model, x)
+    return Trained(blob, search.summary(winner, results))
+
+
+def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) -> str | None:
+    """Log test metrics, the confusion matrix and curves to the winner's run; None if it is not in the store."""
+    import mlflow
+
+    from tabpipe.model import figures
+
+    run_id = run_for_model(model_sha256)
+    if run_id is None:
+        log.warning(
+            "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri()
+        )
+        return None
+    flat = {f"test_{metric_key(k)}": v for k, v in flatten(evaluation.metrics).items()}
+    curves = evaluation.curves
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(flat)
+        mlflow.log_figure(figures.confusion(y_true, evaluation.labels, evaluation.classes), "confusion_matrix.png")
+        mlflow.log_figure(figures.curve(curves["roc"], "fpr", "tpr", "ROC (test set)"), "roc_curve.png")
+        mlflow.log_figure(
+            figures.curve(curves["pr"], "recall", "precision", "Precision-recall (test set)"), "pr_curve.png"
+        )
+        mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
+    return run_id
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def run_tags(dataset: str, params: dict[str, Any]) -> dict[str, str]:
+    """Tags on every run: what code, data and params made it, and which DVC experiment."""
+    tags = {"git_commit": git_commit(), "dataset": dataset, "params_hash": params_hash(params)}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    if os.environ.get("DVC_STAGE"):
+        tags["dvc_stage"] = os.environ["DVC_STAGE"]
+    return tags
+
+
+def requirements() -> list[str]:
+    """Pinned requirements for a logged model, from what is installed (MLflow's inference costs seconds)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")]
+
+
+def log_model(model: Any, x: Any) -> str:
+    """Log the sklearn pipeline with its signature and an input example; returns the model URI.
+
+    cloudpickle, not MLflow's default skops: skops refuses forests, boosting and OneHotEncoder
+    pipelines as untrusted types.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    example = x.head(5)
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        serialization_format="cloudpickle",
+        pip_requirements=requirements(),
+    )
+    return info.model_uri
+
+
+def run_for_model(model_sha256: str) -> str | None:
+    """The newest winner run whose model file has this hash (how evaluate finds train's winner)."""
+    import mlflow
+
+    store.connect()
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.`{MODEL_HASH_TAG}` = '{model_sha256}' and tags.winner = 'true'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None

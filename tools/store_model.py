@@ -1,0 +1,21 @@
+"""Put the gated model into the local BentoML store, checked against its manifest's hash.
+
+    python -m tools.store_model       # after `dvc pull`, before `bentoml build`
+
+`dvc repro` (its package stage) and every service worker do this on their own; only
+`bentoml build` on a machine that pulled the pipeline's outputs needs it run by hand.
+"""
+
+from tabpipe.core import stage
+from tabpipe.core.layout import paths
+from tabpipe.serve import manifest, store
+
+
+def main() -> None:
+    models = paths()["models"]
+    tag = store.ensure_model(manifest.read(models["serving"]), models["model"])
+    print(f"stored {tag}")
+
+
+if __name__ == "__main__":
+    stage.run(main)
