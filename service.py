@@ -1,8 +1,8 @@
 """BentoML service for the gated model: POST /predict answers labels and class probabilities.
 
 Run from the repository root after `dvc repro`:  bentoml serve
-Importing this file only builds the service; each worker puts the model into the BentoML store
-(if it is not there yet) and loads it when it starts.
+(after `dvc pull` instead, put the model into the BentoML store first: python -m tools.store_model).
+Importing this file only builds the service; each worker loads the model when it starts.
 """
 
 import gc
@@ -57,7 +57,6 @@ class Classifier:
         self.classes: list[str] = []
         self.log: predlog.PredictionLog | None = None
         try:
-            store.ensure_model(MANIFEST, MODELS["model"])
             self.model = store.load_model(self.bento_model)
             self.classes = classes_of(self.model)
             self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None

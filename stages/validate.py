@@ -8,12 +8,13 @@ from tabpipe.data import schema, validation
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "metrics", "report")
     limits = settings.read(args.params).section(settings.Validate)
+    prepared = schema.read(args.prepared / "schema.json")
     splits = {
         str(args.prepared / f"{name}.parquet"): files.read_parquet(args.prepared / f"{name}.parquet")
         for name in ("train", "test")
     }
 
-    outcome = validation.validate(splits, schema.read(args.prepared / "schema.json"), limits)
+    outcome = validation.validate(splits, prepared, limits)
 
     files.write_json(args.metrics, outcome.metrics)
     if outcome.report is not None:

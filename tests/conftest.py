@@ -1,149 +1,26 @@
-"""Shared fixtures: small frames, a schema to corrupt, and a throwaway copy of the project as a git repo."""
+"""Fixtures, and a model store of the tests' own (helpers the tests share live in tests/helpers.py)."""
 
-from __future__ import annotations
-
-import contextlib
 import os
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from tabpipe.schema import Feature, Schema
-from tools import scratch
-from tools.scratch import background, free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-# BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml.
-os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="tabpipe-bentoml-")
+from tabpipe.data.schema import Schema
+from tests.helpers import TOY, make_project
 
 
-def env(**extra: str) -> dict[str, str]:
-    """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry.
-
-    MLFLOW_TRACKING_URI is dropped unless given: mlflow.set_tracking_uri in the test process
-    exports it, and a stale one would send a subprocess's runs to another test's store.
-    """
-    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return {
-        **inherited,
-        **extra,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DO_NOT_TRACK": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
-
-
-def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
-    """Run a command, showing its output when it fails unexpectedly."""
-    result = subprocess.run(args, cwd=cwd, env=kwargs.pop("env", env()), capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def dvc(*args: str, cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
-    return run([str(BIN / "dvc"), *args], cwd, check, **kwargs)
-
-
-def make_project(repo: Path) -> Path:
-    """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
-    return scratch.copy_project(ROOT, repo, env())
+def pytest_configure(config: pytest.Config) -> None:
+    """BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml."""
+    os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="tabpipe-bentoml-")
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
     return make_project(tmp_path / "repo")
-
-
-# Candidate lists for tests that need a model clearly worse or better than another.
-WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
-STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
-
-
-def set_params(repo: Path, **values: object) -> None:
-    """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
-    scratch.set_params(repo, values)
-
-
-@contextlib.contextmanager
-def serving(repo: Path, bentoml_home: Path, ready: str = "/readyz", **extra_env: str) -> Iterator[str]:
-    """A real `bentoml serve` of the project on 127.0.0.1."""
-    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env), ready) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def s3_server(workdir: Path) -> Iterator[str]:
-    """moto's S3-compatible server on 127.0.0.1 (in memory; gone when stopped)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    with background(args, workdir, env(), f"{url}/moto-api/", workdir / "moto.log"):
-        yield url
-
-
-@contextlib.contextmanager
-def tracking_server(workdir: Path) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with a SQLite backend and a local artifact folder."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{workdir / 'server.db'}",
-        "--artifacts-destination",
-        str(workdir / "artifacts"),
-    ]
-    with background(args, workdir, env(), f"{url}/health", workdir / "mlflow-server.log", timeout=120):
-        yield url
-
-
-TOY = Schema(
-    name="toy",
-    features=(
-        Feature("x", "numeric", minimum=0.0, maximum=10.0),
-        Feature("z", "numeric", minimum=-5.0, maximum=5.0, nullable=True),
-        Feature("c", "categorical", categories=("a", "b", "c")),
-    ),
-    target="y",
-    classes=("no", "yes"),
-)
 
 
 @pytest.fixture
 def toy() -> Schema:
     return TOY
-
-
-def toy_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
-    """A frame that passes every check against TOY: balanced classes, no duplicates."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "x": rng.uniform(0, 10, rows),
-            "z": rng.uniform(-5, 5, rows),
-            "c": pd.Series(rng.choice(["a", "b", "c"], rows), dtype="str"),
-            "y": pd.Series(np.where(np.arange(rows) % 2 == 0, "no", "yes"), dtype="str"),
-        }
-    )

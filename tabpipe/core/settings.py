@@ -212,10 +212,10 @@ def parse(kind: type[S], value: dict[str, Any], where: str) -> S:
 
 
 def _line(where: str, error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+    key = "".join(f".{part}" for part in error["loc"])
     if error["type"] == "missing":
-        return f"{where}.{key}: missing"
+        return f"{where}{key}: missing"
     if error["type"] == "extra_forbidden":
-        return f"{where}.{key}: unknown key"
+        return f"{where}{key}: unknown key"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}.{key}: {message} (got {error['input']!r})"
+    return f"{where}{key}: {message} (got {error['input']!r})"

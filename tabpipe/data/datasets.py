@@ -53,6 +53,8 @@ def load(data: Data, root: Path) -> Loaded:
     """Load the dataset named by `data.dataset`, cleaned and typed to its schema."""
     name = data.dataset
     if name == "iris":
+        if not data.iris_csv:
+            raise PipelineError("params.yaml: data.dataset is 'iris' but data.iris_csv is empty")
         return _iris(root / data.iris_csv)
     if name == "adult":
         return _bundled("adult", root / "data/raw/adult.parquet")

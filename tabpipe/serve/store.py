@@ -20,9 +20,9 @@ MODEL_FILE = "model.joblib"
 
 
 def require(manifest: Manifest, model_path: Path) -> None:
-    """Refuse to build a service with nothing to serve: the model must be stored, or its file at hand.
+    """Refuse to build a service with nothing to serve: the gated model must be in the BentoML store.
 
-    Read-only: importing it into the store is ensure_model's job (the package stage, or each worker).
+    Read-only: the package stage puts it there, and after a `dvc pull` `python -m tools.store_model` does.
     """
     import bentoml
     from bentoml.exceptions import NotFound
@@ -32,13 +32,16 @@ def require(manifest: Manifest, model_path: Path) -> None:
     except NotFound:
         if not model_path.is_file():
             raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`") from None
+        raise PipelineError(
+            f"model {manifest.tag} is not in the BentoML store; run `python -m tools.store_model` first"
+        ) from None
 
 
 def ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | None = None) -> str:
     """Make sure the manifest's model is in the local BentoML store; returns its tag.
 
     A model file whose hash differs from the manifest's is refused: it is not the gated model.
-    Several service workers start at once: a lock in the store lets one import while the others wait.
+    A lock in the store makes concurrent imports (two pipelines, say) wait for each other.
     """
     from filelock import FileLock
 

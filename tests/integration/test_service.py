@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,24 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import BIN, dvc, env, make_project, run, serving, set_params
+from tests.helpers import BIN, dvc, env, get, make_project, post, run, serving, set_params
 
 pytestmark = pytest.mark.integration
-
-
-def post(url: str, body: bytes | dict, path: str = "/predict") -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def get(url: str, path: str) -> tuple[int, str]:
-    with urllib.request.urlopen(f"{url}{path}", timeout=30) as answer:
-        return answer.status, answer.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +104,10 @@ def test_bad_requests_answer_400_naming_the_field(url: str, body: bytes | dict, 
 
 
 def test_unknown_category_is_refused_for_a_categorical_dataset() -> None:
-    from tabpipe import serving as tabpipe_serving
-    from tabpipe.schema import builtin
+    from tabpipe.data.schema import builtin
+    from tabpipe.serve import request
 
-    model = tabpipe_serving.row_model(builtin("employment"))
+    model = request.row_model(builtin("employment"))
     with pytest.raises(ValueError, match="SEX"):
         model.model_validate({"AGEP": 30.0, **dict.fromkeys(builtin("employment").categorical, "1"), "SEX": "9"})
 
@@ -152,6 +135,11 @@ def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
 ) -> None:
     """As after `dvc pull`: serving.json + model.joblib, an empty BentoML store, no retraining."""
     repo, _ = built
+    run_env = env(BENTOML_HOME=str(tmp_path / "empty-store"))
+    args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
+    refused = run(args, repo, check=False, env=run_env, timeout=120)
+    assert refused.returncode == 1 and "run `python -m tools.store_model` first" in refused.stderr
+    run([str(BIN / "python"), "-m", "tools.store_model"], repo, env=run_env)
     with serving(repo, tmp_path / "empty-store") as address:
         status, answer = post(address, {"rows": [GOOD]})
     assert status == 200 and answer["predictions"][0]["label"] == "setosa"
@@ -159,13 +147,17 @@ def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
 
 
 def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """After a `dvc pull`, tools.store_model puts the model into the store only if its hash is the gated one."""
     repo, _ = built
     copy = tmp_path / "copy"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db"))
     (copy / "models/model.joblib").write_bytes(b"not the gated model")
-    result = run([str(BIN / "bentoml"), "build"], copy, check=False, env=env(BENTOML_HOME=str(tmp_path / "store")))
-    assert result.returncode != 0
-    assert "does not match the gated model" in result.stdout + result.stderr
+    run_env = env(BENTOML_HOME=str(tmp_path / "store"))
+    stored = run([str(BIN / "python"), "-m", "tools.store_model"], copy, check=False, env=run_env)
+    assert stored.returncode == 1
+    assert "does not match the gated model" in stored.stderr and "Traceback" not in stored.stderr
+    assert not (tmp_path / "store/models/tabpipe-iris").exists()
+    assert run([str(BIN / "bentoml"), "build"], copy, check=False, env=run_env).returncode != 0
 
 
 def test_without_the_model_serve_exits_with_one_line(built: tuple[Path, Path], tmp_path: Path) -> None:
@@ -195,6 +187,8 @@ def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path:
     name, version = manifest["tag"].split(":")
     assert f"./models/{name}/{version}/model.joblib" in names
     assert "./src/models/serving.json" in names and "./src/service.py" in names
+    assert "./src/tabpipe/serve/request.py" in names
+    assert not [n for n in names if n.startswith(("./src/tabpipe/tracking", "./src/tabpipe/model/search"))]
 
 
 def test_the_container_runs_as_a_non_root_user(built: tuple[Path, Path]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tabpipe import predlog
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.serve import predlog
 
 CLASSES = ["no", "yes"]
 MODEL = {"name": "tabpipe-toy", "version": "abc"}

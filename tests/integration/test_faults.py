@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import BIN, dvc, env, make_project, serving
+from tests.helpers import BIN, ROOT, dvc, env, make_project, serving
 
 pytestmark = pytest.mark.integration
 
 SLOW_WRITER = """
 import sys, time
 from pathlib import Path
-from tabpipe import io
+from tabpipe.core import files
 
 def writer(tmp: Path) -> None:
     with tmp.open("wb") as out:
@@ -32,14 +32,14 @@ def writer(tmp: Path) -> None:
         out.flush()
         time.sleep(60)  # killed here, half way through its output
 
-io.write_with(Path(sys.argv[1]), writer)
+files.write_with(Path(sys.argv[1]), writer)
 """
 
 
 def test_a_writer_killed_mid_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     target.write_text('{"good": true}\n')
-    process = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target)], cwd=Path(__file__).parents[1])
+    process = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target)], cwd=ROOT)
     deadline = time.monotonic() + 30
     while not any(p.stat().st_size >= 1_000_000 for p in tmp_path.glob(".out.json.*.tmp")):
         assert time.monotonic() < deadline and process.poll() is None, "the writer never started writing"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from tabpipe import evaluation
+from tabpipe.model import evaluation, predict
 
 CLASSES = ["a", "b", "c"]
 
@@ -49,7 +49,7 @@ def test_predict_labels_are_the_argmax_of_probabilities() -> None:
         def predict_proba(self, x):
             return np.array([[0.2, 0.5, 0.3], [0.7, 0.2, 0.1]])
 
-    labels, proba = evaluation.predict(Model(), None)
+    labels, proba = predict.predict(Model(), None)
     assert list(labels) == ["b", "a"] and proba.dtype == np.float64
 
 

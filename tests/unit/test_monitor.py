@@ -1,17 +1,18 @@
 """The monitor's decision: quiet on identically distributed traffic, firing on shifted traffic or worse metrics."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tabpipe import datasets, features, io, monitoring
-from tabpipe.errors import PipelineError
+from tabpipe.core import settings
+from tabpipe.core.errors import PipelineError
+from tabpipe.data import datasets
+from tabpipe.model import features
+from tabpipe.monitor import assess, prometheus, traffic
+from tests.helpers import ROOT, params_section
 
-ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = monitoring.MonitorSettings.from_params(io.section(io.load_params(ROOT / "params.yaml"), "monitor"))
+SETTINGS = settings.read(ROOT / "params.yaml").section(settings.Monitor)
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +21,15 @@ def adult() -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    loaded = datasets.load({"dataset": "adult"}, ROOT)
+    loaded = datasets.load(params_section(settings.Data, dataset="adult"), ROOT)
     frame, schema = loaded.frame.sample(frac=1.0, random_state=0).reset_index(drop=True), loaded.schema
-    fit, reference, traffic = frame[:8000], frame[8000:18000], frame[18000:].reset_index(drop=True)
-    model = Pipeline([("pre", features.preprocessor(schema, {"min_frequency": 5})), ("lr", LogisticRegression())])
+    fit, reference, iid = frame[:8000], frame[8000:18000], frame[18000:].reset_index(drop=True)
+    featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=5)
+    model = Pipeline([("pre", features.preprocessor(schema, featurize)), ("lr", LogisticRegression())])
     model.fit(*features.split_xy(fit, schema))
 
     def with_predictions(part: pd.DataFrame) -> pd.DataFrame:
-        return part.assign(**{monitoring.PREDICTION: model.predict(part[schema.feature_names])})
+        return part.assign(**{assess.PREDICTION: model.predict(part[schema.feature_names])})
 
     gated = {"roc_auc": 0.9, "accuracy": 0.85}
     importance = ["relationship", "age", "capital-gain", "education-num"]  # as evaluate ranks them
@@ -35,16 +37,16 @@ def adult() -> dict:
         "schema": schema,
         "model": model,
         "reference": with_predictions(reference),
-        "traffic": traffic,
+        "traffic": iid,
         "predict": with_predictions,
         "gated": gated,
         "importance": importance,
     }
 
 
-def check(adult: dict, batch: pd.DataFrame, summary: bool = True, **labels) -> monitoring.Assessment:
+def check(adult: dict, batch: pd.DataFrame, summary: bool = True, **labels) -> assess.Assessment:
     current = adult["predict"](batch)
-    return monitoring.assess(
+    return assess.assess(
         adult["reference"],
         current,
         adult["schema"],
@@ -66,7 +68,7 @@ def test_a_shifted_numeric_feature_fires_and_is_named(adult: dict) -> None:
     batch = adult["traffic"][:1000].copy()
     batch["age"] = (batch["age"] + 8).clip(upper=90)
     result = check(adult, batch)
-    assert result.retrain and result.exit_code == monitoring.RETRAIN
+    assert result.retrain and result.exit_code == assess.RETRAIN
     assert any("age" in reason for reason in result.reasons)
     assert result.metrics["feature_drift"]["age"] < SETTINGS.drift.num_threshold
 
@@ -95,12 +97,12 @@ def test_a_window_too_small_or_missing_a_feature_is_refused(adult: dict) -> None
         check(adult, adult["traffic"][:5])
     current = adult["predict"](adult["traffic"][:500]).drop(columns=["age"])
     with pytest.raises(PipelineError, match="column 'age'"):
-        monitoring.assess(adult["reference"], current, adult["schema"], SETTINGS, importance=[], gated={})
+        assess.assess(adult["reference"], current, adult["schema"], SETTINGS, importance=[], gated={})
 
 
 def test_prometheus_text_parses_and_carries_thresholds(adult: dict) -> None:
     result = check(adult, adult["traffic"][:1000])
-    text = monitoring.prometheus_text(result.metrics, SETTINGS, {"name": "m", "version": "v"}, 1.0)
+    text = prometheus.text(result.metrics, SETTINGS, {"name": "m", "version": "v"}, 1.0)
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["tabpipe_drift_share_threshold"].samples[0].value == SETTINGS.drift.max_drifted_share
     assert families["tabpipe_retrain_required"].samples[0].value == 0
@@ -111,9 +113,9 @@ def test_prometheus_text_parses_and_carries_thresholds(adult: dict) -> None:
 def test_labels_join_on_request_and_row_and_refuse_duplicates() -> None:
     logged = pd.DataFrame({"request_id": ["a", "a", "b"], "row": [0, 1, 0]})
     labels = pd.DataFrame({"request_id": ["b", "a"], "row": [0, 1], "y": ["yes", "no"]})
-    joined = monitoring.join_labels(logged, labels, "y", "labels.csv")
+    joined = traffic.join_labels(logged, labels, "y", "labels.csv")
     assert joined.isna().tolist() == [True, False, False] and joined.tolist()[1:] == ["no", "yes"]
     with pytest.raises(PipelineError, match=r"labels\.csv: column 'row'"):
-        monitoring.join_labels(logged, pd.concat([labels, labels]), "y", "labels.csv")
+        traffic.join_labels(logged, pd.concat([labels, labels]), "y", "labels.csv")
     with pytest.raises(PipelineError, match="column 'y'"):
-        monitoring.join_labels(logged, labels.drop(columns=["y"]), "y", "labels.csv")
+        traffic.join_labels(logged, labels.drop(columns=["y"]), "y", "labels.csv")

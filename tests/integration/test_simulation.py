@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, env
+from tests.helpers import ROOT, env
 
 pytestmark = pytest.mark.integration
 

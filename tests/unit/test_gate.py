@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tabpipe import gate
-from tabpipe.errors import PipelineError
+from tabpipe.core.errors import PipelineError
+from tabpipe.model import gate
 
 CLASSES = ["no", "yes"]
 
@@ -33,12 +33,6 @@ def test_minimums_pass_and_fail_with_a_readable_line() -> None:
 def test_unknown_minimum_metric_is_a_params_error() -> None:
     with pytest.raises(PipelineError, match=r"gate\.min names metric 'auc'"):
         gate.minimum_rules({"roc_auc": 0.9}, {"auc": 0.5})
-
-
-def test_drift_rule_uses_the_validation_share() -> None:
-    assert gate.drift_rule({"drifted_share": 0.25}, 0.3).passed
-    assert not gate.drift_rule({"drifted_share": 0.5}, 0.3).passed
-    assert not gate.drift_rule({}, 0.3).passed  # drift never measured: not shippable
 
 
 def test_no_champion_passes_both_champion_rules() -> None:

@@ -3,16 +3,16 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tabpipe import datasets, split, validation
-from tests.conftest import ROOT
+from tabpipe.core import settings
+from tabpipe.data import datasets, split, validation
+from tests.helpers import ROOT, params_section
 
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+VALIDATE = settings.read(ROOT / "params.yaml").section(settings.Validate)
 
 
 def splits(dataset: str, seed: int) -> tuple[dict, datasets.Loaded]:
-    loaded = datasets.load({**PARAMS["data"], "dataset": dataset}, ROOT)
+    loaded = datasets.load(params_section(settings.Data, dataset=dataset), ROOT)
     train, test = split.train_test(loaded.frame, loaded.schema, test_size=0.25, seed=seed)
     return {"train.parquet": train, "test.parquet": test}, loaded
 
@@ -20,10 +20,10 @@ def splits(dataset: str, seed: int) -> tuple[dict, datasets.Loaded]:
 @pytest.mark.parametrize("seed", [0, 1, 2, 42])
 def test_honest_iris_split_passes(seed: int) -> None:
     parts, loaded = splits("iris", seed)
-    outcome = validation.validate(parts, loaded.schema, PARAMS["validate"])
+    outcome = validation.validate(parts, loaded.schema, VALIDATE)
     assert outcome.passed, outcome.failures
     assert outcome.metrics["passed"] is True
-    assert outcome.metrics["drifted_share"] <= PARAMS["validate"]["drift"]["max_drifted_share"]
+    assert outcome.metrics["drifted_share"] <= VALIDATE.drift.max_drifted_share
     assert outcome.metrics["rows_train"] + outcome.metrics["rows_test"] == 150
 
 
@@ -32,7 +32,7 @@ def test_shifted_test_set_fails_naming_columns() -> None:
     shifted = parts["test.parquet"].copy()
     shifted["petal_length"] = (shifted["petal_length"] * 1.8).clip(upper=30)
     shifted["sepal_width"] = (shifted["sepal_width"] + 1.5).clip(upper=30)
-    outcome = validation.validate({**parts, "test.parquet": shifted}, loaded.schema, PARAMS["validate"])
+    outcome = validation.validate({**parts, "test.parquet": shifted}, loaded.schema, VALIDATE)
     assert not outcome.passed
     (line,) = outcome.failures
     assert line.startswith("test.parquet: columns ")
@@ -46,7 +46,7 @@ def test_schema_failures_skip_drift_and_count() -> None:
     broken = parts["train.parquet"].copy()
     broken.loc[0, "species"] = "rose"
     broken.loc[1, "petal_width"] = 99.0
-    outcome = validation.validate({**parts, "train.parquet": broken}, loaded.schema, PARAMS["validate"])
+    outcome = validation.validate({**parts, "train.parquet": broken}, loaded.schema, VALIDATE)
     assert outcome.report is None and "drifted_share" not in outcome.metrics
     assert outcome.metrics["checks_failed"] == 2
     assert any("column 'species'" in line and "rose" in line for line in outcome.failures)
@@ -54,27 +54,29 @@ def test_schema_failures_skip_drift_and_count() -> None:
 
 
 def test_per_dataset_overrides_apply_only_to_their_dataset() -> None:
-    params = {
-        "max_duplicate_share": 0.05,
-        "drift": {"num_threshold": 0.01},
-        "per_dataset": {"toy": {"max_duplicate_share": 0.5, "drift": {"cat_threshold": 0.2}}},
-    }
-    toy = validation.for_dataset(params, "toy")
-    assert toy["max_duplicate_share"] == 0.5
-    assert toy["drift"] == {"num_threshold": 0.01, "cat_threshold": 0.2}
-    assert validation.for_dataset(params, "other")["max_duplicate_share"] == 0.05
+    params = params_section(
+        settings.Validate,
+        max_duplicate_share=0.05,
+        drift={**VALIDATE.drift.model_dump(), "num_threshold": 0.01, "cat_threshold": 0.1},
+        per_dataset={"toy": {"max_duplicate_share": 0.5, "drift": {"cat_threshold": 0.2}}},
+    )
+    toy = params.for_dataset("toy")
+    assert toy.max_duplicate_share == 0.5
+    assert (toy.drift.num_threshold, toy.drift.cat_threshold) == (0.01, 0.2)
+    assert toy.drift == params.drift.model_copy(update={"cat_threshold": 0.2})
+    assert params.for_dataset("other").max_duplicate_share == 0.05
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["adult", "employment"])
 def test_honest_split_of_bundled_data_passes(dataset: str) -> None:
     parts, loaded = splits(dataset, 42)
-    outcome = validation.validate(parts, loaded.schema, PARAMS["validate"])
+    outcome = validation.validate(parts, loaded.schema, VALIDATE)
     assert outcome.passed, outcome.failures
 
 
 def test_report_is_written_as_html(tmp_path: Path) -> None:
     parts, loaded = splits("iris", 42)
-    outcome = validation.validate(parts, loaded.schema, PARAMS["validate"])
+    outcome = validation.validate(parts, loaded.schema, VALIDATE)
     outcome.report.save_html(str(tmp_path / "r.html"))
     assert "<html" in (tmp_path / "r.html").read_text()[:2000].lower()

@@ -6,10 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabpipe import datasets
-from tabpipe.errors import PipelineError
-from tabpipe.schema import Schema
-from tests.conftest import ROOT
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Data
+from tabpipe.data import datasets, frames
+from tabpipe.data.schema import Schema
+from tests.helpers import ROOT, params_section
 
 IRIS_HEADER = "sepal_length,sepal_width,petal_length,petal_width,species\n"
 
@@ -18,7 +19,7 @@ def iris(tmp_path: Path, text: str | None) -> datasets.Loaded:
     path = tmp_path / "iris.csv"
     if text is not None:
         path.write_text(text)
-    return datasets.load({"dataset": "iris", "iris_csv": str(path)}, Path("/"))
+    return datasets.load(params_section(Data, dataset="iris", iris_csv=str(path)), Path("/"))
 
 
 def valid_iris_csv() -> str:
@@ -70,7 +71,9 @@ def test_iris_invalid_csv_is_an_error_not_a_fallback(tmp_path: Path, text: str, 
 def user_csv(tmp_path: Path, text: str | bytes, **params: object) -> datasets.Loaded:
     path = tmp_path / "user.csv"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return datasets.load({"dataset": "csv", "path": str(path), "target": "label", **params}, Path("/"))
+    # column types and missing markers are the test's own: none unless given
+    data = {"dataset": "csv", "path": str(path), "target": "label", "column_types": {}, "missing_markers": [], **params}
+    return datasets.load(params_section(Data, **data), Path("/"))
 
 
 def user_rows(n: int = 40) -> str:
@@ -123,13 +126,13 @@ def test_broken_user_csv_gives_one_clear_line(tmp_path: Path, text: str | bytes,
 
 def test_csv_params_must_name_path_and_target() -> None:
     with pytest.raises(PipelineError, match=r"data\.path is empty"):
-        datasets.load({"dataset": "csv", "target": "y"}, Path("/"))
+        datasets.load(params_section(Data, dataset="csv", path="", target="y"), Path("/"))
     with pytest.raises(PipelineError, match=r"data\.dataset is 'nope'"):
-        datasets.load({"dataset": "nope"}, Path("/"))
+        datasets.load(params_section(Data, dataset="nope"), Path("/"))
 
 
 def test_adult_is_the_full_uci_set_with_markers_as_missing() -> None:
-    loaded = datasets.load({"dataset": "adult"}, ROOT)
+    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT)
     frame, schema = loaded.frame, loaded.schema
     assert frame.shape == (48_842, 15)
     assert len(schema.numeric) == 6 and len(schema.categorical) == 8
@@ -140,23 +143,23 @@ def test_adult_is_the_full_uci_set_with_markers_as_missing() -> None:
 
 
 def test_employment_keeps_year_and_selects_years() -> None:
-    loaded = datasets.load({"dataset": "employment", "years": [2015]}, ROOT)
+    loaded = datasets.load(params_section(Data, dataset="employment", years=[2015]), ROOT)
     assert set(loaded.frame["year"]) == {2015}
     assert len(loaded.frame) == 68_785
     assert "year" in loaded.schema.meta and "year" not in loaded.schema.feature_names
     assert not {"prediction", "predicted_probability"} & set(loaded.frame.columns)
-    everything = datasets.load({"dataset": "employment", "years": []}, ROOT).frame
+    everything = datasets.load(params_section(Data, dataset="employment", years=[]), ROOT).frame
     assert len(everything) == 68_785 + 208_892
 
 
 def test_employment_unknown_year_is_an_error() -> None:
     with pytest.raises(PipelineError, match=r"data\.years"):
-        datasets.load({"dataset": "employment", "years": [1999]}, ROOT)
+        datasets.load(params_section(Data, dataset="employment", years=[1999]), ROOT)
 
 
 def test_clean_turns_markers_and_blanks_into_missing() -> None:
     raw = pd.DataFrame({" a ": [" x ", "?", "  "], "b": [1, 2, 3]})
-    frame = datasets.clean(raw, ("?",))
+    frame = frames.clean(raw, ("?",))
     assert list(frame.columns) == ["a", "b"]
     assert frame["a"].iloc[0] == "x"
     assert frame["a"].isna().sum() == 2

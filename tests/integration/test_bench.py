@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, env
+from tests.helpers import ROOT, env
 
 pytestmark = pytest.mark.integration
 

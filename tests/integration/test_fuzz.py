@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import dvc, env, make_project, serving, set_params
+from tests.helpers import dvc, env, make_project, serving, set_params
 
 pytestmark = pytest.mark.integration
 SMALL_ADULT = {

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.errors import run_stage
-from tests.conftest import dvc, make_project, set_params
+from tabpipe.core.stage import run as run_stage
+from tests.helpers import dvc, make_project, set_params, stage_argv
 
 CSV = "data/raw/user.csv"
 IRIS = "data/raw/iris.csv"
@@ -184,7 +184,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(stage: str, repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """The stage's main() under run_stage, in the project folder; returns its stderr lines (it must exit 1)."""
     monkeypatch.chdir(repo)
-    monkeypatch.setattr(sys, "argv", [f"stages.{stage}"])
+    monkeypatch.setattr(sys, "argv", stage_argv(stage))
     with pytest.raises(SystemExit) as exit_:
         run_stage(importlib.import_module(f"stages.{stage}").main)
     assert exit_.value.code == 1
@@ -211,7 +211,7 @@ def test_broken_input_is_one_clear_line(
     set_params(repo, **{"data.dataset": "csv", "data.path": CSV, "data.target": "label", **params})
     if stage == "validate" and case != "validate without prepared data":
         monkeypatch.chdir(repo)
-        monkeypatch.setattr(sys, "argv", ["stages.ingest"])
+        monkeypatch.setattr(sys, "argv", stage_argv("ingest"))
         run_stage(importlib.import_module("stages.ingest").main)  # ingest accepts it; validate must not
     elif case == "validate without prepared data":
         for prepared in (repo / "data/prepared").glob("*"):
@@ -233,7 +233,7 @@ def test_whitespace_variants_of_a_label_are_one_class(
     (repo / CSV).write_bytes(text(frame))
     set_params(repo, **{"data.dataset": "csv", "data.path": CSV, "data.target": "label"})
     monkeypatch.chdir(repo)
-    monkeypatch.setattr(sys, "argv", ["stages.ingest"])
+    monkeypatch.setattr(sys, "argv", stage_argv("ingest"))
     run_stage(importlib.import_module("stages.ingest").main)
     classes = pd.read_json(repo / "data/prepared/schema.json", typ="series")["classes"]
     assert sorted(classes) == ["no", "yes"]

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from tabpipe import datasets, serving
-from tabpipe.errors import PipelineError
-from tabpipe.schema import builtin
-from tests.conftest import TOY, toy_frame
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.hashing import file_sha256
+from tabpipe.core.settings import Serve
+from tabpipe.data.frames import coerce
+from tabpipe.data.schema import builtin
+from tabpipe.serve import manifest, request, store
+from tests.helpers import TOY, params_section, toy_frame
 
 ADULT = builtin("adult")
 
@@ -40,12 +43,12 @@ def adult_row(**changes: object) -> dict:
 
 def errors(row: dict) -> list[dict]:
     with pytest.raises(ValidationError) as caught:
-        serving.row_model(ADULT).model_validate(row)
+        request.row_model(ADULT).model_validate(row)
     return caught.value.errors()
 
 
 def test_a_valid_row_keeps_column_names() -> None:
-    row = serving.row_model(ADULT).model_validate(adult_row())
+    row = request.row_model(ADULT).model_validate(adult_row())
     assert row.model_dump(by_alias=True)["education-num"] == 13
 
 
@@ -68,25 +71,25 @@ def test_each_bad_value_names_its_field(change: dict, field: str, kind: str) -> 
 
 
 def test_nullable_features_may_be_null_or_left_out() -> None:
-    model = serving.row_model(ADULT)
-    frame = serving.rows_frame(
-        serving.records([model.model_validate(adult_row(workclass=None, occupation=...))]), ADULT
+    model = request.row_model(ADULT)
+    frame = request.rows_frame(
+        request.records([model.model_validate(adult_row(workclass=None, occupation=...))]), ADULT
     )
     assert frame["workclass"].isna().all() and frame["occupation"].isna().all()
 
 
 def test_rows_frame_matches_the_training_frame_exactly() -> None:
-    train = datasets.coerce(toy_frame(20), TOY)
-    model = serving.row_model(TOY)
+    train = coerce(toy_frame(20), TOY)
+    model = request.row_model(TOY)
     rows = [model.model_validate(r) for r in json.loads(train[TOY.feature_names].to_json(orient="records"))]
-    frame = serving.rows_frame(serving.records(rows), TOY)
+    frame = request.rows_frame(request.records(rows), TOY)
     pd.testing.assert_frame_equal(frame, train[TOY.feature_names])
 
 
-def manifest(model_path: Path) -> dict:
-    from tabpipe import tracking
-
-    return serving.manifest(TOY, tracking.file_sha256(model_path), {"roc_auc": 0.9}, {"max_rows": 10})
+def gated(model_path: Path) -> manifest.Manifest:
+    serve = params_section(Serve, max_rows=10)
+    raw = manifest.build(TOY, file_sha256(model_path), {"roc_auc": 0.9}, serve)
+    return manifest.Manifest(raw, TOY, serve)
 
 
 def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: Path) -> None:
@@ -94,27 +97,27 @@ def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: P
 
     path = tmp_path / "model.joblib"
     joblib.dump({"weights": [1, 2, 3]}, path)
-    info = manifest(path)
-    tag = serving.ensure_model(info, path)
-    assert tag == info["tag"] and serving.ensure_model(info, path) == tag
+    info = gated(path)
+    tag = store.ensure_model(info, path)
+    assert tag == info.tag and store.ensure_model(info, path) == tag
     stored = bentoml.models.get(tag)
-    assert stored.info.metadata["model_sha256"] == info["model_sha256"]
-    assert serving.load_model(stored) == {"weights": [1, 2, 3]}
+    assert stored.info.metadata["model_sha256"] == info.model_sha256
+    assert store.load_model(stored) == {"weights": [1, 2, 3]}
 
-    Path(stored.path_of(serving.MODEL_FILE)).write_bytes(b"tampered")
+    Path(stored.path_of(store.MODEL_FILE)).write_bytes(b"tampered")
     with pytest.raises(PipelineError, match="does not match the recorded"):
-        serving.load_model(stored)
+        store.load_model(stored)
 
 
 def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path) -> None:
     path = tmp_path / "model.joblib"
     joblib.dump("gated", path)
-    info = manifest(path)
+    info = gated(path)
     joblib.dump("something else", path)
     with pytest.raises(PipelineError, match="does not match the gated model"):
-        serving.ensure_model(info, path)
+        store.ensure_model(info, path)
     with pytest.raises(PipelineError, match="model file missing"):
-        serving.ensure_model(info, tmp_path / "absent.joblib")
+        store.ensure_model(info, tmp_path / "absent.joblib")
 
 
 def test_served_models_predict_on_one_thread() -> None:
@@ -123,5 +126,5 @@ def test_served_models_predict_on_one_thread() -> None:
     from sklearn.preprocessing import StandardScaler
 
     model = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_jobs=-1))])
-    assert serving.single_threaded(model).get_params()["forest__n_jobs"] == 1
-    assert serving.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()
+    assert store.single_threaded(model).get_params()["forest__n_jobs"] == 1
+    assert store.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()

@@ -7,10 +7,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabpipe import checks
-from tests.conftest import TOY, toy_frame
+from tabpipe.core.settings import Validate
+from tabpipe.data import checks
+from tests.helpers import TOY, params_section, toy_frame
 
-LIMITS = checks.Thresholds(max_missing_share=0.2, max_duplicate_share=0.05, min_rows_per_class=10)
+LIMITS = params_section(Validate, max_missing_share=0.2, max_duplicate_share=0.05, min_rows_per_class=10)
 
 Corruption = Callable[[pd.DataFrame, int], pd.DataFrame]
 
@@ -78,7 +79,7 @@ CORRUPTIONS: dict[str, tuple[Corruption, str, str]] = {
 
 
 def test_valid_frame_passes() -> None:
-    assert checks.frame(toy_frame(), TOY, LIMITS) == []
+    assert checks.run_all(toy_frame(), TOY, LIMITS) == []
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,7 +92,7 @@ def test_valid_frame_passes() -> None:
 def test_one_corruption_fails_the_matching_check(name: str, rows: int, seed: int, row: int) -> None:
     corrupt, check, column = CORRUPTIONS[name]
     frame = corrupt(toy_frame(rows, seed), row)
-    problems = checks.frame(frame, TOY, LIMITS)
+    problems = checks.run_all(frame, TOY, LIMITS)
     matching = [p for p in problems if p.check == check and p.column == column]
     assert matching, f"{name}: expected {check} on {column}, got {problems}"
     line = matching[0].line("data/prepared/train.parquet")
@@ -101,14 +102,14 @@ def test_one_corruption_fails_the_matching_check(name: str, rows: int, seed: int
 
 
 def test_empty_frame_is_one_problem() -> None:
-    problems = checks.frame(toy_frame().head(0), TOY, LIMITS)
+    problems = checks.run_all(toy_frame().head(0), TOY, LIMITS)
     assert [p.check for p in problems] == ["empty"]
 
 
 def test_duplicated_column_is_named() -> None:
     frame = toy_frame()
     doubled = pd.concat([frame, frame[["x"]]], axis=1)
-    problems = checks.frame(doubled, TOY, LIMITS)
+    problems = checks.run_all(doubled, TOY, LIMITS)
     assert any(p.check == "duplicate_column" and p.column == "x" for p in problems)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STRONG, WEAK, dvc, env, set_params
+from tests.helpers import STRONG, WEAK, dvc, env, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def test_returning_to_an_earlier_model_registers_it_again(project: Path, tmp_pat
 
 
 def test_a_fresh_clone_registers_its_own_champion(project: Path, tmp_path: Path) -> None:
-    from tests.conftest import run
+    from tests.helpers import run
 
     dvc("repro", cwd=project, env=env(BENTOML_HOME=str(tmp_path / "a")))
     run(["git", "add", "-A"], project)

@@ -16,9 +16,9 @@ import promql_parser
 import pytest
 import yaml
 
-from tabpipe import monitoring, predlog
-from tests.conftest import ROOT, dvc, env, make_project, serving
-from tests.test_service import get, post
+from tabpipe.monitor import assess
+from tabpipe.serve import predlog
+from tests.helpers import ROOT, dvc, env, get, make_project, post, serving
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +105,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
         )
         labels.to_csv(tmp_path / "labels.csv", index=False)
         like = monitor(repo, "--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv"))
-        assert like.returncode == monitoring.HEALTHY, like.stderr
+        assert like.returncode == assess.HEALTHY, like.stderr
         healthy = json.loads((repo / "reports/monitor/drift.json").read_text())
         labelled_prom = (repo / "reports/monitor/drift.prom").read_text()
         assert healthy["rows"] == 112 and healthy["retrain"] == 0 and healthy["labelled"]["accuracy"] >= 0.9
@@ -116,7 +116,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
         shifted = monitor(repo, "--log", str(log), "--after-id", str(mark))
         post(url, {"rows": []})  # one refused request, so the rejection counter is exported too
         scrape = get(url, "/metrics")[1]
-    assert shifted.returncode == monitoring.RETRAIN, shifted.stderr
+    assert shifted.returncode == assess.RETRAIN, shifted.stderr
     assert "retrain: drift: important feature(s)" in shifted.stderr and "petal" in shifted.stderr
     found = json.loads((repo / "reports/monitor/drift.json").read_text())
     assert found["retrain"] == 1 and found["prediction_drifted"] == 1

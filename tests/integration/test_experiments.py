@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc, run
+from tests.helpers import dvc, run
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,11 @@ import hashlib
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, STRONG, WEAK, dvc, env, run, s3_server, serving, set_params, tracking_server
+from tests.helpers import BIN, ROOT, STRONG, WEAK, dvc, env, run, s3_server, serving, set_params, tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +77,7 @@ def test_push_pull_through_s3_and_serve_a_fresh_clone(project: Path, tmp_path: P
         assert digests(clone) == before
         status = dvc("repro", "--dry", cwd=clone, env=team_env).stdout
         assert "Running stage" not in status  # nothing to retrain: the pulled outputs are the pipeline's
+    run([str(BIN / "python"), "-m", "tools.store_model"], clone, env=env(BENTOML_HOME=str(tmp_path / "store-b")))
     with serving(clone, tmp_path / "store-b") as address:
         import urllib.request
 
@@ -96,9 +96,8 @@ def test_a_remote_that_is_down_fails_clearly_and_loses_nothing(project: Path, tm
         make_bucket(url)
         add_remote(repo, url)
         dvc("remote", "modify", "team", "endpointurl", "http://127.0.0.1:9", cwd=repo)  # nothing listens there
-        started = time.monotonic()
-        failed = dvc("push", cwd=repo, env=team_env, check=False)
-        assert failed.returncode != 0 and time.monotonic() - started < 180
+        failed = dvc("push", cwd=repo, env=team_env, check=False, timeout=600)  # a hang guard, not a speed test
+        assert failed.returncode != 0
         assert "Traceback" not in failed.stderr and "ERROR" in failed.stderr
         before = {n: hashlib.sha256((repo / n).read_bytes()).hexdigest() for n in OUTPUTS[:4]}
         assert (repo / ".dvc/cache").is_dir()
@@ -134,9 +133,8 @@ def test_the_pipeline_tracks_and_registers_on_a_tracking_server(project: Path, t
 
 def test_an_unreachable_tracking_server_fails_train_with_a_clear_line(project: Path, tmp_path: Path) -> None:
     down = env(BENTOML_HOME=str(tmp_path / "store"), MLFLOW_TRACKING_URI="http://127.0.0.1:9")
-    started = time.monotonic()
-    result = dvc("repro", "train", cwd=project, env=down, check=False)
-    assert result.returncode != 0 and time.monotonic() - started < 240
+    result = dvc("repro", "train", cwd=project, env=down, check=False, timeout=600)  # a hang guard
+    assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "error: MLflow tracking server at http://127.0.0.1:9" in result.stderr
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc, set_params
+from tests.helpers import dvc, set_params
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,177 @@
+"""Helpers the tests share: subprocess environments, scratch projects, real servers, a toy schema."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import yaml
+
+from tabpipe.core import settings
+from tabpipe.data.schema import Feature, Schema
+from tools import scratch
+from tools.scratch import background, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+S = TypeVar("S", bound=settings.Section)
+
+
+def params_section(kind: type[S], **values: Any) -> S:
+    """params.yaml's section `kind` with `values` replacing its top-level keys, parsed as the stages parse it."""
+    raw = settings.read(ROOT / "params.yaml").raw[kind.key]
+    return settings.parse(kind, {**raw, **values}, f"params.yaml: {kind.key}")
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry.
+
+    MLFLOW_TRACKING_URI is dropped unless given: mlflow.set_tracking_uri in the test process
+    exports it, and a stale one would send a subprocess's runs to another test's store.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return {
+        **inherited,
+        **extra,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+
+
+def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run a command, showing its output when it fails unexpectedly."""
+    result = subprocess.run(args, cwd=cwd, env=kwargs.pop("env", env()), capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(*args: str, cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
+    return run([str(BIN / "dvc"), *args], cwd, check, **kwargs)
+
+
+def make_project(repo: Path) -> Path:
+    """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
+    return scratch.copy_project(ROOT, repo, env())
+
+
+# Candidate lists for tests that need a model clearly worse or better than another.
+WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
+STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
+
+
+def set_params(repo: Path, **values: object) -> None:
+    """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
+    scratch.set_params(repo, values)
+
+
+@contextlib.contextmanager
+def serving(repo: Path, bentoml_home: Path, ready: str = "/readyz", **extra_env: str) -> Iterator[str]:
+    """A real `bentoml serve` of the project on 127.0.0.1."""
+    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env), ready) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def s3_server(workdir: Path) -> Iterator[str]:
+    """moto's S3-compatible server on 127.0.0.1 (in memory; gone when stopped)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with background(args, workdir, env(), f"{url}/moto-api/", workdir / "moto.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def tracking_server(workdir: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with a SQLite backend and a local artifact folder."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{workdir / 'server.db'}",
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    with background(args, workdir, env(), f"{url}/health", workdir / "mlflow-server.log", timeout=120):
+        yield url
+
+
+TOY = Schema(
+    name="toy",
+    features=(
+        Feature("x", "numeric", minimum=0.0, maximum=10.0),
+        Feature("z", "numeric", minimum=-5.0, maximum=5.0, nullable=True),
+        Feature("c", "categorical", categories=("a", "b", "c")),
+    ),
+    target="y",
+    classes=("no", "yes"),
+)
+
+
+def toy_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A frame that passes every check against TOY: balanced classes, no duplicates."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.uniform(0, 10, rows),
+            "z": rng.uniform(-5, 5, rows),
+            "c": pd.Series(rng.choice(["a", "b", "c"], rows), dtype="str"),
+            "y": pd.Series(np.where(np.arange(rows) % 2 == 0, "no", "yes"), dtype="str"),
+        }
+    )
+
+
+def stage_argv(stage: str, root: Path = ROOT) -> list[str]:
+    """The stage's command-line arguments exactly as dvc.yaml passes them (its vars resolved)."""
+    spec = yaml.safe_load((root / "dvc.yaml").read_text())
+    values: dict[str, str] = {}
+    for entry in spec["vars"]:
+        for group, items in entry.items():
+            values.update({f"{group}.{name}": str(path) for name, path in items.items()})
+    words = spec["stages"][stage]["cmd"].split()
+    return [f"stages.{stage}", *(values.get(w[2:-1], w) if w.startswith("${") else w for w in words[3:])]
+
+
+def post(url: str, body: bytes | dict, path: str = "/predict") -> tuple[int, dict]:
+    """POST JSON to a running service; (status, parsed answer), 4xx and 5xx included."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def get(url: str, path: str) -> tuple[int, str]:
+    """GET from a running service; (status, body text)."""
+    with urllib.request.urlopen(f"{url}{path}", timeout=30) as answer:
+        return answer.status, answer.read().decode()

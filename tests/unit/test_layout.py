@@ -1,0 +1,151 @@
+"""The structure, checked from the code: each stage's deps cover what it imports, the bento packs what
+the service imports and nothing else, and sub-packages import one way only."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+# Which sub-packages each one may import at run time (serving imports no training code).
+ALLOWED = {
+    "core": {"core"},
+    "data": {"core", "data"},
+    "model": {"core", "data", "model"},
+    "tracking": {"core", "data", "model", "tracking"},
+    "serve": {"core", "data", "model.predict", "serve"},
+    "monitor": {"core", "data", "model.predict", "model.evaluation", "serve", "monitor"},
+}
+
+
+def module_file(name: str, root: Path = ROOT) -> Path | None:
+    """The project file a module name resolves to (None for third-party and standard modules)."""
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Every module this file imports when it runs, lazy (function-level) imports included;
+    imports under `if TYPE_CHECKING:` are left out because they never run."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def closure(module: str, root: Path = ROOT) -> set[Path]:
+    """The project files that importing `module` runs: its imports, theirs, and every parent package."""
+    seen: set[Path] = set()
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            path = module_file(".".join(parts[:depth]), root)
+            if path is not None and path not in seen:
+                seen.add(path)
+                pending += runtime_imports(path)
+    return seen
+
+
+def covered(path: Path, deps: list[str]) -> bool:
+    relative = path.relative_to(ROOT)
+    return any(relative == Path(dep) or Path(dep) in relative.parents for dep in deps)
+
+
+def stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_a_stage_depends_on_every_file_it_imports(name: str) -> None:
+    stage = stages()[name]
+    assert stage["cmd"].startswith(f"python -m stages.{name} ")
+    files = closure(f"stages.{name}")
+    assert ROOT / "stages/__init__.py" in files and ROOT / f"stages/{name}.py" in files
+    missing = sorted(str(f.relative_to(ROOT)) for f in files if not covered(f, stage["deps"]))
+    assert not missing, f"dvc.yaml: stage {name} imports these files but does not depend on them: {missing}"
+
+
+def test_the_closure_follows_lazy_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/__init__.py").write_text("")
+    (tmp_path / "pkg/a.py").write_text("def f():\n    from pkg import b\n")
+    (tmp_path / "pkg/b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.c\n")
+    (tmp_path / "pkg/c.py").write_text("")
+    names = {p.name for p in closure("pkg.a", tmp_path)}
+    assert names == {"__init__.py", "a.py", "b.py"}
+
+
+def test_the_bento_packs_exactly_what_the_service_imports() -> None:
+    spec = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    patterns = spec["include"]
+    needed = {str(p.relative_to(ROOT)) for p in closure("service")}
+    packed = {
+        str(p.relative_to(ROOT))
+        for p in ROOT.rglob("*.py")
+        if ".venv" not in p.parts and any(fnmatch.fnmatch(str(p.relative_to(ROOT)), pat) for pat in patterns)
+    }
+    assert needed - packed == set(), "bentofile.yaml misses files the service imports"
+    assert packed - needed == set(), "bentofile.yaml packs files the service never imports"
+
+
+def layer(path: Path) -> str | None:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return parts[1] if parts[0] == "tabpipe" and len(parts) > 2 else None
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_sub_packages_import_one_way(package: str) -> None:
+    for path in sorted((ROOT / "tabpipe" / package).glob("*.py")):
+        for name in runtime_imports(path):
+            target = module_file(name)
+            if target is None or layer(target) is None:
+                continue
+            dotted = ".".join(target.relative_to(ROOT / "tabpipe").with_suffix("").parts)
+            allowed = ALLOWED[package]
+            assert dotted.split(".")[0] in allowed or dotted in allowed, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_the_package_import_graph_has_no_cycle() -> None:
+    graph = {
+        path: {t for t in (module_file(n) for n in runtime_imports(path)) if t is not None and t != path}
+        for path in (ROOT / "tabpipe").rglob("*.py")
+    }
+    state: dict[Path, str] = {}
+
+    def visit(node: Path, trail: list[Path]) -> None:
+        state[node] = "open"
+        for target in graph.get(node, ()):
+            if target.name == "__init__.py":
+                continue
+            assert state.get(target) != "open", f"import cycle: {[str(p.relative_to(ROOT)) for p in [*trail, target]]}"
+            if target not in state:
+                visit(target, [*trail, target])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])

@@ -1,0 +1,72 @@
+"""Candidate search: seeded and repeatable, picks the best CV score, refits a deployable pipeline."""
+
+import pytest
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Featurize, Train
+from tabpipe.model import features, search
+from tests.helpers import TOY, params_section, toy_frame
+
+CANDIDATES = {
+    "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.1, 1.0]}},
+    "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 10}, "grid": {"max_depth": [2, None]}},
+}
+
+
+def train_settings(candidates: dict) -> Train:
+    return params_section(Train, candidates=candidates, scoring="roc_auc_ovr", cv_folds=3, n_jobs=1)
+
+
+def data():
+    frame = toy_frame(120, seed=3)
+    frame["y"] = (frame["x"] > 5).map({True: "yes", False: "no"}).astype("str")
+    x, y = features.split_xy(frame, TOY)
+    featurize = Featurize(numeric_impute="median", scale=True, min_frequency=0)
+    return x, y, features.preprocessor(TOY, featurize).fit(x)
+
+
+def run_all(seed: int = 0):
+    x, y, pre = data()
+    settings = train_settings(CANDIDATES)
+    return [search.search(name, spec, pre, x, y, settings, seed) for name, spec in settings.candidates.items()]
+
+
+def test_search_is_repeatable_for_a_seed() -> None:
+    first, second = run_all(), run_all()
+    assert [(r.best_params, r.cv_mean) for r in first] == [(r.best_params, r.cv_mean) for r in second]
+    assert len(first[0].table) == 2 and len(first[1].table) == 2
+
+
+def test_best_takes_the_top_score_and_breaks_ties_by_order() -> None:
+    results = run_all()
+    best = search.best(results)
+    assert best.cv_mean == max(r.cv_mean for r in results)
+    tied = [results[0], results[0].__class__(**{**results[1].__dict__, "cv_mean": results[0].cv_mean})]
+    assert search.best(tied) is tied[0]
+
+
+def test_refit_gives_a_pipeline_that_learned_the_rule() -> None:
+    x, y, pre = data()
+    winner = search.best(run_all())
+    model = search.refit(winner, pre, x, y, seed=0)
+    assert [name for name, _ in model.steps] == ["preprocess", "model"]
+    assert model.steps[0][1] is pre
+    assert (model.predict(x) == y).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ({}, r"train\.candidates: is empty"),
+        ({"a": {"grid": {}}}, r"train\.candidates\.a\.estimator: missing"),
+        ({"a": {"estimator": "svm"}}, "estimator 'svm'"),
+        ({"a": {"estimator": "random_forest", "grid": {"max_depth": []}}}, "non-empty list"),
+        ({"a": {"estimator": "random_forest", "fixed": {"depth": 3}}}, "has no parameter depth"),
+    ],
+)
+def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -> None:
+    x, y, pre = data()
+    with pytest.raises(PipelineError, match=message):
+        settings = train_settings(candidates)
+        for name, spec in settings.candidates.items():
+            search.search(name, spec, pre, x, y, settings, seed=0)

@@ -1,0 +1,177 @@
+"""params.yaml parsed into typed settings: every section parses, and every mistake is one line naming its key."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tabpipe.core import settings
+from tabpipe.core.errors import PipelineError
+from tests.helpers import ROOT
+
+PARAMS = settings.read(ROOT / "params.yaml")
+SECTIONS = [
+    settings.Base,
+    settings.Data,
+    settings.Validate,
+    settings.Featurize,
+    settings.Train,
+    settings.Evaluate,
+    settings.Gate,
+    settings.Serve,
+    settings.Monitor,
+]
+BY_KEY = {kind.key: kind for kind in SECTIONS}
+
+
+def edited(dotted: str, value: Any = ...) -> settings.Params:
+    """params.yaml's content with one key set to `value` (removed when no value is given)."""
+    raw = copy.deepcopy(PARAMS.raw)
+    *path, last = dotted.split(".")
+    parent = raw
+    for key in path:
+        parent = parent[key]
+    if value is ...:
+        del parent[last]
+    else:
+        parent[last] = value
+    return settings.Params(raw)
+
+
+def error_of(params: settings.Params, section: str) -> str:
+    with pytest.raises(PipelineError) as error:
+        params.section(BY_KEY[section])
+    return str(error.value)
+
+
+def test_every_section_of_params_yaml_parses_with_nothing_lost() -> None:
+    assert set(BY_KEY) == set(PARAMS.raw), "a params.yaml section without settings class (or the reverse)"
+    for kind in SECTIONS:
+        parsed = PARAMS.section(kind)
+        assert isinstance(parsed, kind)
+        assert parsed.model_dump(exclude_unset=True) == PARAMS.raw[kind.key], kind.key
+    assert PARAMS.seed == PARAMS.raw["base"]["seed"]
+
+
+@pytest.mark.parametrize(
+    "dotted",
+    [
+        *(f"{kind.key}.{key}" for kind in SECTIONS for key in PARAMS.raw[kind.key]),
+        "validate.drift.num_method",
+        "monitor.drift.max_drifted_share",
+        "gate.champion.alpha",
+        "train.candidates.logreg.estimator",
+    ],
+)
+def test_a_missing_key_is_one_line_naming_it(dotted: str) -> None:
+    assert error_of(edited(dotted), dotted.split(".")[0]) == f"params.yaml: {dotted}: missing"
+
+
+@pytest.mark.parametrize(
+    "dotted",
+    [
+        "train.cv_fold",
+        "base.sead",
+        "validate.drift.num_treshold",
+        "validate.per_dataset.employment.max_duplicates",
+        "gate.champion.rouns",
+    ],
+)
+def test_an_unknown_key_is_one_line_naming_it(dotted: str) -> None:
+    assert error_of(edited(dotted, 1), dotted.split(".")[0]) == f"params.yaml: {dotted}: unknown key"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "named"),
+    [
+        ("train.cv_folds", "5", "train.cv_folds"),
+        ("train.cv_folds", 5.0, "train.cv_folds"),
+        ("featurize.scale", "yes", "featurize.scale"),
+        ("data.years", [2015.5], "data.years.0"),
+        ("data.test_size", "0.25", "data.test_size"),
+        ("gate.min", {"roc_auc": "high"}, "gate.min.roc_auc"),
+        ("validate.drift.num_threshold", None, "validate.drift.num_threshold"),
+        ("train.candidates.forest.grid.max_depth", [], "train.candidates.forest.grid"),
+        ("train.candidates", {}, "train.candidates"),
+    ],
+)
+def test_an_ill_typed_key_is_one_line_naming_it(dotted: str, value: Any, named: str) -> None:
+    message = error_of(edited(dotted, value), dotted.split(".")[0])
+    assert "\n" not in message
+    assert message.startswith(f"params.yaml: {named}: ")
+    assert "missing" not in message and "unknown key" not in message
+
+
+def test_every_problem_gets_its_own_line() -> None:
+    raw = copy.deepcopy(PARAMS.raw)
+    raw["train"]["cv_folds"] = "5"
+    del raw["train"]["scoring"]
+    raw["train"]["folds"] = 5
+    lines = error_of(settings.Params(raw), "train").splitlines()
+    assert sorted(lines) == [
+        "params.yaml: train.cv_folds: Input should be a valid integer (got '5')",
+        "params.yaml: train.folds: unknown key",
+        "params.yaml: train.scoring: missing",
+    ]
+
+
+def test_a_missing_section_is_named() -> None:
+    assert error_of(edited("featurize"), "featurize") == "params.yaml: missing section 'featurize'"
+
+
+def test_the_source_file_names_the_lines(tmp_path: Path) -> None:
+    raw = copy.deepcopy(PARAMS.raw)
+    del raw["serve"]["workers"]
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineError) as error:
+        settings.read(path).section(settings.Serve)
+    assert str(error.value) == f"{path}: serve.workers: missing"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a: [1", "not valid YAML"), ("- 1\n", "expected a mapping"), (None, "file not found")],
+)
+def test_bad_params_file_is_one_line(tmp_path: Path, text: str | None, message: str) -> None:
+    if text is not None:
+        (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(PipelineError, match=message) as error:
+        settings.read(tmp_path / "params.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_per_dataset_overrides_apply_to_their_dataset_only() -> None:
+    validate = PARAMS.section(settings.Validate)
+    employment = validate.for_dataset("employment")
+    assert validate.max_duplicate_share == 0.05
+    assert employment.max_duplicate_share == 0.5
+    assert employment == validate.model_copy(update={"max_duplicate_share": 0.5})
+    assert validate.for_dataset("iris") == validate
+    assert validate.for_dataset("adult") == validate
+
+
+def test_a_drift_override_changes_only_its_own_keys() -> None:
+    validate = edited("validate.per_dataset.employment.drift", {"cat_threshold": 0.2}).section(settings.Validate)
+    employment = validate.for_dataset("employment")
+    assert employment.drift == validate.drift.model_copy(update={"cat_threshold": 0.2})
+    assert employment.max_duplicate_share == 0.5
+    assert validate.for_dataset("iris").drift.cat_threshold == validate.drift.cat_threshold == 0.1
+
+
+@given(st.integers())
+def test_any_int_seed_round_trips_through_yaml(seed: int) -> None:
+    raw = yaml.safe_load(yaml.safe_dump({**PARAMS.raw, "base": {"seed": seed}}))
+    assert settings.Params(raw).seed == seed
+
+
+@given(st.one_of(st.text(), st.floats(allow_nan=False), st.booleans(), st.none(), st.lists(st.integers())))
+def test_only_an_int_is_a_seed(seed: object) -> None:
+    with pytest.raises(PipelineError) as error:
+        _ = settings.Params({"base": {"seed": seed}}).seed
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("params.yaml: base.seed: ")
