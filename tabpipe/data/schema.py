@@ -101,8 +101,8 @@ class Schema:
 
 
 def builtin(name: str) -> Schema:
-    """The declared schema of a bundled dataset (tabpipe/data/schemas/<name>.yaml)."""
-    text = resources.files("tabpipe.data").joinpath("schemas", f"{name}.yaml").read_text(encoding="utf-8")
+    """The declared schema of a bundled dataset (tabpipe/data/builtin/<name>.yaml)."""
+    text = resources.files("tabpipe.data").joinpath("builtin", f"{name}.yaml").read_text(encoding="utf-8")
     return Schema.from_dict(yaml.safe_load(text))
 
 
