@@ -75,7 +75,9 @@ def main() -> int:
     files.write_json(args.out / "drift.json", {**result.metrics, "reasons": result.reasons, "model": served.identity})
     files.write_json(args.out / "metrics.json", result.metrics)
     files.write_with(args.out / "drift.html", lambda tmp: result.report.save_html(str(tmp)))
-    files.write_text(args.out / "drift.prom", prometheus.text(result.metrics, rules, served.identity, time.time()))
+    prometheus.write(
+        args.out / "drift.prom", prometheus.collect(result.metrics, rules, served.identity, served.metrics, time.time())
+    )
     for reason in result.reasons:
         print(f"retrain: {reason}", file=sys.stderr)
     state = "retrain advised" if result.retrain else "healthy"

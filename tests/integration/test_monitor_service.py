@@ -121,7 +121,21 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     found = json.loads((repo / "reports/monitor/drift.json").read_text())
     assert found["retrain"] == 1 and found["prediction_drifted"] == 1
     assert (repo / "reports/monitor/drift.html").stat().st_size > 100_000
-    site["scrape"] = scrape + labelled_prom + (repo / "reports/monitor/drift.prom").read_text()
+    site["texts"] = {
+        "service": scrape,
+        "labelled": labelled_prom,
+        "shifted": (repo / "reports/monitor/drift.prom").read_text(),
+    }
+    site["scrape"] = "".join(site["texts"].values())
+    assert "tabpipe_labelled_metric_threshold{" in labelled_prom
+
+
+def test_promtool_accepts_the_service_scrape_and_the_monitor_textfiles(site: dict) -> None:
+    if "texts" not in site:
+        pytest.skip("needs the monitor test's scrape")
+    for name, text in site["texts"].items():
+        checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"
 
 
 def exported(site: dict) -> set[str]:

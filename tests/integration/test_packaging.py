@@ -20,9 +20,7 @@ def test_the_wheel_installs_and_its_schemas_load(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     packaged = {n for n in names if not n.startswith("tabpipe-")}
     expected = {
-        str(p.relative_to(ROOT))
-        for p in (ROOT / "tabpipe").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+        str(p.relative_to(ROOT)) for p in (ROOT / "tabpipe").rglob("*") if p.is_file() and "__pycache__" not in p.parts
     }
     assert packaged == expected
 

@@ -100,11 +100,17 @@ def test_a_window_too_small_or_missing_a_feature_is_refused(adult: dict) -> None
         assess.assess(adult["reference"], current, adult["schema"], SETTINGS, importance=[], gated={})
 
 
-def test_prometheus_text_parses_and_carries_thresholds(adult: dict) -> None:
+def test_prometheus_text_parses_and_carries_thresholds(adult: dict, tmp_path) -> None:
     result = check(adult, adult["traffic"][:1000])
-    text = prometheus.text(result.metrics, SETTINGS, {"name": "m", "version": "v"}, 1.0)
+    gated = {"roc_auc": 0.9, "accuracy": 0.85, "rows": 100}
+    registry = prometheus.collect(result.metrics, SETTINGS, {"name": "m", "version": "v"}, gated, 1.0)
+    prometheus.write(tmp_path / "out" / "drift.prom", registry)
+    text = (tmp_path / "out" / "drift.prom").read_text()
+    assert text == prometheus.text(registry) and [p.name for p in (tmp_path / "out").iterdir()] == ["drift.prom"]
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["tabpipe_drift_share_threshold"].samples[0].value == SETTINGS.drift.max_drifted_share
+    thresholds = {s.labels["metric"]: s.value for s in families["tabpipe_labelled_metric_threshold"].samples}
+    assert thresholds == {m: round(gated[m] - drop, 6) for m, drop in SETTINGS.max_metric_drop.items()}
     assert families["tabpipe_retrain_required"].samples[0].value == 0
     features_seen = {s.labels["feature"] for s in families["tabpipe_feature_drift_score"].samples}
     assert features_seen == set(adult["schema"].feature_names)
