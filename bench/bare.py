@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tabpipe.core import settings
+from tabpipe.core.layout import paths
 from tabpipe.data import datasets
 from tabpipe.model import evaluation, features, search
 
@@ -25,7 +26,7 @@ def main() -> None:
     started = time.perf_counter()
     params = settings.read(args.params)
     train_settings, seed = params.section(settings.Train), params.seed
-    prepared = datasets.prepare(params.section(settings.Data), seed, args.root)
+    prepared = datasets.prepare(params.section(settings.Data), seed, args.root, paths(args.root)["data"]["raw"])
     x, y = features.split_xy(prepared.train, prepared.schema)
     preprocessor = features.preprocessor(prepared.schema, params.section(settings.Featurize))
     results = [

@@ -3,7 +3,7 @@
 import joblib
 
 from tabpipe.core import files, hashing, settings, stage
-from tabpipe.data import schema
+from tabpipe.data import prepared
 from tabpipe.model import evaluation, features
 from tabpipe.tracking import runs
 
@@ -13,8 +13,8 @@ def main() -> None:
         __doc__, "prepared", "model", "metrics", "predictions", "confusion", "roc", "pr", "importance"
     )
     params = settings.read(args.params)
-    prepared = schema.read(args.prepared / "schema.json")
-    x, y = features.split_xy(files.read_parquet(args.prepared / "test.parquet"), prepared)
+    data_schema = prepared.read_schema(args.prepared)
+    x, y = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
 
     result = evaluation.evaluate(joblib.load(args.model), x, y, params.section(settings.Evaluate), params.seed)
 

@@ -3,20 +3,20 @@
 import joblib
 
 from tabpipe.core import files, settings, stage
-from tabpipe.data import schema
+from tabpipe.data import prepared
 from tabpipe.model import features
 
 
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "out", "metrics")
     featurize = settings.read(args.params).section(settings.Featurize)
-    prepared = schema.read(args.prepared / "schema.json")
-    x, _ = features.split_xy(files.read_parquet(args.prepared / "train.parquet"), prepared)
+    data_schema = prepared.read_schema(args.prepared)
+    x, _ = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
 
-    preprocessor = features.preprocessor(prepared, featurize).fit(x)
+    preprocessor = features.preprocessor(data_schema, featurize).fit(x)
 
     files.write_with(args.out, lambda tmp: joblib.dump(preprocessor, tmp))
-    files.write_json(args.metrics, features.summary(prepared, preprocessor))
+    files.write_json(args.metrics, features.summary(data_schema, preprocessor))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import joblib
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.core.errors import PipelineError
-from tabpipe.data import schema
+from tabpipe.data import prepared
 from tabpipe.model import features, gate
 from tabpipe.tracking import registry
 
@@ -13,9 +13,9 @@ def main() -> None:
     args = stage.arguments(__doc__, "prepared", "model", "evaluation", "out", "report")
     params = settings.read(args.params)
     rules = params.section(settings.Gate)
-    prepared = schema.read(args.prepared / "schema.json")
-    x, y = features.split_xy(files.read_parquet(args.prepared / "test.parquet"), prepared)
-    name = registry.model_name(rules.registered_model, prepared.name)
+    data_schema = prepared.read_schema(args.prepared)
+    x, y = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
+    name = registry.model_name(rules.registered_model, data_schema.name)
     champion, incumbent = registry.challenger(name, hashing.file_sha256(args.model))
 
     decision = gate.decide(

@@ -2,21 +2,18 @@
 
 from pathlib import Path
 
-from tabpipe.core import files, settings, stage
-from tabpipe.data import datasets
+from tabpipe.core import settings, stage
+from tabpipe.data import datasets, prepared
 
 
 def main() -> None:
-    args = stage.arguments(__doc__, "out")
+    args = stage.arguments(__doc__, "raw", "out")
     params = settings.read(args.params)
     data = params.section(settings.Data)
 
-    prepared = datasets.prepare(data, params.seed, Path("."))
+    splits = datasets.prepare(data, params.seed, Path("."), args.raw)
 
-    files.write_parquet(args.out / "train.parquet", prepared.train)
-    files.write_parquet(args.out / "test.parquet", prepared.test)
-    files.write_json(args.out / "schema.json", prepared.schema.to_dict())
-    files.write_json(args.out / "source.json", {"dataset": data.dataset, "source": prepared.source})
+    prepared.write(args.out, splits, data.dataset)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Stage package: register the gated model in MLflow (alias champion), write its serving manifest, store it."""
 
 from tabpipe.core import files, hashing, settings, stage
-from tabpipe.data import schema
+from tabpipe.data import prepared
 from tabpipe.serve import manifest, store
 from tabpipe.tracking import registry
 
@@ -9,14 +9,18 @@ from tabpipe.tracking import registry
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "model", "evaluation", "out", "release")
     params = settings.read(args.params)
-    prepared = schema.read(args.prepared / "schema.json")
+    data_schema = prepared.read_schema(args.prepared)
     metrics = files.read_json(args.evaluation)
     model_sha256 = hashing.file_sha256(args.model)
 
     name, version = registry.release_gated(
-        params.section(settings.Gate).registered_model, prepared.name, model_sha256, metrics, params.raw
+        params.section(settings.Gate).registered_model,
+        data_schema.name,
+        model_sha256,
+        metrics,
+        hashing.params_hash(params.raw),
     )
-    built = manifest.build(prepared, model_sha256, metrics, params.section(settings.Serve))
+    built = manifest.build(data_schema, model_sha256, metrics, params.section(settings.Serve))
 
     files.write_json(args.out, built)
     files.write_json(args.release, manifest.release_record(built))

@@ -2,8 +2,8 @@
 
 import joblib
 
-from tabpipe.core import files, settings, stage
-from tabpipe.data import schema
+from tabpipe.core import files, hashing, settings, stage
+from tabpipe.data import prepared
 from tabpipe.model import features
 from tabpipe.tracking import runs
 
@@ -11,11 +11,17 @@ from tabpipe.tracking import runs
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "preprocessor", "model", "metrics")
     params = settings.read(args.params)
-    prepared = schema.read(args.prepared / "schema.json")
-    x, y = features.split_xy(files.read_parquet(args.prepared / "train.parquet"), prepared)
+    data_schema = prepared.read_schema(args.prepared)
+    x, y = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
 
     trained = runs.train(
-        params.section(settings.Train), params.seed, params.raw, prepared.name, joblib.load(args.preprocessor), x, y
+        params.section(settings.Train),
+        params.seed,
+        hashing.params_hash(params.raw),
+        data_schema.name,
+        joblib.load(args.preprocessor),
+        x,
+        y,
     )
 
     files.write_with(args.model, lambda tmp: tmp.write_bytes(trained.blob))

@@ -2,19 +2,19 @@
 
 from tabpipe.core import files, settings, stage
 from tabpipe.core.errors import PipelineError
-from tabpipe.data import schema, validation
+from tabpipe.data import prepared, validation
 
 
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "metrics", "report")
     limits = settings.read(args.params).section(settings.Validate)
-    prepared = schema.read(args.prepared / "schema.json")
+    data_schema = prepared.read_schema(args.prepared)
     splits = {
-        str(args.prepared / f"{name}.parquet"): files.read_parquet(args.prepared / f"{name}.parquet")
-        for name in ("train", "test")
+        str(prepared.split_path(args.prepared, name)): prepared.read_split(args.prepared, name)
+        for name in prepared.SPLITS
     }
 
-    outcome = validation.validate(splits, prepared, limits)
+    outcome = validation.validate(splits, data_schema, limits)
 
     files.write_json(args.metrics, outcome.metrics)
     if outcome.report is not None:

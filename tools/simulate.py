@@ -87,11 +87,13 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
     import pandas as pd
 
     from tabpipe.core import settings
+    from tabpipe.core.layout import paths
     from tabpipe.data import datasets
 
     if scenario == "employment":
         data = settings.read(repo / "params.yaml").section(settings.Data)
-        frame = datasets.load(data.model_copy(update={"dataset": "employment", "years": []}), repo).frame
+        everything = data.model_copy(update={"dataset": "employment", "years": []})
+        frame = datasets.load(everything, repo, paths(repo)["data"]["raw"]).frame
         return [
             (str(year), frame[frame["year"] == year].sample(frac=fraction, random_state=seed))
             for year in (2016, 2017, 2018)

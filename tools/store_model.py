@@ -2,8 +2,8 @@
 
     python -m tools.store_model       # after `dvc pull`, before `bentoml build`
 
-`dvc repro` (its package stage) and every service worker do this on their own; only
-`bentoml build` on a machine that pulled the pipeline's outputs needs it run by hand.
+`dvc repro` does this in its package stage. A machine that got the pipeline's outputs with
+`dvc pull` runs it once before `bentoml serve` or `bentoml build`.
 """
 
 from tabpipe.core import stage

@@ -1,1 +1,1 @@
-"""What every other sub-package builds on: errors, files, hashes, settings and the stage entry point."""
+"""What every other sub-package builds on: errors, files, hashes, settings, paths, the stage entry point."""

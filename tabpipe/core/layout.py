@@ -1,7 +1,7 @@
 """Where the pipeline's files live, read from dvc.yaml's `vars`: the one place each path is written.
 
-Stages get their paths from dvc.yaml's commands; tools that read the pipeline's files (the
-monitor, the benchmarks) ask here, so they follow dvc.yaml when it changes.
+Stages get their paths from dvc.yaml's commands; the service, the monitor, tools.store_model and
+the serving benchmark ask here, so they follow dvc.yaml when it changes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ def paths(root: Path = Path(".")) -> dict[str, dict[str, Path]]:
         spec = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{file}: not found; run this from the project's root") from None
+    except yaml.YAMLError as error:
+        raise PipelineError(f"{file}: not valid YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(spec, dict):
+        raise PipelineError(f"{file}: expected a mapping with `vars` and `stages`")
     merged: dict[str, dict[str, str]] = {}
     for entry in spec.get("vars") or []:
         if isinstance(entry, dict):

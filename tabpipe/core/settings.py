@@ -1,7 +1,8 @@
 """Typed settings, one class per params.yaml section, parsed and checked where an entry point starts.
 
-Every key is required: params.yaml is the one place a value is set, so no code default can
-disagree with it. A missing, unknown or ill-typed key is one line naming the key.
+Every key is required (only a candidate's `fixed` and `grid` may be left out, meaning none):
+params.yaml is the one place a value is set, so no code default can disagree with it. A missing,
+unknown or ill-typed key, or an unknown section, is one line naming it.
 """
 
 from __future__ import annotations
@@ -200,7 +201,19 @@ def read(path: str | Path) -> Params:
         raise PipelineError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of stage sections")
+    known = {kind.key for kind in _sections(Section)}
+    unknown = [str(name) for name in raw if name not in known]
+    if unknown:
+        raise PipelineError("\n".join(f"{path}: {name}: unknown section" for name in unknown))
     return Params(raw, str(path))
+
+
+def _sections(kind: type[Section]) -> list[type[Section]]:
+    """Every settings class that is a params.yaml section (has a key)."""
+    found = [kind] if kind.key else []
+    for sub in kind.__subclasses__():
+        found += _sections(sub)
+    return found
 
 
 def parse(kind: type[S], value: dict[str, Any], where: str) -> S:

@@ -1,4 +1,4 @@
-"""The one entry-point helper every stage and tool uses: arguments in, one error line out."""
+"""The entry-point helpers: the stages' arguments, and one error line out instead of a traceback."""
 
 from __future__ import annotations
 

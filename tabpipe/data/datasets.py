@@ -41,25 +41,28 @@ class Prepared:
     source: str
 
 
-def prepare(data: Data, seed: int, root: Path) -> Prepared:
+def prepare(data: Data, seed: int, root: Path, raw: Path) -> Prepared:
     """Load the dataset, keep a seeded share of it (`data.fraction`), and split it into train and test."""
-    loaded = load(data, root)
+    loaded = load(data, root, raw)
     frame = split.subsample(loaded.frame, loaded.schema, fraction=data.fraction, seed=seed)
     train, test = split.train_test(frame, loaded.schema, test_size=data.test_size, seed=seed)
     return Prepared(train, test, loaded.schema, loaded.source)
 
 
-def load(data: Data, root: Path) -> Loaded:
-    """Load the dataset named by `data.dataset`, cleaned and typed to its schema."""
+def load(data: Data, root: Path, raw: Path) -> Loaded:
+    """Load the dataset named by `data.dataset`, cleaned and typed to its schema.
+
+    The user's files (`data.iris_csv`, `data.path`) are relative to `root`; the bundled ones are in `raw`.
+    """
     name = data.dataset
     if name == "iris":
         if not data.iris_csv:
             raise PipelineError("params.yaml: data.dataset is 'iris' but data.iris_csv is empty")
         return _iris(root / data.iris_csv)
     if name == "adult":
-        return _bundled("adult", root / "data/raw/adult.parquet")
+        return _bundled("adult", raw / "adult.parquet")
     if name == "employment":
-        return _employment(root / "data/raw/employment.parquet", data.years)
+        return _employment(raw / "employment.parquet", data.years)
     if name == "csv":
         return _user_csv(root, data)
     raise PipelineError(f"params.yaml: data.dataset is '{name}', expected one of {', '.join(DATASETS)}")

@@ -59,13 +59,6 @@ def collect(
     return registry
 
 
-def text(registry: CollectorRegistry) -> str:
-    """The registry in Prometheus' text exposition format."""
-    from prometheus_client import generate_latest
-
-    return generate_latest(registry).decode()
-
-
 def write(path: Path, registry: CollectorRegistry) -> None:
     """Write the textfile atomically (prometheus_client renames a temporary file over it)."""
     from prometheus_client import write_to_textfile

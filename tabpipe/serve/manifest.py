@@ -1,8 +1,8 @@
 """The serving manifest (models/serving.json): which model serves, for which dataset, under what limits.
 
 The pipeline's `package` stage writes it (deterministic: model hash, dataset, gated metrics,
-schema, serving limits) beside models/model.joblib. Any machine holding those two files, from
-`dvc repro` or `dvc pull`, can serve.
+schema, serving limits). With the model in the local BentoML store (from `package`, or from
+`python -m tools.store_model` after a `dvc pull`), any machine holding it can serve.
 """
 
 from __future__ import annotations
@@ -73,4 +73,6 @@ def read(path: Path) -> Manifest:
     if not path.is_file():
         raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to produce the gated model first")
     raw = read_json(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("schema"), dict) or not isinstance(raw.get("serve"), dict):
+        raise PipelineError(f"{path}: not a serving manifest (no schema or serve section); rerun `dvc repro`")
     return Manifest(raw, Schema.from_dict(raw["schema"]), parse(Serve, raw["serve"], f"{path}: serve"))

@@ -98,8 +98,8 @@ def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:
 
 
 def release_gated(
-    prefix: str, dataset: str, model_sha256: str, metrics: dict[str, Any], params: dict[str, Any]
+    prefix: str, dataset: str, model_sha256: str, metrics: dict[str, Any], params_digest: str
 ) -> tuple[str, str]:
     """Register the gated model as `<prefix>-<dataset>`, tagged with its run tags and metrics; (name, version)."""
     name = model_name(prefix, dataset)
-    return name, release(name, model_sha256, {**run_tags(dataset, params), **metric_tags(metrics)})
+    return name, release(name, model_sha256, {**run_tags(dataset, params_digest), **metric_tags(metrics)})

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.core.hashing import bytes_sha256, params_hash
+from tabpipe.core.hashing import bytes_sha256
 from tabpipe.model import search
 from tabpipe.tracking import store
 from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
@@ -32,14 +32,12 @@ class Trained:
     summary: dict[str, Any]
 
 
-def train(
-    settings: Train, seed: int, all_params: dict[str, Any], dataset: str, preprocessor: Any, x: Any, y: Any
-) -> Trained:
+def train(settings: Train, seed: int, params_digest: str, dataset: str, preprocessor: Any, x: Any, y: Any) -> Trained:
     """Search every candidate (one child run each), refit the winner, and log it as the winner run's model."""
     import mlflow
 
     store.use_experiment(f"{settings.experiment}-{dataset}")
-    tags = run_tags(dataset, all_params)
+    tags = run_tags(dataset, params_digest)
     results: list[search.SearchResult] = []
     run_ids: dict[str, str] = {}
     with mlflow.start_run(run_name="train", tags=tags):
@@ -65,8 +63,8 @@ def train(
     return Trained(blob, search.summary(winner, results))
 
 
-def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) -> str | None:
-    """Log test metrics, the confusion matrix and curves to the winner's run; None if it is not in the store."""
+def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) -> None:
+    """Log test metrics, the confusion matrix and curves to the winner's run (a warning if it is not in the store)."""
     import mlflow
 
     from tabpipe.model import figures
@@ -76,7 +74,7 @@ def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) ->
         log.warning(
             "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri()
         )
-        return None
+        return
     flat = {f"test_{metric_key(k)}": v for k, v in flatten(evaluation.metrics).items()}
     curves = evaluation.curves
     with mlflow.start_run(run_id=run_id):
@@ -87,7 +85,6 @@ def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) ->
             figures.curve(curves["pr"], "recall", "precision", "Precision-recall (test set)"), "pr_curve.png"
         )
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
-    return run_id
 
 
 def git_commit() -> str:
@@ -98,9 +95,9 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
-def run_tags(dataset: str, params: dict[str, Any]) -> dict[str, str]:
-    """Tags on every run: what code, data and params made it, and which DVC experiment."""
-    tags = {"git_commit": git_commit(), "dataset": dataset, "params_hash": params_hash(params)}
+def run_tags(dataset: str, params_digest: str) -> dict[str, str]:
+    """Tags on every run: what code, data and params (their hash) made it, and which DVC experiment."""
+    tags = {"git_commit": git_commit(), "dataset": dataset, "params_hash": params_digest}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     if os.environ.get("DVC_STAGE"):
@@ -115,8 +112,8 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")]
 
 
-def log_model(model: Any, x: Any) -> str:
-    """Log the sklearn pipeline with its signature and an input example; returns the model URI.
+def log_model(model: Any, x: Any) -> None:
+    """Log the sklearn pipeline with its signature and an input example.
 
     cloudpickle, not MLflow's default skops: skops refuses forests, boosting and OneHotEncoder
     pipelines as untrusted types.
@@ -125,7 +122,7 @@ def log_model(model: Any, x: Any) -> str:
     from mlflow.models import infer_signature
 
     example = x.head(5)
-    info = mlflow.sklearn.log_model(
+    mlflow.sklearn.log_model(
         model,
         name="model",
         signature=infer_signature(example, model.predict(example)),
@@ -133,7 +130,6 @@ def log_model(model: Any, x: Any) -> str:
         serialization_format="cloudpickle",
         pip_requirements=requirements(),
     )
-    return info.model_uri
 
 
 def run_for_model(model_sha256: str) -> str | None:

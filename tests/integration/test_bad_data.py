@@ -1,6 +1,6 @@
 """A corpus of broken inputs through the real stage entry points: each ends in one clear line, never a traceback.
 
-Every case runs `stages.<name>.main` under `run_stage`, as `python -m stages.<name>` does: any
+Every case runs `stages.<name>.main` under `tabpipe.core.stage.run`, as `python -m stages.<name>` does: any
 exception other than a PipelineError would escape and fail the test. Then a dvc-level check that
 a failed stage leaves the last good outputs recoverable with `dvc checkout`.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.core.stage import run as run_stage
+from tabpipe.core import stage as entry
 from tests.helpers import dvc, make_project, set_params, stage_argv
 
 CSV = "data/raw/user.csv"
@@ -182,11 +182,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(stage: str, repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """The stage's main() under run_stage, in the project folder; returns its stderr lines (it must exit 1)."""
+    """main() under tabpipe.core.stage.run, in the project folder; returns its stderr lines (it must exit 1)."""
     monkeypatch.chdir(repo)
     monkeypatch.setattr(sys, "argv", stage_argv(stage))
     with pytest.raises(SystemExit) as exit_:
-        run_stage(importlib.import_module(f"stages.{stage}").main)
+        entry.run(importlib.import_module(f"stages.{stage}").main)
     assert exit_.value.code == 1
     return capsys.readouterr().err.strip().splitlines()
 
@@ -212,7 +212,7 @@ def test_broken_input_is_one_clear_line(
     if stage == "validate" and case != "validate without prepared data":
         monkeypatch.chdir(repo)
         monkeypatch.setattr(sys, "argv", stage_argv("ingest"))
-        run_stage(importlib.import_module("stages.ingest").main)  # ingest accepts it; validate must not
+        entry.run(importlib.import_module("stages.ingest").main)  # ingest accepts it; validate must not
     elif case == "validate without prepared data":
         for prepared in (repo / "data/prepared").glob("*"):
             prepared.unlink()
@@ -234,7 +234,7 @@ def test_whitespace_variants_of_a_label_are_one_class(
     set_params(repo, **{"data.dataset": "csv", "data.path": CSV, "data.target": "label"})
     monkeypatch.chdir(repo)
     monkeypatch.setattr(sys, "argv", stage_argv("ingest"))
-    run_stage(importlib.import_module("stages.ingest").main)
+    entry.run(importlib.import_module("stages.ingest").main)
     classes = pd.read_json(repo / "data/prepared/schema.json", typ="series")["classes"]
     assert sorted(classes) == ["no", "yes"]
 

@@ -1,7 +1,7 @@
 """Hypothesis-generated requests against a real `bentoml serve`: never a 5xx, every 4xx says what is wrong.
 
 The served model is a small adult one, so payloads meet numeric, categorical and nullable fields.
-The default suite sends 2,000 payloads; `pytest -m slow tests/test_fuzz.py` sends 10,000 more.
+The default suite sends 2,000 payloads; `pytest -m slow tests/integration/test_fuzz.py` sends 10,000 more.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabpipe.core import settings
@@ -10,7 +11,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data import datasets
 from tabpipe.model import features
 from tabpipe.monitor import assess, prometheus, traffic
-from tests.helpers import ROOT, params_section
+from tests.helpers import RAW, ROOT, params_section
 
 SETTINGS = settings.read(ROOT / "params.yaml").section(settings.Monitor)
 
@@ -21,7 +22,7 @@ def adult() -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    loaded = datasets.load(params_section(settings.Data, dataset="adult"), ROOT)
+    loaded = datasets.load(params_section(settings.Data, dataset="adult"), ROOT, RAW)
     frame, schema = loaded.frame.sample(frac=1.0, random_state=0).reset_index(drop=True), loaded.schema
     fit, reference, iid = frame[:8000], frame[8000:18000], frame[18000:].reset_index(drop=True)
     featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=5)
@@ -106,7 +107,9 @@ def test_prometheus_text_parses_and_carries_thresholds(adult: dict, tmp_path) ->
     registry = prometheus.collect(result.metrics, SETTINGS, {"name": "m", "version": "v"}, gated, 1.0)
     prometheus.write(tmp_path / "out" / "drift.prom", registry)
     text = (tmp_path / "out" / "drift.prom").read_text()
-    assert text == prometheus.text(registry) and [p.name for p in (tmp_path / "out").iterdir()] == ["drift.prom"]
+    assert text == generate_latest(registry).decode() and [p.name for p in (tmp_path / "out").iterdir()] == [
+        "drift.prom"
+    ]
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["tabpipe_drift_share_threshold"].samples[0].value == SETTINGS.drift.max_drifted_share
     thresholds = {s.labels["metric"]: s.value for s in families["tabpipe_labelled_metric_threshold"].samples}

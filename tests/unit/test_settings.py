@@ -175,3 +175,12 @@ def test_only_an_int_is_a_seed(seed: object) -> None:
         _ = settings.Params({"base": {"seed": seed}}).seed
     message = str(error.value)
     assert "\n" not in message and message.startswith("params.yaml: base.seed: ")
+
+
+def test_an_unknown_section_is_one_line_naming_it(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["trian"] = raw["train"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineError) as error:
+        settings.read(tmp_path / "params.yaml")
+    assert str(error.value) == f"{tmp_path / 'params.yaml'}: trian: unknown section"

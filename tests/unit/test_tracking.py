@@ -34,7 +34,7 @@ def test_flatten_matches_dvc_metric_names() -> None:
 
 def test_run_tags_carry_experiment_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DVC_EXP_NAME", "lucky-dip")
-    tags = runs.run_tags("iris", {"a": 1})
+    tags = runs.run_tags("iris", params_hash({"a": 1}))
     assert tags["dvc_exp_name"] == "lucky-dip" and tags["dataset"] == "iris"
     assert tags["params_hash"] == params_hash({"a": 1}) != params_hash({"a": 2})
 

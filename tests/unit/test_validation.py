@@ -6,13 +6,13 @@ import pytest
 
 from tabpipe.core import settings
 from tabpipe.data import datasets, split, validation
-from tests.helpers import ROOT, params_section
+from tests.helpers import RAW, ROOT, params_section
 
 VALIDATE = settings.read(ROOT / "params.yaml").section(settings.Validate)
 
 
 def splits(dataset: str, seed: int) -> tuple[dict, datasets.Loaded]:
-    loaded = datasets.load(params_section(settings.Data, dataset=dataset), ROOT)
+    loaded = datasets.load(params_section(settings.Data, dataset=dataset), ROOT, RAW)
     train, test = split.train_test(loaded.frame, loaded.schema, test_size=0.25, seed=seed)
     return {"train.parquet": train, "test.parquet": test}, loaded
 
