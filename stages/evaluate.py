@@ -14,7 +14,8 @@ def main() -> None:
     )
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
-    x, y = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
+    test = prepared.read_split(args.prepared, "test")
+    x, y = features.split_xy(test, data_schema)
 
     result = evaluation.evaluate(joblib.load(args.model), x, y, params.section(settings.Evaluate), params.seed)
 
@@ -24,7 +25,7 @@ def main() -> None:
     files.write_json(args.importance, result.importance)
     files.write_with(args.confusion, lambda tmp: result.confusion.to_csv(tmp, index=False))
     files.write_parquet(args.predictions, result.predictions)
-    runs.record_evaluation(hashing.file_sha256(args.model), y, result)
+    runs.record_evaluation(hashing.file_sha256(args.model), test, prepared.split_path(args.prepared, "test"), result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 from tabpipe.core.errors import PipelineError
 from tabpipe.tracking import store
 from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
-from tabpipe.tracking.runs import run_for_model, run_tags
+from tabpipe.tracking.runs import logged_model_of, run_for_model, run_tags
 
 CHAMPION, PREVIOUS = "champion", "previous"
 
@@ -38,9 +38,7 @@ def champion(name: str) -> Champion | None:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise store.unreachable(error) from None
-    return Champion(
-        name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
-    )
+    return Champion(name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}@{CHAMPION}")
 
 
 def load(champion: Champion) -> Any:
@@ -76,13 +74,10 @@ def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
         )
     store.connect()
     try:
-        experiment_id = store.client().get_run(run_id).info.experiment_id
-        logged = mlflow.search_logged_models(
-            experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", output_format="list"
-        )
-        if not logged:
+        model_id = logged_model_of(run_id)
+        if model_id is None:
             raise PipelineError(f"MLflow run {run_id} has no logged model; rerun `dvc repro -f -s train`")
-        version = mlflow.register_model(logged[0].model_uri, name, tags={**tags, MODEL_HASH_TAG: model_sha256})
+        version = mlflow.register_model(f"models:/{model_id}", name, tags={**tags, MODEL_HASH_TAG: model_sha256})
         registry = store.client()
         if current:
             registry.set_registered_model_alias(name, PREVIOUS, current.version)

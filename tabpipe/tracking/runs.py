@@ -1,15 +1,19 @@
 """Model selection and evaluation tracked in MLflow: one parent run per train stage, one child per candidate.
 
-The winner's run also holds the model (with signature and input example) and is tagged with the
-SHA-256 of the model file DVC stores, which is how evaluate and package find it again.
+The winner's run also holds the model, an MLflow 3 logged model (with signature and input
+example); the run is tagged with the SHA-256 of the model file DVC stores, which is how evaluate
+and package find it again. Test metrics are logged against that logged model, with the test
+split as the dataset they were measured on. The git commit, user and entry point are MLflow's own
+`mlflow.source.*` tags; nothing here repeats them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.hashing import bytes_sha256
@@ -63,22 +67,27 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
     return Trained(blob, search.summary(winner, results))
 
 
-def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) -> None:
-    """Log test metrics, the confusion matrix and curves to the winner's run (a warning if it is not in the store)."""
+def record_evaluation(model_sha256: str, test: Any, test_file: Path, evaluation: Evaluation) -> None:
+    """Log test metrics against the winner's logged model (and run), with the test split as their dataset;
+    the confusion matrix and curves go to the run. A warning, not an error, if the store lacks the model."""
     import mlflow
 
     from tabpipe.model import figures
 
     run_id = run_for_model(model_sha256)
-    if run_id is None:
+    model_id = logged_model_of(run_id) if run_id else None
+    if run_id is None or model_id is None:
         log.warning(
             "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri()
         )
         return
     flat = {f"test_{metric_key(k)}": v for k, v in flatten(evaluation.metrics).items()}
     curves = evaluation.curves
+    dataset = mlflow.data.from_pandas(test, source=str(test_file), name="test", digest=file_md5(test_file))
+    y_true = evaluation.predictions["actual"].to_numpy()
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(flat)
+        mlflow.log_input(dataset, context="test")
+        mlflow.log_metrics(flat, model_id=model_id, dataset=dataset)
         mlflow.log_figure(figures.confusion(y_true, evaluation.labels, evaluation.classes), "confusion_matrix.png")
         mlflow.log_figure(figures.curve(curves["roc"], "fpr", "tpr", "ROC (test set)"), "roc_curve.png")
         mlflow.log_figure(
@@ -87,17 +96,18 @@ def record_evaluation(model_sha256: str, y_true: Any, evaluation: Evaluation) ->
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
+def file_md5(path: Path) -> str:
+    """A file's MD5, the digest DVC records for it in dvc.lock: the dataset's identity in both tools."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def run_tags(dataset: str, params_digest: str) -> dict[str, str]:
-    """Tags on every run: what code, data and params (their hash) made it, and which DVC experiment."""
-    tags = {"git_commit": git_commit(), "dataset": dataset, "params_hash": params_digest}
+    """Tags MLflow does not record itself: the dataset, a hash of params.yaml, and the DVC experiment."""
+    tags = {"dataset": dataset, "params_hash": params_digest}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     if os.environ.get("DVC_STAGE"):
@@ -145,3 +155,14 @@ def run_for_model(model_sha256: str) -> str | None:
         output_format="list",
     )
     return runs[0].info.run_id if runs else None
+
+
+def logged_model_of(run_id: str) -> str | None:
+    """The id of the logged model a run produced (its `model_id`), or None."""
+    import mlflow
+
+    experiment_id = store.client().get_run(run_id).info.experiment_id
+    logged = mlflow.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", output_format="list"
+    )
+    return logged[0].model_id if logged else None

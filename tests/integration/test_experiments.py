@@ -50,7 +50,8 @@ def test_repro_logs_candidates_winner_model_and_test_metrics(reproduced: Path) -
     (winner,) = [r for r in children if r.data.tags.get("winner") == "true"]
     model_hash = hashlib.sha256((repo / "models/model.joblib").read_bytes()).hexdigest()
     assert winner.data.tags["tabpipe.model_sha256"] == model_hash
-    assert winner.data.tags["git_commit"] == run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert winner.data.tags["mlflow.source.git.commit"] == run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert "git_commit" not in winner.data.tags
     train_metrics = json.loads((repo / "metrics/train.json").read_text())
     assert winner.data.tags["candidate"] == train_metrics["winner"]
 
@@ -58,6 +59,10 @@ def test_repro_logs_candidates_winner_model_and_test_metrics(reproduced: Path) -
     assert winner.data.metrics["test_accuracy"] == evaluate["accuracy"]
     assert winner.data.metrics["test_roc_auc"] == evaluate["roc_auc"]
     assert evaluate["accuracy"] >= 0.93
+    test_md5 = hashlib.md5((repo / "data/prepared/test.parquet").read_bytes()).hexdigest()
+    (test_input,) = winner.inputs.dataset_inputs
+    assert test_input.dataset.name == "test" and test_input.dataset.digest == test_md5
+    assert test_input.tags[0].value == "test"  # mlflow.data.context
     artifacts = {a.path for a in store(repo).list_artifacts(winner.info.run_id)}
     assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png", "permutation_importance.json"} <= artifacts
 
@@ -74,6 +79,9 @@ def test_logged_model_has_signature_and_predicts_like_the_dvc_output(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo}/mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
     (logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
+    on_model = {m.key: m for m in logged.metrics}
+    assert on_model["test_roc_auc"].value == evaluate["roc_auc"] and on_model["test_roc_auc"].dataset_name == "test"
     info = mlflow.models.get_model_info(logged.model_uri)
     assert [c["name"] for c in info.signature.inputs.to_dict()] == [
         "sepal_length",

@@ -28,6 +28,19 @@ def stored_models(home: Path) -> list[str]:
     return sorted(p.name for p in (home / "models" / "tabpipe-iris").glob("*") if p.is_dir())
 
 
+def assert_champion_is_the_dvc_model(repo: Path) -> None:
+    """`models:/tabpipe-iris@champion`, loaded the MLflow way, predicts exactly like models/model.joblib."""
+    import joblib
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
+    champion = mlflow.sklearn.load_model("models:/tabpipe-iris@champion")
+    test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["species"])
+    local = joblib.load(repo / "models/model.joblib")
+    assert (champion.predict_proba(test) == local.predict_proba(test)).all()
+
+
 def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_path: Path) -> None:
     home = tmp_path / "bentoml"
     run_env = env(BENTOML_HOME=str(home))
@@ -38,8 +51,10 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_pa
     assert versions(project) == ["1"] and alias(project, "champion") == "1"
     first = json.loads((project / "models/serving.json").read_text())
     assert stored_models(home) == [first["tag"].split(":")[1]]
-    tags = registry(project).get_model_version("tabpipe-iris", "1").tags
-    assert tags["dataset"] == "iris" and "git_commit" in tags and "params_hash" in tags and "metric.roc_auc" in tags
+    version = registry(project).get_model_version("tabpipe-iris", "1")
+    assert {"dataset", "params_hash", "metric.roc_auc"} <= set(version.tags) and version.tags["dataset"] == "iris"
+    assert "git_commit" not in version.tags  # MLflow records the commit itself, on the run the version came from
+    assert len(registry(project).get_run(version.run_id).data.tags["mlflow.source.git.commit"]) == 40
 
     # A better model replaces it; the old champion stays findable as `previous`.
     set_params(project, **{"train.candidates": STRONG})
@@ -50,6 +65,7 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_pa
     assert report["comparison"]["difference"] > 0 and report["champion"]["version"] == "1"
     second = json.loads((project / "models/serving.json").read_text())
     assert len(stored_models(home)) == 2
+    assert_champion_is_the_dvc_model(project)
 
     # A worse model fails the champion rule: repro stops, nothing is registered or packaged.
     set_params(project, **{"train.candidates": WEAK})
