@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tabpipe.core.settings import Evaluate
+
+log = logging.getLogger("evaluate")
 
 DIGITS = 6
 METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
@@ -121,7 +125,10 @@ def importance(
     """Permutation importance on the test set, per original feature (before one-hot)."""
     from sklearn.inspection import permutation_importance
 
+    started = time.perf_counter()
+    log.info("permutation importance: %d features x %d repeats on %d rows", x.shape[1], repeats, len(x))
     result = permutation_importance(model, x, y, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1)
+    log.info("permutation importance: done in %.1f s", time.perf_counter() - started)
     rows = [
         {"feature": name, "importance": _round(mean), "std": _round(std)}
         for name, mean, std in zip(x.columns, result.importances_mean, result.importances_std, strict=True)

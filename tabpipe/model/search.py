@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +17,66 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from tabpipe.core.settings import Candidate, Train
+
+
+@dataclass(frozen=True)
+class Step:
+    """One configuration's cross-validation, reported the moment it finishes."""
+
+    candidate: str
+    index: int
+    total: int
+    params: dict[str, Any]
+    mean: float
+    std: float
+    seconds: float
+
+
+class Progress:
+    """Logs each finished configuration with the elapsed time and an estimate of what is left.
+
+    Training on real data runs for minutes: a line per configuration shows it is alive and when it ends.
+    """
+
+    def __init__(self, configurations: int, folds: int, log: logging.Logger) -> None:
+        self.total, self.folds, self.log = configurations, folds, log
+        self.done, self.started = 0, time.perf_counter()
+
+    def start(self, name: str, configurations: int) -> None:
+        self.log.info(
+            "%s: %d configuration(s) x %d folds = %d fits",
+            name,
+            configurations,
+            self.folds,
+            configurations * self.folds,
+        )
+
+    def __call__(self, step: Step) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        shown = ", ".join(f"{k}={v}" for k, v in step.params.items()) or "defaults"
+        self.log.info(
+            "%s %d/%d (%s): CV %.4f +/- %.4f in %.1f s | %d/%d done, %.0f s elapsed, about %.0f s left",
+            step.candidate,
+            step.index,
+            step.total,
+            shown,
+            step.mean,
+            step.std,
+            step.seconds,
+            self.done,
+            self.total,
+            elapsed,
+            left,
+        )
+
+
+def configurations(spec: Candidate) -> list[dict[str, Any]]:
+    """The grid's configurations, in the order scikit-learn's ParameterGrid gives them."""
+    from sklearn.model_selection import ParameterGrid
+
+    return list(ParameterGrid(spec.grid))
 
 
 @dataclass(frozen=True)
@@ -29,48 +92,75 @@ class SearchResult:
     table: list[dict[str, Any]]
 
 
-def search(name: str, spec: Candidate, preprocessor: Any, x: Any, y: Any, settings: Train, seed: int) -> SearchResult:
-    """Grid search over the candidate inside a (preprocessing + model) pipeline.
+def search(
+    name: str,
+    spec: Candidate,
+    preprocessor: Any,
+    x: Any,
+    y: Any,
+    settings: Train,
+    seed: int,
+    on_step: Callable[[Step], None] = lambda step: None,
+) -> SearchResult:
+    """Grid search over the candidate inside a (preprocessing + model) pipeline, one configuration at a time.
 
-    Preprocessing is refitted in every fold, so no fold's validation rows leak into its scaling
-    or category lists.
+    Each configuration is cross-validated on the same seeded folds (what GridSearchCV does, with a
+    report after each one). Preprocessing is refitted in every fold, so no fold's validation rows
+    leak into its scaling or category lists.
     """
+    import numpy as np
     from sklearn.base import clone
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_validate
     from sklearn.pipeline import Pipeline
 
     pipeline = Pipeline(
         [("preprocess", clone(preprocessor)), ("model", estimators.estimator(spec.estimator, spec.fixed, seed))]
     )
-    grid = {f"model__{key}": values for key, values in spec.grid.items()}
     cv = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed)
-    searcher = GridSearchCV(
-        pipeline, grid, scoring=settings.scoring, cv=cv, n_jobs=settings.n_jobs, refit=False, error_score="raise"
-    )
-    try:
-        searcher.fit(x, y)
-    except ValueError as error:
-        raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
-    best = searcher.best_index_
-    results = searcher.cv_results_
-    table = [
-        {
-            "params": {k.removeprefix("model__"): _plain(v) for k, v in results["params"][i].items()},
-            "mean_score": float(results["mean_test_score"][i]),
-            "std_score": float(results["std_test_score"][i]),
-            "mean_fit_seconds": float(results["mean_fit_time"][i]),
+    grid = configurations(spec)
+    table = []
+    for index, config in enumerate(grid, start=1):
+        started = time.perf_counter()
+        candidate = clone(pipeline).set_params(**{f"model__{key}": value for key, value in config.items()})
+        try:
+            scores = cross_validate(
+                candidate, x, y, scoring=settings.scoring, cv=cv, n_jobs=settings.n_jobs, error_score="raise"
+            )
+        except ValueError as error:
+            raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
+        row = {
+            "params": {key: _plain(value) for key, value in config.items()},
+            "mean_score": float(np.mean(scores["test_score"])),
+            "std_score": float(np.std(scores["test_score"])),
+            "mean_fit_seconds": float(np.mean(scores["fit_time"])),
         }
-        for i in range(len(results["params"]))
-    ]
+        table.append(row)
+        on_step(
+            Step(
+                name,
+                index,
+                len(grid),
+                row["params"],
+                row["mean_score"],
+                row["std_score"],
+                time.perf_counter() - started,
+            )
+        )
+    best = max(range(len(table)), key=lambda i: (_ranked(table[i]["mean_score"]), -i))
     return SearchResult(
         name=name,
         spec=spec,
         best_params=table[best]["params"],
         cv_mean=table[best]["mean_score"],
         cv_std=table[best]["std_score"],
-        fit_seconds=float(sum(results["mean_fit_time"]) * settings.cv_folds),
+        fit_seconds=float(sum(r["mean_fit_seconds"] for r in table) * settings.cv_folds),
         table=table,
     )
+
+
+def _ranked(score: float) -> float:
+    """NaN ranks last, as in GridSearchCV."""
+    return -math.inf if math.isnan(score) else score
 
 
 def best(results: list[SearchResult]) -> SearchResult:

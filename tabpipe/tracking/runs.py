@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from tabpipe.core.settings import Train
     from tabpipe.model.evaluation import Evaluation
 
-log = logging.getLogger("tracking")
+log = logging.getLogger("train")
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,14 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
     tags = run_tags(dataset, params_digest)
     results: list[search.SearchResult] = []
     run_ids: dict[str, str] = {}
+    sizes = {name: len(search.configurations(spec)) for name, spec in settings.candidates.items()}
+    progress = search.Progress(sum(sizes.values()), settings.cv_folds, log)
     with mlflow.start_run(run_name="train", tags=tags):
         mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
         for name, spec in settings.candidates.items():
+            progress.start(name, sizes[name])
             with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
-                result = search.search(name, spec, preprocessor, x, y, settings, seed)
+                result = search.search(name, spec, preprocessor, x, y, settings, seed, progress)
                 mlflow.log_params({"estimator": spec.estimator, **spec.fixed, **result.best_params})
                 mlflow.log_metrics(
                     {"cv_mean": result.cv_mean, "cv_std": result.cv_std, "fit_seconds": result.fit_seconds}
@@ -77,13 +81,15 @@ def record_evaluation(model_sha256: str, test: Any, test_file: Path, evaluation:
     run_id = run_for_model(model_sha256)
     model_id = logged_model_of(run_id) if run_id else None
     if run_id is None or model_id is None:
-        log.warning(
+        logging.getLogger("evaluate").warning(
             "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri()
         )
         return
     flat = {f"test_{metric_key(k)}": v for k, v in flatten(evaluation.metrics).items()}
     curves = evaluation.curves
-    dataset = mlflow.data.from_pandas(test, source=str(test_file), name="test", digest=file_md5(test_file))
+    with warnings.catch_warnings():  # MLflow 3.17 registers its local-file source twice and warns that it is ambiguous
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_pandas(test, source=str(test_file), name="test", digest=file_md5(test_file))
     y_true = evaluation.predictions["actual"].to_numpy()
     with mlflow.start_run(run_id=run_id):
         mlflow.log_input(dataset, context="test")

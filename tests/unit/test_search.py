@@ -70,3 +70,47 @@ def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -
         settings = train_settings(candidates)
         for name, spec in settings.candidates.items():
             search.search(name, spec, pre, x, y, settings, seed=0)
+
+
+def test_each_configuration_is_reported_as_it_finishes_and_scores_as_grid_search_would() -> None:
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    from tabpipe.model import estimators
+
+    x, y, pre = data()
+    settings = train_settings(CANDIDATES)
+    spec = settings.candidates["forest"]
+    steps: list[search.Step] = []
+    result = search.search("forest", spec, pre, x, y, settings, 0, steps.append)
+    assert [(s.index, s.total) for s in steps] == [(1, 2), (2, 2)]
+    assert [s.params for s in steps] == [row["params"] for row in result.table]
+    assert [s.mean for s in steps] == [row["mean_score"] for row in result.table]
+
+    pipeline = Pipeline([("preprocess", clone(pre)), ("model", estimators.estimator(spec.estimator, spec.fixed, 0))])
+    reference = GridSearchCV(
+        pipeline,
+        {f"model__{k}": v for k, v in spec.grid.items()},
+        scoring=settings.scoring,
+        cv=StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=0),
+        refit=False,
+    ).fit(x, y)
+    assert [row["mean_score"] for row in result.table] == list(reference.cv_results_["mean_test_score"])
+    assert [row["std_score"] for row in result.table] == list(reference.cv_results_["std_test_score"])
+    assert result.best_params == {k.removeprefix("model__"): v for k, v in reference.best_params_.items()}
+
+
+def test_progress_lines_say_what_is_done_and_what_is_left(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    log = logging.getLogger("test-progress")
+    progress = search.Progress(configurations=4, folds=5, log=log)
+    with caplog.at_level(logging.INFO, logger="test-progress"):
+        progress.start("forest", 4)
+        for index in (1, 2):
+            progress(search.Step("forest", index, 4, {"max_depth": index}, 0.9, 0.01, 0.5))
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == "forest: 4 configuration(s) x 5 folds = 20 fits"
+    assert lines[1].startswith("forest 1/4 (max_depth=1): CV 0.9000 +/- 0.0100 in 0.5 s | 1/4 done,")
+    assert "2/4 done" in lines[2] and "about" in lines[2] and lines[2].endswith("s left")
