@@ -4,6 +4,7 @@ monitor command over it, and alert rules and dashboard queries that name only me
 import contextlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,6 +131,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     assert "tabpipe_labelled_metric_threshold{" in labelled_prom
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (apt-get install prometheus)")
 def test_promtool_accepts_the_service_scrape_and_the_monitor_textfiles(site: dict) -> None:
     if "texts" not in site:
         pytest.skip("needs the monitor test's scrape")
