@@ -25,7 +25,9 @@ def main() -> None:
     files.write_json(args.importance, result.importance)
     files.write_with(args.confusion, lambda tmp: result.confusion.to_csv(tmp, index=False))
     files.write_parquet(args.predictions, result.predictions)
-    runs.record_evaluation(hashing.file_sha256(args.model), test, prepared.split_path(args.prepared, "test"), result)
+    runs.record_evaluation(
+        hashing.file_sha256(args.model), test, data_schema.target, prepared.split_path(args.prepared, "test"), result
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Where the pipeline's files live, read from dvc.yaml's `vars`: the one place each path is written.
 
-Stages get their paths from dvc.yaml's commands; the service, the monitor, tools.store_model and
-the serving benchmark ask here, so they follow dvc.yaml when it changes.
+Stages get their paths from dvc.yaml's commands; the service, the tools, the benchmarks and the
+tests ask here, so they follow dvc.yaml when it changes.
 """
 
 from __future__ import annotations

@@ -105,8 +105,8 @@ def search(
     """Grid search over the candidate inside a (preprocessing + model) pipeline, one configuration at a time.
 
     Each configuration is cross-validated on the same seeded folds (what GridSearchCV does, with a
-    report after each one). Preprocessing is refitted in every fold, so no fold's validation rows
-    leak into its scaling or category lists.
+    report after each one); `train.n_jobs` runs a configuration's folds in parallel. Preprocessing
+    is refitted in every fold, so no fold's validation rows leak into its scaling or category lists.
     """
     import numpy as np
     from sklearn.base import clone
@@ -121,8 +121,8 @@ def search(
     table = []
     for index, config in enumerate(grid, start=1):
         started = time.perf_counter()
-        candidate = clone(pipeline).set_params(**{f"model__{key}": value for key, value in config.items()})
         try:
+            candidate = clone(pipeline).set_params(**{f"model__{key}": value for key, value in config.items()})
             scores = cross_validate(
                 candidate, x, y, scoring=settings.scoring, cv=cv, n_jobs=settings.n_jobs, error_score="raise"
             )

@@ -38,7 +38,10 @@ def champion(name: str) -> Champion | None:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise store.unreachable(error) from None
-    return Champion(name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}@{CHAMPION}")
+    # Pinned to the version read here: the alias may move (a queued experiment's package) before it loads.
+    return Champion(
+        name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
+    )
 
 
 def load(champion: Champion) -> Any:

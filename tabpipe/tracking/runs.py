@@ -71,27 +71,33 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
     return Trained(blob, search.summary(winner, results))
 
 
-def record_evaluation(model_sha256: str, test: Any, test_file: Path, evaluation: Evaluation) -> None:
+def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path, evaluation: Evaluation) -> None:
     """Log test metrics against the winner's logged model (and run), with the test split as their dataset;
     the confusion matrix and curves go to the run. A warning, not an error, if the store lacks the model."""
     import mlflow
 
     from tabpipe.model import figures
 
+    warn = logging.getLogger("evaluate").warning
     run_id = run_for_model(model_sha256)
-    model_id = logged_model_of(run_id) if run_id else None
-    if run_id is None or model_id is None:
-        logging.getLogger("evaluate").warning(
-            "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri()
-        )
+    if run_id is None:
+        warn("no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri())
+        return
+    model_id = logged_model_of(run_id)
+    if model_id is None:
+        warn("MLflow run %s has no logged model; test metrics were not logged to MLflow", run_id)
         return
     flat = {f"test_{metric_key(k)}": v for k, v in flatten(evaluation.metrics).items()}
     curves = evaluation.curves
     with warnings.catch_warnings():  # MLflow 3.17 registers its local-file source twice and warns that it is ambiguous
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-        dataset = mlflow.data.from_pandas(test, source=str(test_file), name="test", digest=file_md5(test_file))
+        dataset = mlflow.data.from_pandas(
+            test, source=str(test_file), targets=target, name="test", digest=file_md5(test_file)
+        )
     y_true = evaluation.predictions["actual"].to_numpy()
     with mlflow.start_run(run_id=run_id):
+        # log_input first: log_metrics(dataset=) logs the dataset again without the context tag, and
+        # MLflow keeps only the first input per dataset and run.
         mlflow.log_input(dataset, context="test")
         mlflow.log_metrics(flat, model_id=model_id, dataset=dataset)
         mlflow.log_figure(figures.confusion(y_true, evaluation.labels, evaluation.classes), "confusion_matrix.png")
@@ -103,7 +109,7 @@ def record_evaluation(model_sha256: str, test: Any, test_file: Path, evaluation:
 
 
 def file_md5(path: Path) -> str:
-    """A file's MD5, the digest DVC records for it in dvc.lock: the dataset's identity in both tools."""
+    """A file's MD5, the digest DVC keeps for it (in the prepared folder's .dir manifest in its cache)."""
     digest = hashlib.md5()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -28,12 +28,13 @@ def stored_models(home: Path) -> list[str]:
     return sorted(p.name for p in (home / "models" / "tabpipe-iris").glob("*") if p.is_dir())
 
 
-def assert_champion_is_the_dvc_model(repo: Path) -> None:
+def assert_champion_is_the_dvc_model(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`models:/tabpipe-iris@champion`, loaded the MLflow way, predicts exactly like models/model.joblib."""
     import joblib
     import mlflow
     import pandas as pd
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo}/mlflow.db")  # set_tracking_uri exports it too
     mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
     champion = mlflow.sklearn.load_model("models:/tabpipe-iris@champion")
     test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["species"])
@@ -41,7 +42,9 @@ def assert_champion_is_the_dvc_model(repo: Path) -> None:
     assert (champion.predict_proba(test) == local.predict_proba(test)).all()
 
 
-def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_path: Path) -> None:
+def test_gate_promotes_better_models_and_blocks_worse_ones(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "bentoml"
     run_env = env(BENTOML_HOME=str(home))
     set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
@@ -65,7 +68,7 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(project: Path, tmp_pa
     assert report["comparison"]["difference"] > 0 and report["champion"]["version"] == "1"
     second = json.loads((project / "models/serving.json").read_text())
     assert len(stored_models(home)) == 2
-    assert_champion_is_the_dvc_model(project)
+    assert_champion_is_the_dvc_model(project, monkeypatch)
 
     # A worse model fails the champion rule: repro stops, nothing is registered or packaged.
     set_params(project, **{"train.candidates": WEAK})
