@@ -1,4 +1,4 @@
-"""File I/O at the entry points' edges: JSON, text, parquet; every write is atomic."""
+"""File I/O at the entry points' edges: JSON, YAML, text, parquet; every write is atomic."""
 
 import json
 import os
@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tabpipe.core.errors import PipelineError
 
@@ -72,3 +74,16 @@ def read_parquet(path: str | Path) -> Any:
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
+
+
+def read_mapping(path: str | Path, expected: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (`expected` says of what, for the error line)."""
+    try:
+        value = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise PipelineError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(value, dict):
+        raise PipelineError(f"{path}: expected a mapping of {expected}")
+    return value

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import read_mapping
 
 
 def paths(root: Path = Path(".")) -> dict[str, dict[str, Path]]:
     """dvc.yaml's path variables, e.g. paths()["models"]["model"] == root / "models/model.joblib"."""
     file = root / "dvc.yaml"
-    try:
-        spec = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{file}: not found; run this from the project's root") from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{file}: not valid YAML ({error})".replace("\n", " ")) from None
-    if not isinstance(spec, dict):
-        raise PipelineError(f"{file}: expected a mapping with `vars` and `stages`")
+    if not file.is_file():
+        raise PipelineError(f"{file}: not found; run this from the project's root")
+    spec = read_mapping(file, "`vars` and `stages`")
     merged: dict[str, dict[str, str]] = {}
     for entry in spec.get("vars") or []:
         if isinstance(entry, dict):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import read_mapping
 
 
 class Section(BaseModel):
@@ -193,14 +193,7 @@ class Params:
 
 
 def read(path: str | Path) -> Params:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise PipelineError(f"{path}: expected a mapping of stage sections")
+    raw = read_mapping(path, "stage sections")
     known = {kind.key for kind in _sections(Section)}
     unknown = [str(name) for name in raw if name not in known]
     if unknown:

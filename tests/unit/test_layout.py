@@ -149,3 +149,15 @@ def test_the_package_import_graph_has_no_cycle() -> None:
     for node in graph:
         if node not in state:
             visit(node, [node])
+
+
+def test_dvc_yaml_paths_and_their_errors(tmp_path: Path) -> None:
+    from tabpipe.core.errors import PipelineError
+    from tabpipe.core.layout import paths
+
+    assert paths(ROOT)["models"]["model"] == ROOT / "models/model.joblib"
+    with pytest.raises(PipelineError, match="dvc.yaml: not found; run this from the project's root"):
+        paths(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("vars: [1\n")
+    with pytest.raises(PipelineError, match="dvc.yaml: not valid YAML"):
+        paths(tmp_path)
