@@ -156,8 +156,8 @@ def test_dvc_yaml_paths_and_their_errors(tmp_path: Path) -> None:
     from tabpipe.core.layout import paths
 
     assert paths(ROOT)["models"]["model"] == ROOT / "models/model.joblib"
-    with pytest.raises(PipelineError, match="dvc.yaml: not found; run this from the project's root"):
+    with pytest.raises(PipelineError, match=r"dvc\.yaml: not found; run this from the project's root"):
         paths(tmp_path)
     (tmp_path / "dvc.yaml").write_text("vars: [1\n")
-    with pytest.raises(PipelineError, match="dvc.yaml: not valid YAML"):
+    with pytest.raises(PipelineError, match=r"dvc\.yaml: not valid YAML"):
         paths(tmp_path)
