@@ -19,8 +19,8 @@ from tabpipe.model.predict import classes_of, predict
 from tabpipe.serve import manifest, predlog, request, store
 from tabpipe.serve.guard import RequestGuard
 
-MODELS = paths()["models"]
 try:
+    MODELS = paths()["models"]
     MANIFEST = manifest.read(MODELS["serving"])
     store.require(MANIFEST, MODELS["model"])
 except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
