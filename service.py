@@ -15,7 +15,7 @@ from pydantic import Field
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
-from tabpipe.model.predict import classes_of, predict
+from tabpipe.model.predict import classes_of
 from tabpipe.serve import manifest, predlog, request, store
 from tabpipe.serve.guard import RequestGuard
 
@@ -56,6 +56,8 @@ class Classifier:
         self.model: Any = None
         self.classes: list[str] = []
         self.log: predlog.PredictionLog | None = None
+        # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
             self.model = store.load_model(self.bento_model)
             self.classes = classes_of(self.model)
@@ -76,7 +78,7 @@ class Classifier:
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows)
-        labels, proba = predict(self.model, request.rows_frame(records, MANIFEST.schema))
+        labels, proba = request.predict(self.model, records, MANIFEST.schema)
         for label in labels:
             predicted.labels(label=str(label)).inc()
         request_id = None
@@ -94,6 +96,7 @@ class Classifier:
         return {
             **MANIFEST.identity,
             "dataset": MANIFEST.raw["dataset"],
+            "model_file": MANIFEST.model_file,
             "model_sha256": MANIFEST.model_sha256,
             "metrics": MANIFEST.metrics,
             "schema": MANIFEST.raw["schema"],

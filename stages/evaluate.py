@@ -1,23 +1,23 @@
-"""Stage evaluate: test-set metrics, plot data and predictions; the same figures go to the winner's MLflow run."""
-
-import joblib
+"""Stage evaluate: the served model's test metrics, plot data and predictions, also logged to the winner's run."""
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
-from tabpipe.model import evaluation, features
+from tabpipe.model import evaluation, features, runtime
 from tabpipe.tracking import runs
 
 
 def main() -> None:
     args = stage.arguments(
-        __doc__, "prepared", "model", "metrics", "predictions", "confusion", "roc", "pr", "importance"
+        __doc__, "prepared", "model", "served", "metrics", "predictions", "confusion", "roc", "pr", "importance"
     )
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
     test = prepared.read_split(args.prepared, "test")
     x, y = features.split_xy(test, data_schema)
 
-    result = evaluation.evaluate(joblib.load(args.model), x, y, params.section(settings.Evaluate), params.seed)
+    served = runtime.load(runtime.model_file(args.served))
+
+    result = evaluation.evaluate(served, x, y, params.section(settings.Evaluate), params.seed)
 
     files.write_json(args.metrics, result.metrics)
     files.write_json(args.roc, result.curves["roc"])

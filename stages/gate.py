@@ -1,16 +1,14 @@
 """Stage gate: may this model ship? Minimum metrics and the champion rule; exits non-zero if not."""
 
-import joblib
-
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
-from tabpipe.model import features, gate
+from tabpipe.model import features, gate, runtime
 from tabpipe.tracking import registry
 
 
 def main() -> None:
-    args = stage.arguments(__doc__, "prepared", "model", "evaluation", "out", "report")
+    args = stage.arguments(__doc__, "prepared", "model", "served", "compiled", "evaluation", "out", "report")
     params = settings.read(args.params)
     rules = params.section(settings.Gate)
     data_schema = prepared.read_schema(args.prepared)
@@ -18,8 +16,10 @@ def main() -> None:
     name = registry.model_name(rules.registered_model, data_schema.name)
     champion, incumbent = registry.challenger(name, hashing.file_sha256(args.model))
 
+    candidate = runtime.load(runtime.model_file(args.served))
+
     decision = gate.decide(
-        rules, files.read_json(args.evaluation), joblib.load(args.model), incumbent, x, y, params.seed
+        rules, files.read_json(args.evaluation), files.read_json(args.compiled), candidate, incumbent, x, y, params.seed
     )
 
     files.write_json(args.out, decision.flags)

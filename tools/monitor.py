@@ -51,7 +51,7 @@ def main() -> int:
     )
 
     if args.batch:
-        model = store.load_file(layout["models"]["model"], served.model_sha256)
+        model = store.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
         log_path = args.log or predlog.location(params.section(settings.Serve).prediction_log, dict(os.environ))

@@ -13,7 +13,8 @@ from tabpipe.serve import manifest, store
 
 def main() -> None:
     models = paths()["models"]
-    tag = store.ensure_model(manifest.read(models["serving"]), models["model"])
+    served = manifest.read(models["serving"])
+    tag = store.ensure_model(served, models["served"] / served.model_file)
     print(f"stored {tag}")
 
 

@@ -8,7 +8,7 @@ unknown or ill-typed key, or an unknown section, is one line naming it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -144,11 +144,19 @@ class ChampionRule(Section):
     require_improvement: bool
 
 
+class CompiledRule(Section):
+    """How closely the served (compiled) model must agree with the trained pipeline on the test set."""
+
+    min_label_agreement: float
+    max_probability_difference: float
+
+
 class Gate(Section):
     key: ClassVar[str] = "gate"
     registered_model: str
     min: dict[str, float]
     champion: ChampionRule
+    compiled: CompiledRule
 
 
 class Serve(Section):
@@ -158,6 +166,7 @@ class Serve(Section):
     workers: int
     access_log: bool
     prediction_log: str
+    runtime: Literal["onnx", "auto", "sklearn"]
 
 
 class Monitor(Section):

@@ -16,7 +16,7 @@ from tabpipe.model.predict import classes_of, predict
 if TYPE_CHECKING:
     import numpy as np
 
-    from tabpipe.core.settings import ChampionRule, Gate
+    from tabpipe.core.settings import ChampionRule, CompiledRule, Gate
 
 # Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = {"log_loss"}
@@ -58,6 +58,25 @@ def minimum_rules(metrics: dict[str, Any], minimums: dict[str, float]) -> list[R
         passed = value >= float(minimum)
         rules.append(Rule(f"min_{name}", passed, f"{name} {value:.4f} is below the minimum {float(minimum):.4f}"))
     return rules
+
+
+def compiled_rules(agreement: dict[str, Any], rule: CompiledRule) -> list[Rule]:
+    """The served model must answer as the trained pipeline does (metrics/compile.json)."""
+    labels, difference = float(agreement["label_agreement"]), float(agreement["max_probability_difference"])
+    return [
+        Rule(
+            "compiled_labels",
+            labels >= rule.min_label_agreement,
+            f"the served {agreement['runtime']} model gives the pipeline's label on {labels:.4%} of test rows, "
+            f"below {rule.min_label_agreement:.4%}",
+        ),
+        Rule(
+            "compiled_probabilities",
+            difference <= rule.max_probability_difference,
+            f"the served {agreement['runtime']} model's probabilities differ from the pipeline's by up to "
+            f"{difference:.3g}, above {rule.max_probability_difference:.3g}",
+        ),
+    ]
 
 
 def champion_rules(
@@ -178,12 +197,21 @@ class Decision:
 
 
 def decide(
-    settings: Gate, metrics: dict[str, Any], candidate: Any, champion: Any | None, x: Any, y: np.ndarray, seed: int
+    settings: Gate,
+    metrics: dict[str, Any],
+    agreement: dict[str, Any],
+    candidate: Any,
+    champion: Any | None,
+    x: Any,
+    y: np.ndarray,
+    seed: int,
 ) -> Decision:
-    """Apply every rule: the minimums, then (when a different champion serves) the champion comparison."""
+    """Apply every rule: the minimums, the compiled model's agreement, then (when a different
+    champion serves) the champion comparison."""
     comparison = compare_models(candidate, champion, x, y, settings.champion, seed) if champion is not None else None
     rules = [
         *minimum_rules(metrics, settings.min),
+        *compiled_rules(agreement, settings.compiled),
         *champion_rules(
             comparison,
             tolerance=settings.champion.tolerance,

@@ -47,17 +47,27 @@ class Manifest:
         return str(self.raw["model_sha256"])
 
     @property
+    def model_file(self) -> str:
+        """The served file's name: model.onnx (compiled) or model.joblib (the scikit-learn pipeline)."""
+        return str(self.raw["model_file"])
+
+    @property
     def metrics(self) -> dict[str, Any]:
         return self.raw["metrics"]
 
 
-def build(schema: Schema, model_sha256: str, metrics: dict[str, Any], serve: Serve) -> dict[str, Any]:
+def build(
+    schema: Schema, model_file: str, model_sha256: str, pipeline_sha256: str, metrics: dict[str, Any], serve: Serve
+) -> dict[str, Any]:
+    """`model_sha256` is the served file's hash; `pipeline_sha256` the trained pipeline's (MLflow's key)."""
     name = f"tabpipe-{schema.name}"
     return {
         "name": name,
         "tag": f"{name}:{model_sha256[:20]}",
         "dataset": schema.name,
+        "model_file": model_file,
         "model_sha256": model_sha256,
+        "pipeline_sha256": pipeline_sha256,
         "metrics": metrics,
         "schema": schema.to_dict(),
         "serve": serve.model_dump(),
@@ -66,13 +76,15 @@ def build(schema: Schema, model_sha256: str, metrics: dict[str, Any], serve: Ser
 
 def release_record(manifest: dict[str, Any]) -> dict[str, str]:
     """The part of the manifest a reviewer needs: which model, for which dataset."""
-    return {k: manifest[k] for k in ("name", "tag", "dataset", "model_sha256")}
+    return {k: manifest[k] for k in ("name", "tag", "dataset", "model_file", "model_sha256", "pipeline_sha256")}
 
 
 def read(path: Path) -> Manifest:
     if not path.is_file():
         raise PipelineError(f"{path}: missing; run `dvc repro` (or `dvc pull`) to produce the gated model first")
     raw = read_json(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("schema"), dict) or not isinstance(raw.get("serve"), dict):
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), dict) for k in ("schema", "serve")):
         raise PipelineError(f"{path}: not a serving manifest (no schema or serve section); rerun `dvc repro`")
+    if not isinstance(raw.get("model_file"), str):
+        raise PipelineError(f"{path}: written by an older tabpipe (no model_file); rerun `dvc repro`")
     return Manifest(raw, Schema.from_dict(raw["schema"]), parse(Serve, raw["serve"], f"{path}: serve"))

@@ -56,6 +56,19 @@ def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
     return coerce(pd.DataFrame.from_records(records, columns=schema.feature_names), schema)
 
 
+def predict(model: Any, records: list[dict[str, Any]], schema: Schema) -> tuple[Any, Any]:
+    """(labels, probabilities) for request rows: straight from arrays when the model can (ONNX),
+    else through the frame the pipeline was trained on."""
+    import numpy as np
+
+    from tabpipe.model.predict import predict as predict_frame
+
+    if hasattr(model, "predict_records"):
+        proba = model.predict_records(records)
+        return np.asarray(model.classes_)[proba.argmax(axis=1)], proba
+    return predict_frame(model, rows_frame(records, schema))
+
+
 def answer(
     labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
 ) -> dict[str, Any]:

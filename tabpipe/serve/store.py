@@ -16,8 +16,6 @@ from tabpipe.core.hashing import file_sha256
 if TYPE_CHECKING:
     from tabpipe.serve.manifest import Manifest
 
-MODEL_FILE = "model.joblib"
-
 
 def require(manifest: Manifest, model_path: Path) -> None:
     """Refuse to build a service with nothing to serve: the gated model must be in the BentoML store.
@@ -67,36 +65,27 @@ def _ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] |
         raise PipelineError(
             f"{model_path}: sha256 {actual[:12]}... does not match the gated model {manifest.model_sha256[:12]}..."
         )
-    metadata = {k: manifest.raw[k] for k in ("dataset", "model_sha256", "metrics", "schema")}
+    metadata = {k: manifest.raw[k] for k in ("dataset", "model_file", "model_sha256", "metrics", "schema")}
     with bentoml.models.create(
         manifest.tag, labels={"dataset": manifest.raw["dataset"], **(labels or {})}, metadata=metadata
     ) as model:
-        shutil.copyfile(model_path, model.path_of(MODEL_FILE))
+        shutil.copyfile(model_path, model.path_of(manifest.model_file))
     return manifest.tag
 
 
 def load_model(model_ref: Any) -> Any:
-    """Load the stored pipeline after checking its bytes against the hash the pipeline recorded."""
-    return load_file(Path(model_ref.path_of(MODEL_FILE)), model_ref.info.metadata.get("model_sha256"))
+    """Load the stored model after checking its bytes against the hash the pipeline recorded."""
+    metadata = model_ref.info.metadata
+    return load_file(Path(model_ref.path_of(metadata.get("model_file", ""))), metadata.get("model_sha256"))
 
 
 def load_file(path: Path, expected: str | None) -> Any:
-    """Load a model file only if its sha256 is `expected`: a tampered or stale file is never unpickled."""
-    import joblib
+    """Load a served model file only if its sha256 is `expected`: a tampered or stale file is never loaded."""
+    from tabpipe.model import runtime
 
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
     actual = file_sha256(path)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
-    return single_threaded(joblib.load(path))
-
-
-def single_threaded(model: Any) -> Any:
-    """Set every n_jobs in the model to 1: a request predicts a few rows, and joblib's dispatch to
-    worker threads costs more than a forest's trees take on them (several ms per call)."""
-    if hasattr(model, "get_params"):
-        jobs = {key: 1 for key, value in model.get_params().items() if key.split("__")[-1] == "n_jobs" and value != 1}
-        if jobs:
-            model.set_params(**jobs)
-    return model
+    return runtime.load(path)

@@ -96,8 +96,10 @@ def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:
 
 
 def release_gated(
-    prefix: str, dataset: str, model_sha256: str, metrics: dict[str, Any], params_digest: str
+    prefix: str, dataset: str, model_sha256: str, metrics: dict[str, Any], params_digest: str, served: dict[str, str]
 ) -> tuple[str, str]:
-    """Register the gated model as `<prefix>-<dataset>`, tagged with its run tags and metrics; (name, version)."""
+    """Register the gated model as `<prefix>-<dataset>`, tagged with its run tags, metrics and what
+    serves it (`served.runtime`, `served.sha256`, `served.model_id`); (name, version)."""
     name = model_name(prefix, dataset)
-    return name, release(name, model_sha256, {**run_tags(dataset, params_digest), **metric_tags(metrics)})
+    tags = {**run_tags(dataset, params_digest), **metric_tags(metrics), **{f"served.{k}": v for k, v in served.items()}}
+    return name, release(name, model_sha256, tags)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tabpipe.model.evaluation import Evaluation
 
 log = logging.getLogger("train")
+COMPILED = "compiled"  # the served ONNX model's name among the winner run's logged models
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,39 @@ def log_model(model: Any, x: Any) -> None:
         serialization_format="cloudpickle",
         pip_requirements=requirements(),
     )
+
+
+def log_compiled(model_sha256: str, served: Path) -> str | None:
+    """Log the served ONNX model (MLflow's onnx flavor) to the winner run of this pipeline; its model id.
+
+    Idempotent: a run that already holds its compiled model logs nothing new. A scikit-learn
+    fallback is the run's own model already, so nothing is logged for it (None).
+    """
+    import mlflow
+
+    run_id = run_for_model(model_sha256)
+    if served.suffix != ".onnx" or run_id is None:
+        return None
+    experiment_id = store.client().get_run(run_id).info.experiment_id
+    logged = mlflow.search_logged_models(
+        experiment_ids=[experiment_id],
+        filter_string=f"source_run_id = '{run_id}' and name = '{COMPILED}'",
+        output_format="list",
+    )
+    if logged:
+        return logged[0].model_id
+    from importlib.metadata import version
+
+    import onnx
+
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.onnx.log_model(
+            onnx.load(served),
+            name=COMPILED,
+            pip_requirements=[f"{name}=={version(name)}" for name in ("onnx", "onnxruntime", "numpy")],
+            save_as_external_data=False,
+        )
+    return info.model_id
 
 
 def run_for_model(model_sha256: str) -> str | None:

@@ -1,0 +1,29 @@
+"""Stage compile: turn the trained pipeline into what serves (ONNX), and measure how far the two agree."""
+
+import joblib
+
+from tabpipe.core import files, settings, stage
+from tabpipe.data import prepared
+from tabpipe.model import features, runtime
+from tabpipe.model.compiled import agreement
+
+
+def main() -> None:
+    args = stage.arguments(__doc__, "prepared", "model", "out", "metrics")
+    serve = settings.read(args.params).section(settings.Serve)
+    data_schema = prepared.read_schema(args.prepared)
+    x, _ = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
+    pipeline = joblib.load(args.model)
+
+    built = runtime.build(args.model.read_bytes(), pipeline, data_schema, serve.runtime)
+
+    for stale in set(runtime.FILES.values()) - {built.file_name}:
+        (args.out / stale).unlink(missing_ok=True)
+    files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
+    served = runtime.load(args.out / built.file_name)
+    summary = {"runtime": built.runtime, **agreement(pipeline.predict_proba(x), served.predict_proba(x))}
+    files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
+
+
+if __name__ == "__main__":
+    stage.run(main)
