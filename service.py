@@ -22,7 +22,7 @@ from tabpipe.serve.guard import RequestGuard
 try:
     MODELS = paths()["models"]
     MANIFEST = manifest.read(MODELS["serving"])
-    store.require(MANIFEST, MODELS["model"])
+    store.require(MANIFEST, MODELS["served"] / MANIFEST.model_file)
 except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
     raise SystemExit(f"error: {error}") from None
 LIMITS = MANIFEST.serve

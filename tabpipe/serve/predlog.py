@@ -45,13 +45,23 @@ def location(configured: str | None, environ: dict[str, str]) -> Path | None:
     return Path(value) if value.strip() else None
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open (creating if needed) the log. Workers starting together race to switch a new database
+    to WAL, and SQLite answers that race with "locked" at once, not after its busy timeout: retry."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA_SQL)
-    return connection
+    connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(SCHEMA_SQL)
+            return connection
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                connection.close()
+                raise
+            time.sleep(0.05)
 
 
 class PredictionLog:

@@ -81,11 +81,11 @@ def load_model(model_ref: Any) -> Any:
 
 def load_file(path: Path, expected: str | None) -> Any:
     """Load a served model file only if its sha256 is `expected`: a tampered or stale file is never loaded."""
-    from tabpipe.model import runtime
+    from tabpipe.model.runtime import load
 
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
     actual = file_sha256(path)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
-    return runtime.load(path)
+    return load(path)

@@ -100,7 +100,7 @@ def status_of(url: str, path: str, body: bytes | None = None) -> int:
 def test_a_corrupt_model_in_the_store_leaves_the_service_up_and_not_ready(tmp_path: Path) -> None:
     repo, home = make_project(tmp_path / "repo"), tmp_path / "bentoml"
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
-    (stored,) = (home / "models").glob("tabpipe-iris/*/model.joblib")
+    (stored,) = (home / "models").glob("tabpipe-iris/*/model.onnx")
     stored.write_bytes(stored.read_bytes()[:-100])  # truncated on disk after it was imported
     row = json.dumps({"rows": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]})
     with serving(repo, home, ready="/livez") as url:

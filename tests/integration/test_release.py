@@ -40,6 +40,11 @@ def assert_champion_is_the_dvc_model(repo: Path, monkeypatch: pytest.MonkeyPatch
     test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["species"])
     local = joblib.load(repo / "models/model.joblib")
     assert (champion.predict_proba(test) == local.predict_proba(test)).all()
+    # What serves is logged too, in MLflow's onnx flavor, and named on the registered version.
+    version = mlflow.MlflowClient().get_model_version_by_alias("tabpipe-iris", "champion")
+    assert version.tags["served.runtime"] == "onnx"
+    compiled = mlflow.onnx.load_model(f"models:/{version.tags['served.model_id']}")
+    assert compiled.SerializeToString() == (repo / "models/served/model.onnx").read_bytes()
 
 
 def test_gate_promotes_better_models_and_blocks_worse_ones(

@@ -133,7 +133,7 @@ def test_readiness_model_info_and_custom_metrics(url: str) -> None:
 def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """As after `dvc pull`: serving.json + model.joblib, an empty BentoML store, no retraining."""
+    """As after `dvc pull`: serving.json + the served model, an empty BentoML store, no retraining."""
     repo, _ = built
     run_env = env(BENTOML_HOME=str(tmp_path / "empty-store"))
     args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
@@ -151,7 +151,7 @@ def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Pa
     repo, _ = built
     copy = tmp_path / "copy"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db"))
-    (copy / "models/model.joblib").write_bytes(b"not the gated model")
+    (copy / "models/served/model.onnx").write_bytes(b"not the gated model")
     run_env = env(BENTOML_HOME=str(tmp_path / "store"))
     stored = run([str(BIN / "python"), "-m", "tools.store_model"], copy, check=False, env=run_env)
     assert stored.returncode == 1
@@ -163,11 +163,11 @@ def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Pa
 def test_without_the_model_serve_exits_with_one_line(built: tuple[Path, Path], tmp_path: Path) -> None:
     repo, _ = built
     copy = tmp_path / "copy"
-    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db", "model.joblib"))
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db", "model.onnx"))
     args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
     result = run(args, copy, check=False, env=env(BENTOML_HOME=str(tmp_path / "empty")), timeout=120)
     assert result.returncode == 1
-    assert "error: models/model.joblib: model file missing; run `dvc pull` or `dvc repro`" in result.stderr
+    assert "error: models/served/model.onnx: model file missing; run `dvc pull` or `dvc repro`" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -185,7 +185,7 @@ def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path:
     with tarfile.open(tmp_path / "tabpipe.bento") as bento:
         names = bento.getnames()
     name, version = manifest["tag"].split(":")
-    assert f"./models/{name}/{version}/model.joblib" in names
+    assert f"./models/{name}/{version}/model.onnx" in names
     assert "./src/models/serving.json" in names and "./src/service.py" in names
     assert "./src/tabpipe/serve/request.py" in names
     assert not [n for n in names if n.startswith(("./src/tabpipe/tracking", "./src/tabpipe/model/search"))]

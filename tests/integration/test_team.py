@@ -20,6 +20,7 @@ OUTPUTS = [
     "data/prepared/schema.json",
     "models/preprocessor.joblib",
     "models/model.joblib",
+    "models/served/model.onnx",
     "data/predictions/test.parquet",
 ]
 

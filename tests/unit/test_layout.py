@@ -18,8 +18,8 @@ ALLOWED = {
     "data": {"core", "data"},
     "model": {"core", "data", "model"},
     "tracking": {"core", "data", "model", "tracking"},
-    "serve": {"core", "data", "model.predict", "serve"},
-    "monitor": {"core", "data", "model.predict", "model.evaluation", "serve", "monitor"},
+    "serve": {"core", "data", "model.predict", "model.runtime", "model.compiled", "model.features", "serve"},
+    "monitor": {"core", "data", "model.predict", "model.evaluation", "model.runtime", "serve", "monitor"},
 }
 
 

@@ -4,6 +4,7 @@ import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,6 +74,26 @@ def test_concurrent_threads_and_processes_lose_and_interleave_nothing(tmp_path: 
     frame = predlog.read(path)
     assert len(frame) == expected and frame["request_id"].nunique() == 8 * 40
     assert_whole_requests(frame)
+
+
+def open_together(path: Path, barrier: Any) -> None:
+    barrier.wait()
+    write_many(path, 0, 2)
+
+
+def test_workers_starting_together_all_open_a_new_log(tmp_path: Path) -> None:
+    """BentoML starts its workers at once; each creates the log if needed. None may fail on the race."""
+    for attempt in range(3):
+        path = tmp_path / f"log{attempt}.db"
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(4)
+        processes = [context.Process(target=open_together, args=(path, barrier)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+        assert len(predlog.read(path)) == 4 * (1 + 2)
 
 
 def test_the_log_outlives_its_writer_and_windows_read_by_id(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from tabpipe.core.hashing import file_sha256
 from tabpipe.core.settings import Serve
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import builtin
+from tabpipe.model import runtime
 from tabpipe.serve import manifest, request, store
 from tests.helpers import TOY, params_section, toy_frame
 
@@ -88,7 +89,8 @@ def test_rows_frame_matches_the_training_frame_exactly() -> None:
 
 def gated(model_path: Path) -> manifest.Manifest:
     serve = params_section(Serve, max_rows=10)
-    raw = manifest.build(TOY, file_sha256(model_path), {"roc_auc": 0.9}, serve)
+    digest = file_sha256(model_path)
+    raw = manifest.build(TOY, model_path.name, digest, digest, {"roc_auc": 0.9}, serve)
     return manifest.Manifest(raw, TOY, serve)
 
 
@@ -104,7 +106,7 @@ def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: P
     assert stored.info.metadata["model_sha256"] == info.model_sha256
     assert store.load_model(stored) == {"weights": [1, 2, 3]}
 
-    Path(stored.path_of(store.MODEL_FILE)).write_bytes(b"tampered")
+    Path(stored.path_of(info.model_file)).write_bytes(b"tampered")
     with pytest.raises(PipelineError, match="does not match the recorded"):
         store.load_model(stored)
 
@@ -126,5 +128,5 @@ def test_served_models_predict_on_one_thread() -> None:
     from sklearn.preprocessing import StandardScaler
 
     model = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_jobs=-1))])
-    assert store.single_threaded(model).get_params()["forest__n_jobs"] == 1
-    assert store.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()
+    assert runtime.single_threaded(model).get_params()["forest__n_jobs"] == 1
+    assert runtime.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()

@@ -1,0 +1,182 @@
+"""The compiled (ONNX) model answers as the trained pipeline does, for every candidate family."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Featurize
+from tabpipe.data.frames import coerce
+from tabpipe.data.schema import Feature, Schema
+from tabpipe.model import compiled, estimators, features, runtime
+from tests.helpers import params_section
+
+# Numbers on very different scales (as adult's fnlwgt), missing values in both kinds, a rare category.
+SCHEMA = Schema(
+    name="mixed",
+    features=(
+        Feature("small", "numeric", minimum=0.0, maximum=1.0, nullable=True),
+        Feature("large", "numeric", minimum=1e4, maximum=1e6),
+        Feature("colour", "categorical", categories=("red", "green", "blue", "rare"), nullable=True),
+        Feature("size", "categorical", categories=("s", "m", "l")),
+    ),
+    target="y",
+    classes=("a", "b", "c"),
+)
+FAMILIES = sorted(estimators.ESTIMATORS)
+
+
+def frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], rows).astype(object)
+    colour[rng.random(rows) < 0.1] = None
+    colour[:3] = "rare"  # fewer than min_frequency: one-hot groups it as infrequent
+    small = rng.random(rows)
+    small[rng.random(rows) < 0.1] = np.nan
+    large = rng.uniform(1e4, 1e6, rows).round()
+    size = rng.choice(["s", "m", "l"], rows)
+    score = small + large / 1e6 + (size == "l") + rng.normal(0, 0.3, rows)
+    y = np.where(score < 0.8, "a", np.where(score < 1.4, "b", "c"))
+    data = pd.DataFrame({"small": small, "large": large, "colour": colour, "size": size, "y": y})
+    return coerce(data, SCHEMA)
+
+
+def fitted(family: str, seed: int = 0) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    train = frame(300, seed)
+    x, y = features.split_xy(train, SCHEMA)
+    fixed = {"n_estimators": 20} if family in ("random_forest", "extra_trees") else {}
+    fixed |= {"max_iter": 30} if family == "hist_gradient_boosting" else {}
+    pre = features.preprocessor(SCHEMA, params_section(Featurize, min_frequency=5))
+    return Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, seed))]).fit(x, y)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, tuple[Any, compiled.Compiled]]:
+    out = {}
+    for family in FAMILIES:
+        model = fitted(family)
+        out[family] = (model, compiled.Compiled(compiled.compile_pipeline(model, SCHEMA)))
+    return out
+
+
+def records(x: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as the service's request model hands them over: missing values are None."""
+    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in x.to_dict("records")]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_compiles_and_agrees_with_its_pipeline(family: str, models: dict) -> None:
+    model, served = models[family]
+    x, _ = features.split_xy(frame(400, seed=1), SCHEMA)
+    expected = model.predict_proba(x)
+    got = served.predict_proba(x)
+    assert served.classes_ == list(SCHEMA.classes)
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+    # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
+    tolerance = 1e-12 if family == "logistic_regression" else 1e-5
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    np.testing.assert_array_equal(served.predict_records(records(x)), got)
+
+
+def test_unseen_categories_missing_values_and_out_of_range_numbers_agree(models: dict) -> None:
+    x = pd.DataFrame(
+        {
+            "small": [np.nan, 5.0, -3.0, 0.5],
+            "large": [2e7, 1.0, 5e5, 5e5],
+            "colour": ["purple", None, "rare", "red"],
+            "size": ["xl", "s", "m", "l"],
+        }
+    )
+    x = coerce(x, SCHEMA)
+    for family, (model, served) in models.items():
+        np.testing.assert_allclose(served.predict_proba(x), model.predict_proba(x), atol=1e-5, err_msg=family)
+        np.testing.assert_array_equal(served.predict_records(records(x)), served.predict_proba(x))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    small=st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
+    large=st.floats(-1e9, 1e9, allow_nan=False),
+    colour=st.one_of(st.none(), st.sampled_from(["red", "green", "blue", "rare", "never seen", ""])),
+    size=st.sampled_from(["s", "m", "l", "xxl"]),
+)
+def test_any_row_gets_the_pipelines_label(
+    models: dict, small: float | None, large: float, colour: str | None, size: str
+) -> None:
+    row = {"small": small, "large": large, "colour": colour, "size": size}
+    x = coerce(pd.DataFrame([row]), SCHEMA)
+    for family, (model, served) in models.items():
+        expected = model.predict_proba(x)
+        got = served.predict_records([row])
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=family)
+
+
+def test_compiling_twice_gives_the_same_bytes() -> None:
+    model = fitted("random_forest")
+    assert compiled.compile_pipeline(model, SCHEMA) == compiled.compile_pipeline(model, SCHEMA)
+
+
+def test_compiled_models_score_with_scikit_learn_scorers(models: dict) -> None:
+    from sklearn.inspection import permutation_importance
+
+    _, served = models["logistic_regression"]
+    x, y = features.split_xy(frame(200, seed=2), SCHEMA)
+    result = permutation_importance(served, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
+    assert result.importances_mean.shape == (len(SCHEMA.features),)
+    assert result.importances_mean.max() > 0
+
+
+def uncompilable() -> Any:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    x, y = features.split_xy(frame(100, 0), SCHEMA)
+    pre = features.preprocessor(SCHEMA, params_section(Featurize))
+    return Pipeline([("preprocess", pre), ("model", DummyClassifier())]).fit(x, y)
+
+
+def test_runtime_onnx_refuses_a_pipeline_that_cannot_compile() -> None:
+    with pytest.raises(PipelineError) as error:
+        runtime.build(b"pipeline", uncompilable(), SCHEMA, "onnx")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "DummyClassifier does not compile to ONNX" in message and "serve.runtime: auto" in message
+
+
+def test_runtime_auto_serves_scikit_learn_with_one_warning_saying_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="compile"):
+        built = runtime.build(b"pipeline", uncompilable(), SCHEMA, "auto")
+    assert (built.runtime, built.blob, built.file_name) == ("sklearn", b"pipeline", "model.joblib")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "DummyClassifier does not compile" in warnings[0]
+
+
+def test_runtime_auto_and_onnx_compile_what_can_compile(tmp_path: Any) -> None:
+    model = fitted("hist_gradient_boosting")
+    for mode in ("auto", "onnx"):
+        built = runtime.build(b"pipeline", model, SCHEMA, mode)
+        assert built.runtime == "onnx" and built.reason == ""
+        (tmp_path / built.file_name).write_bytes(built.blob)
+        assert isinstance(runtime.load(runtime.model_file(tmp_path)), compiled.Compiled)
+    built = runtime.build(b"pipeline", model, SCHEMA, "sklearn")
+    assert built.runtime == "sklearn" and built.blob == b"pipeline"
+
+
+def test_a_served_folder_must_hold_exactly_one_model(tmp_path: Any) -> None:
+    with pytest.raises(PipelineError, match=r"expected one of model\.onnx, model\.joblib"):
+        runtime.model_file(tmp_path)
+    joblib.dump(fitted("logistic_regression"), tmp_path / "model.joblib")
+    assert runtime.model_file(tmp_path).name == "model.joblib"
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(PipelineError, match="expected one of"):
+        runtime.model_file(tmp_path)
