@@ -1,10 +1,10 @@
-"""The usual alternative to our service, for the serving benchmark only: FastAPI + uvicorn, one worker.
+"""A peer of our service, for the serving benchmark only: FastAPI + uvicorn around the scikit-learn
+pipeline, written the way users write it (a DataFrame from the request, `predict_proba`).
 
-Same model file (hash-checked), same request model built from the schema, same answer; no
-prediction log, no metrics, no batching.
+Same trained pipeline (hash-checked), same request model built from the schema, same answer;
+no prediction log, no metrics.
 
-    TABPIPE_PROJECT=path/to/project uvicorn bench.fastapi_app:app --host 127.0.0.1 --port 8000
-    TABPIPE_FASTAPI_ASYNC=1 ...    # an `async def` endpoint instead of FastAPI's thread pool
+    TABPIPE_PROJECT=path/to/project uvicorn bench.fastapi_app:app --host 127.0.0.1 --port 8000 --workers 2
 """
 
 import os
@@ -21,7 +21,7 @@ from tabpipe.serve import manifest, request, store
 MODELS = paths(Path(os.environ.get("TABPIPE_PROJECT", ".")))["models"]
 MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
-MODEL = store.load_file(MODELS["model"], MANIFEST.model_sha256)
+MODEL = store.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
 CLASSES = classes_of(MODEL)
 Row = request.row_model(SCHEMA)
 
@@ -38,18 +38,8 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def answer(body: Request) -> dict[str, Any]:
+@app.post("/predict")
+def predict_rows(body: Request) -> dict[str, Any]:
+    """`def`, as FastAPI's docs advise for blocking work: it runs in FastAPI's thread pool."""
     labels, proba = predict(MODEL, request.rows_frame(request.records(body.rows), SCHEMA))
     return request.answer(labels, proba, CLASSES, MANIFEST.identity)
-
-
-if os.environ.get("TABPIPE_FASTAPI_ASYNC") == "1":
-    # `async def`: requests run one at a time on the event loop, no thread pool.
-    @app.post("/predict")
-    async def predict_async(body: Request) -> dict[str, Any]:
-        return answer(body)
-else:
-    # `def`, as FastAPI's docs advise for blocking work: a pool of up to 40 threads.
-    @app.post("/predict")
-    def predict_sync(body: Request) -> dict[str, Any]:
-        return answer(body)

@@ -1,18 +1,26 @@
-"""Serving benchmark: in-process floor, FastAPI + uvicorn, and our `bentoml serve`, in one run, for two models.
+"""Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
-    python -m bench.serving                        # adult, logistic regression and random forest, ~10 min
-    python -m bench.serving --duration 2 --concurrency 1,2 --models logreg --fraction 0.05   # a smoke run
-    python -m bench.serving --set serve.workers=1 --set serve.prediction_log=   # other service settings
+    python -m bench.serving                     # adult, logreg + forest + boosting, 4 servers, ~25 min
+    python -m bench.serving --duration 1 --concurrency 1,2 --batches 100 --models logreg --fraction 0.05  # smoke
 
-Each model is trained by the real pipeline (`dvc repro`) in a scratch copy of the project, then
-served both ways from the same files. Load comes from wrk (Debian's `wrk` package) on 127.0.0.1:
-single-row JSON requests at each concurrency, after a warm-up. Results go to --out (JSON) and
-stdout (a markdown table with ratios to FastAPI).
+Each family is trained alone by the real pipeline (`dvc repro` on adult) in a scratch copy of the
+project. Then, with the same worker count each (`--workers`, default serve.workers):
+1. ours: `bentoml serve` of the compiled (ONNX) model, prediction log on;
+2. FastAPI + uvicorn around the scikit-learn pipeline, written the way users write it;
+3. `mlflow models serve` of the registered model (it answers probabilities too);
+4. BentoML's ceiling: bench/ceiling.py, the same shape answering a constant (once, not per family).
+The peers run with OMP_NUM_THREADS=1, so histogram gradient boosting's OpenMP threads do not
+fight their request threads (without it they collapse under concurrency, as ours once did).
+
+Load comes from wrk (Debian's `wrk`) on 127.0.0.1, after a warm-up per level: single-row
+requests at each concurrency, then batches of 100 and 1,000 rows at --batch-concurrency (rows/s).
+Results go to --out (JSON) and stdout (markdown tables and the ratios the goals are stated in).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -20,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +38,15 @@ from tools import scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-MODELS = {
+FAMILIES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}},
-    "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 100, "n_jobs": 1}, "grid": {"max_depth": [12]}},
+    "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 2}},
+    "boosting": {
+        "estimator": "hist_gradient_boosting",
+        "fixed": {"max_iter": 300, "early_stopping": False, "learning_rate": 0.1, "max_leaf_nodes": 31},
+    },
 }
+SERVERS = ("ours", "fastapi", "mlflow")
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = {body}
@@ -40,9 +54,9 @@ wrk.body = {body}
 
 
 def build(name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]) -> Path:
-    """A scratch project whose pipeline trains only this model on adult, after `dvc repro`."""
+    """A scratch project whose pipeline trains only this family on adult, after `dvc repro`."""
     repo = scratch.copy_project(ROOT, workdir / name, environ)
-    params = {"data.dataset": "adult", "data.fraction": fraction, "train.candidates": {name: MODELS[name]}}
+    params = {"data.dataset": "adult", "data.fraction": fraction, "train.candidates": {name: FAMILIES[name]}}
     params |= {"train.cv_folds": 2, "evaluate.importance_repeats": 1, "serve.prediction_log": str(repo / "log.db")}
     scratch.set_params(repo, {**params, **overrides})
     result = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=environ, capture_output=True, text=True)
@@ -51,96 +65,69 @@ def build(name: str, workdir: Path, fraction: float, environ: dict[str, str], ov
     return repo
 
 
-def one_row(repo: Path) -> dict[str, Any]:
+def test_rows(repo: Path, count: int) -> list[dict[str, Any]]:
+    """The first `count` test rows as JSON-ready dicts (missing values as null)."""
     import pandas as pd
 
     schema = json.loads((repo / "data/prepared/schema.json").read_text())
-    test = pd.read_parquet(repo / "data/prepared/test.parquet")
-    names = [f["name"] for f in schema["features"]]
-    row = test[names].dropna().iloc[0].astype(object)
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-
-
-def log_cost(repo: Path, model: Any, frame: Any) -> dict[str, float]:
-    """What the prediction log adds to a request: one append of 1 and of 100 rows (median ms)."""
-    import statistics
-
-    from tabpipe.model.predict import predict
-    from tabpipe.serve import predlog
-
-    log = predlog.PredictionLog(repo / "log-cost.db")
-    figures = {}
-    for rows in (1, 100):
-        part = frame.iloc[:rows]
-        records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
-        labels, proba = predict(model, part)
-        timings = []
-        for _ in range(200):
-            started = time.perf_counter()
-            log.append(records, labels, proba, [str(c) for c in model.classes_], {"name": "m", "version": "v"})
-            timings.append(time.perf_counter() - started)
-        figures[f"log_{rows}_rows_ms"] = round(statistics.median(timings) * 1000, 3)
-    log.close()
-    return figures
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in schema["features"]]]
+    rows = test.astype(object).where(test.notna(), None).to_dict(orient="records")
+    return [rows[i % len(rows)] for i in range(count)]
 
 
 def in_process(repo: Path) -> dict[str, float]:
-    """The floor: predict_proba alone, one row (median latency) and batches of 256 (rows/s)."""
+    """The floor: one row through the scikit-learn pipeline and through the compiled model (median ms)."""
     import statistics
 
+    import joblib
     import pandas as pd
 
     from tabpipe.core.layout import paths
-    from tabpipe.serve import manifest, store
+    from tabpipe.model import runtime
+    from tabpipe.serve import manifest, request
 
     models = paths(repo)["models"]
     served = manifest.read(models["serving"])
-    schema = served.schema
-    model = store.load_file(models["model"], served.model_sha256)
-    test = pd.read_parquet(repo / "data/prepared/test.parquet")[schema.feature_names]
-    single, batch = test.iloc[:1], test.iloc[:256]
-    timings = []
-    for _ in range(200):
-        started = time.perf_counter()
-        model.predict_proba(single)
-        timings.append(time.perf_counter() - started)
-    started, rounds = time.perf_counter(), 20
-    for _ in range(rounds):
-        model.predict_proba(batch)
+    pipeline = joblib.load(models["model"])
+    compiled = runtime.load(models["served"] / served.model_file)
+    (row,) = test_rows(repo, 1)
+    frame = request.rows_frame([row], served.schema)
+    batch = test_rows(repo, 1000)
+
+    def median_ms(call: Any, rounds: int = 200) -> float:
+        timings = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            call()
+            timings.append(time.perf_counter() - started)
+        return round(statistics.median(timings) * 1000, 4)
+
     return {
-        "single_row_ms": round(statistics.median(timings) * 1000, 3),
-        "batch_256_rows_per_s": round(rounds * len(batch) / (time.perf_counter() - started)),
-        **log_cost(repo, model, test),
+        "pipeline_row_ms": median_ms(lambda: pipeline.predict_proba(frame)),
+        "compiled_row_ms": median_ms(lambda: request.predict(compiled, [row], served.schema)),
+        "compiled_1000_rows_per_s": round(
+            1000 / median_ms(lambda: request.predict(compiled, batch, served.schema), 20) * 1000
+        ),
+        "pipeline_1000_rows_per_s": round(
+            1000 / median_ms(lambda: pipeline.predict_proba(pd.DataFrame(batch)), 5) * 1000
+        ),
     }
 
 
 def wrk(url: str, script: Path, concurrency: int, duration: float) -> dict[str, float]:
     threads = str(min(concurrency, 2))
-    args = [
-        "wrk",
-        "-t",
-        threads,
-        "-c",
-        str(concurrency),
-        "-d",
-        f"{max(1, round(duration))}s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    args = ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{max(1, round(duration))}s", "--latency"]
+    output = subprocess.run([*args, "-s", str(script), url], capture_output=True, text=True, check=True).stdout
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, flags=re.M))
     if set(percentiles) != {"50", "99"}:
         raise RuntimeError(f"wrk gave no latency distribution for {url}:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
     return {
         "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
         "p50_ms": _ms(percentiles["50"]),
         "p99_ms": _ms(percentiles["99"]),
-        "requests": requests,
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
     }
 
@@ -150,86 +137,139 @@ def _ms(text: str) -> float:
     return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
 
 
-def load(url: str, script: Path, levels: list[int], duration: float) -> dict[int, dict[str, float]]:
-    results = {}
-    for concurrency in levels:
+def measure(url: str, bodies: dict[int, Path], levels: list[int], batch_level: int, duration: float) -> dict:
+    """Single rows at each concurrency, then each batch size at `batch_level` (rows/s added)."""
+
+    def run(script: Path, concurrency: int) -> dict[str, float]:
         wrk(url, script, concurrency, min(2.0, duration))  # warm-up, discarded
-        results[concurrency] = wrk(url, script, concurrency, duration)
-    return results
+        return wrk(url, script, concurrency, duration)
+
+    single = {str(c): run(bodies[1], c) for c in levels}
+    batch = {}
+    for size, script in bodies.items():
+        if size > 1:
+            figures = run(script, batch_level)
+            batch[str(size)] = {**figures, "rows_per_s": round(figures["rps"] * size)}
+    return {"single": single, "batch": batch}
 
 
-def bench_model(
-    name: str, repo: Path, environ: dict[str, str], levels: list[int], duration: float, fastapi_async: bool
-) -> dict:
-    script = repo / "post.lua"
-    script.write_text(LUA.format(body=json.dumps(json.dumps({"rows": [one_row(repo)]}))))
-    result: dict[str, Any] = {"in_process": in_process(repo)}
+def scripts(folder: Path, rows: list[dict[str, Any]], sizes: list[int], key: str) -> dict[int, Path]:
+    """One wrk script per request size, its body `{key: rows[:size]}`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for size in [1, *sizes]:
+        out[size] = folder / f"{key}-{size}.lua"
+        out[size].write_text(LUA.format(body=json.dumps(json.dumps({key: rows[:size]}))))
+    return out
+
+
+@contextlib.contextmanager
+def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iterator[str]:
+    """Start one server kind on 127.0.0.1 with `workers` workers; yields its predict URL."""
     port = scratch.free_port()
-    uvicorn = [str(BIN / "uvicorn"), "bench.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port)]
-    uvicorn += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
-    fastapi_env = {**environ, "TABPIPE_PROJECT": str(repo), "PYTHONPATH": str(ROOT)}
-    fastapi_env["TABPIPE_FASTAPI_ASYNC"] = "1" if fastapi_async else "0"
     url = f"http://127.0.0.1:{port}"
-    with scratch.background(uvicorn, ROOT, fastapi_env, f"{url}/health", repo / "uvicorn.log"):
-        result["fastapi"] = load(f"{url}/predict", script, levels, duration)
-    with scratch.bentoml_serve(repo, BIN, environ) as url:
-        result["bentoml"] = load(f"{url}/predict", script, levels, duration)
-    return result
+    peer_env = {**environ, "OMP_NUM_THREADS": "1"}
+    if kind == "ours":
+        with scratch.bentoml_serve(repo, BIN, environ) as address:
+            yield f"{address}/predict"
+    elif kind == "fastapi":
+        args = [str(BIN / "uvicorn"), "bench.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+        run_env = {**peer_env, "TABPIPE_PROJECT": str(repo), "PYTHONPATH": str(ROOT)}
+        with scratch.background(args, ROOT, run_env, f"{url}/health", repo / "fastapi.log"):
+            yield f"{url}/predict"
+    elif kind == "mlflow":
+        uri = f"models:/{json.loads((repo / 'models/serving.json').read_text())['name']}@champion"
+        args = [str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1"]
+        args += ["-p", str(port), "--workers", str(workers)]
+        run_env = {**peer_env, "MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
+        with scratch.background(args, repo, run_env, f"{url}/health", repo / "mlflow.log", timeout=180):
+            yield f"{url}/invocations"
+    else:
+        args = [str(BIN / "bentoml"), "serve", "bench.ceiling:Ceiling", "--host", "127.0.0.1", "--port", str(port)]
+        run_env = {**environ, "TABPIPE_BENCH_WORKERS": str(workers)}
+        with scratch.background(args, ROOT, run_env, f"{url}/readyz", repo / "ceiling.log"):
+            yield f"{url}/predict"
 
 
-def table(results: dict[str, dict]) -> str:
-    lines = [
-        "| model | server | concurrency | requests/s | p50 ms | p99 ms | errors | rps vs FastAPI | p99 vs FastAPI |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for model, result in results.items():
+def bench_server(kind: str, repo: Path, environ: dict[str, str], args: argparse.Namespace) -> dict:
+    key = "dataframe_records" if kind == "mlflow" else "rows"
+    bodies = scripts(repo / "wrk", test_rows(repo, max(args.batches, default=1)), args.batches, key)
+    with server(kind, repo, environ, args.workers) as url:
+        return measure(url, bodies, args.concurrency, args.batch_concurrency, args.duration)
+
+
+def table(results: dict[str, Any], ceiling: dict[str, Any], levels: list[int], sizes: list[int]) -> str:
+    high = str(max(levels))
+    head = ["family", "server", *(f"c={c} rps" for c in levels), "c=1 p50 ms", f"c={high} p99 ms"]
+    head += [f"{s}-row rows/s" for s in sizes] + ["errors"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(family: str, name: str, figures: dict[str, Any]) -> str:
+        single, batch = figures["single"], figures["batch"]
+        errors = sum(f["errors"] for f in [*single.values(), *batch.values()])
+        cells = [family, name, *(f"{single[str(c)]['rps']:.0f}" for c in levels)]
+        cells += [f"{single['1']['p50_ms']}", f"{single[high]['p99_ms']}"]
+        cells += [f"{batch[str(s)]['rows_per_s']:,}" for s in sizes] + [str(errors)]
+        return "| " + " | ".join(cells) + " |"
+
+    for family, result in results.items():
+        lines += [row(family, kind, result[kind]) for kind in SERVERS if kind in result]
+    lines.append(row("-", "BentoML ceiling (constant)", ceiling))
+    lines += ["", f"| family | c={high}: ours / FastAPI | ours / MLflow | ours / ceiling | ours c=1 p50 ms |"]
+    lines[-1] += " one row in-process: pipeline ms, compiled ms |"
+    lines.append("|---|---|---|---|---|---|")
+    for family, result in results.items():
+        ours = result["ours"]["single"][high]["rps"]
         floor = result["in_process"]
         lines.append(
-            f"| {model} | in-process predict_proba | - | {1000 / floor['single_row_ms']:.0f} (1 row) |"
-            f" {floor['single_row_ms']} | - | - | batch of 256: {floor['batch_256_rows_per_s']} rows/s |"
-            f" log append: {floor['log_1_rows_ms']} ms (1 row), {floor['log_100_rows_ms']} ms (100) |"
+            f"| {family} | {ours / result['fastapi']['single'][high]['rps']:.1f}x"
+            f" | {ours / result['mlflow']['single'][high]['rps']:.1f}x"
+            f" | {ours / ceiling['single'][high]['rps']:.2f}x | {result['ours']['single']['1']['p50_ms']}"
+            f" | {floor['pipeline_row_ms']}, {floor['compiled_row_ms']} |"
         )
-        for server in ("fastapi", "bentoml"):
-            for concurrency, figures in result[server].items():
-                base = result["fastapi"][concurrency]
-                lines.append(
-                    f"| {model} | {server} | {concurrency} | {figures['rps']} | {figures['p50_ms']} |"
-                    f" {figures['p99_ms']} | {figures['errors']} | {figures['rps'] / base['rps']:.2f}x |"
-                    f" {figures['p99_ms'] / base['p99_ms']:.2f}x |"
-                )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="logreg,forest")
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
+    parser.add_argument("--models", default=",".join(FAMILIES), help=f"families, from {', '.join(FAMILIES)}")
+    parser.add_argument("--concurrency", default="1,8,32", help="single-row concurrency levels")
+    parser.add_argument("--batches", default="100,1000", help="rows per batched request")
+    parser.add_argument("--batch-concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--fraction", type=float, default=0.3, help="share of adult used to train")
+    parser.add_argument("--workers", type=int, default=None, help="workers for every server (default serve.workers)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serving.json"))
-    parser.add_argument("--fastapi-async", action="store_true", help="the baseline with an `async def` endpoint")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml override, e.g. serve.workers=1"
     )
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.batches = [int(b) for b in args.batches.split(",") if b]
+    if args.workers is None:
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        args.workers = overrides.get("serve.workers") or params["serve"]["workers"]
+    overrides["serve.workers"] = args.workers
     if shutil.which("wrk") is None:
         sys.exit("error: bench: wrk not found; install it with `apt-get install wrk`")
-    levels = [int(c) for c in args.concurrency.split(",")]
-    results = {}
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
         environ = scratch.environment(workdir, BIN)
-        for name in args.models.split(","):
-            try:
+        try:
+            for name in args.models.split(","):
                 repo = build(name, workdir, args.fraction, environ, overrides)
-                results[name] = bench_model(name, repo, environ, levels, args.duration, args.fastapi_async)
-            except RuntimeError as error:
-                sys.exit(f"error: bench: {error}")
+                results[name] = {"in_process": in_process(repo)}
+                results[name] |= {kind: bench_server(kind, repo, environ, args) for kind in SERVERS}
+            ceiling = bench_server("ceiling", repo, environ, args)
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            sys.exit(f"error: bench: {error}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {**overrides, "fastapi": "async def" if args.fastapi_async else "def (thread pool)"}
-    args.out.write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n")
-    print(table(results))
+    settings = {**overrides, "workers": args.workers, "batch_concurrency": args.batch_concurrency}
+    args.out.write_text(json.dumps({"settings": settings, "results": results, "ceiling": ceiling}, indent=2) + "\n")
+    print(table(results, ceiling, args.concurrency, args.batches))
 
 
 if __name__ == "__main__":

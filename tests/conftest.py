@@ -1,13 +1,16 @@
 """Fixtures, and a model store of the tests' own (helpers the tests share live in tests/helpers.py)."""
 
+import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tabpipe.data.schema import Schema
-from tests.helpers import TOY, make_project
+from tests.helpers import FAMILIES, SMALL_ADULT, TOY, Served, dvc, env, make_project, serving, set_params
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,3 +27,18 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def toy() -> Schema:
     return TOY
+
+
+@pytest.fixture(scope="session", params=sorted(FAMILIES))
+def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Each family served once per session, shared by the load and fuzz tests (pytest groups them)."""
+    family = request.param
+    base = tmp_path_factory.mktemp(f"served-{family}")
+    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log.db"
+    set_params(repo, **SMALL_ADULT, **{"train.candidates": {family: FAMILIES[family]}})
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in features]].head(3)
+    rows = test.astype(object).where(test.notna(), None).to_dict(orient="records")
+    with serving(repo, home, TABPIPE_PREDICTION_LOG=str(log)) as url:
+        yield Served(family, url, features, rows, log)

@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +78,34 @@ def make_project(repo: Path) -> Path:
 # Candidate lists for tests that need a model clearly worse or better than another.
 WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
 STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
+# One small model per candidate family, served to the load and fuzz tests: each must hold up.
+FAMILIES = {
+    "logreg": STRONG["logreg"],
+    "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 50, "n_jobs": 2}},
+    "boosting": {"estimator": "hist_gradient_boosting", "fixed": {"max_iter": 100, "early_stopping": False}},
+}
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running `bentoml serve` of a small adult model of one candidate family."""
+
+    family: str
+    url: str
+    features: list[dict]
+    rows: list[dict]
+    log: Path
+
+
+# A small adult project: numeric, categorical and nullable fields, quick to train.
+SMALL_ADULT = {
+    "data.dataset": "adult",
+    "data.fraction": 0.1,
+    "train.cv_folds": 2,
+    "evaluate.importance_repeats": 1,
+    "serve.max_rows": 20,
+    "serve.max_body_bytes": 20_000,
+}
 
 
 def set_params(repo: Path, **values: object) -> None:

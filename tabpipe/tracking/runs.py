@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from tabpipe.model.evaluation import Evaluation
 
 log = logging.getLogger("train")
-COMPILED = "compiled"  # the served ONNX model's name among the winner run's logged models
+PIPELINE = "model"  # the winner run's logged models: the scikit-learn pipeline (registered) ...
+COMPILED = "compiled"  # ... and the ONNX model that serves it (logged by package)
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,10 @@ def log_model(model: Any, x: Any) -> None:
     example = x.head(5)
     mlflow.sklearn.log_model(
         model,
-        name="model",
-        signature=infer_signature(example, model.predict(example)),
+        name=PIPELINE,
+        # `mlflow models serve` and pyfunc then answer class probabilities, as the service does.
+        pyfunc_predict_fn="predict_proba",
+        signature=infer_signature(example, model.predict_proba(example)),
         input_example=example,
         serialization_format="cloudpickle",
         pip_requirements=requirements(),
@@ -204,11 +207,13 @@ def run_for_model(model_sha256: str) -> str | None:
 
 
 def logged_model_of(run_id: str) -> str | None:
-    """The id of the logged model a run produced (its `model_id`), or None."""
+    """The id of the pipeline a run logged (its `model_id`), or None. The run's compiled model is another."""
     import mlflow
 
     experiment_id = store.client().get_run(run_id).info.experiment_id
     logged = mlflow.search_logged_models(
-        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", output_format="list"
+        experiment_ids=[experiment_id],
+        filter_string=f"source_run_id = '{run_id}' and name = '{PIPELINE}'",
+        output_format="list",
     )
     return logged[0].model_id if logged else None

@@ -22,17 +22,23 @@ def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk); .ci/run installs it")
-def test_serving_benchmark_measures_all_three_ways(tmp_path: Path) -> None:
+def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) -> None:
     out = tmp_path / "serving.json"
-    args = ["--duration", "1", "--concurrency", "1,2", "--models", "logreg", "--fraction", "0.05", "--out", str(out)]
+    args = ["--duration", "1", "--concurrency", "1,2", "--batches", "10", "--models", "boosting"]
+    args += ["--fraction", "0.05", "--workers", "1", "--out", str(out)]
     result = bench("bench.serving", *args)
-    figures = json.loads(out.read_text())["results"]["logreg"]
-    assert figures["in_process"]["single_row_ms"] > 0 and figures["in_process"]["batch_256_rows_per_s"] > 0
-    for server in ("fastapi", "bentoml"):
+    report = json.loads(out.read_text())
+    assert report["settings"]["workers"] == 1
+    figures = report["results"]["boosting"]
+    assert figures["in_process"]["compiled_row_ms"] > 0 and figures["in_process"]["pipeline_row_ms"] > 0
+    for measured in (figures["ours"], figures["fastapi"], figures["mlflow"], report["ceiling"]):
         for level in ("1", "2"):
-            assert figures[server][level]["rps"] > 0 and figures[server][level]["errors"] == 0
-            assert 0 < figures[server][level]["p50_ms"] <= figures[server][level]["p99_ms"]
-    assert "| logreg | bentoml | 2 |" in result.stdout
+            assert measured["single"][level]["rps"] > 0 and measured["single"][level]["errors"] == 0
+            assert 0 < measured["single"][level]["p50_ms"] <= measured["single"][level]["p99_ms"]
+        assert measured["batch"]["10"]["errors"] == 0
+        assert measured["batch"]["10"]["rows_per_s"] == round(measured["batch"]["10"]["rps"] * 10)
+    assert "| boosting | ours |" in result.stdout and "| boosting | mlflow |" in result.stdout
+    assert "BentoML ceiling (constant)" in result.stdout
 
 
 def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> None:
@@ -44,6 +50,7 @@ def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> N
         "validate",
         "featurize",
         "train",
+        "compile",
         "evaluate",
         "gate",
         "package",

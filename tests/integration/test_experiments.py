@@ -78,7 +78,9 @@ def test_logged_model_has_signature_and_predicts_like_the_dvc_output(
     experiment, _ = runs(repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo}/mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
-    (logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    assert sorted(m.name for m in models) == ["compiled", "model"]  # the pipeline, and the ONNX model serving it
+    (logged,) = [m for m in models if m.name == "model"]
     evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
     on_model = {m.key: m for m in logged.metrics}
     assert on_model["test_roc_auc"].value == evaluate["roc_auc"] and on_model["test_roc_auc"].dataset_name == "test"

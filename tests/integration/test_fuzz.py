@@ -1,7 +1,8 @@
 """Hypothesis-generated requests against a real `bentoml serve`: never a 5xx, every 4xx says what is wrong.
 
-The served model is a small adult one, so payloads meet numeric, categorical and nullable fields.
-The default suite sends 2,000 payloads; `pytest -m slow tests/integration/test_fuzz.py` sends 10,000 more.
+The served models are small adult ones, one per candidate family, so payloads meet numeric,
+categorical and nullable fields. The default suite sends 700 payloads to each family (2,100);
+`pytest -m slow tests/integration/test_fuzz.py` sends 10,000 more to each.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import math
 import pickle
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import dvc, env, make_project, serving, set_params
+from tests.helpers import Served
 
 pytestmark = pytest.mark.integration
-SMALL_ADULT = {
-    "data.dataset": "adult",
-    "data.fraction": 0.1,
-    "train.candidates": {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}},
-    "train.cv_folds": 2,
-    "evaluate.importance_repeats": 1,
-    "serve.max_rows": 20,
-    "serve.max_body_bytes": 20_000,
-}
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[dict]]]:
-    base = tmp_path_factory.mktemp("fuzz")
-    repo, home = make_project(base / "repo"), base / "bentoml"
-    set_params(repo, **SMALL_ADULT)
-    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
-    features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
-    with serving(repo, home, TABPIPE_PREDICTION_LOG=str(base / "log.db")) as url:
-        yield url, features
 
 
 class Client:
@@ -119,9 +99,8 @@ def check(client: Client, body: bytes, content_type: str, rows: int | None) -> N
         assert answer["detail"] and all(problem.get("msg") for problem in answer["detail"]), answer
 
 
-def fuzz(service: tuple[str, list[dict]], examples: int, derandomize: bool) -> None:
-    url, features = service
-    client = Client(url)
+def fuzz(service: Served, examples: int, derandomize: bool) -> None:
+    client = Client(service.url)
 
     @settings(
         max_examples=examples,
@@ -130,38 +109,38 @@ def fuzz(service: tuple[str, list[dict]], examples: int, derandomize: bool) -> N
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(request(features))
+    @given(request(service.features))
     def one(payload: tuple[bytes, str, int | None]) -> None:
         check(client, *payload)
 
     one()
 
 
-def test_two_thousand_generated_requests_get_no_5xx(service: tuple[str, list[dict]]) -> None:
-    fuzz(service, 2_000, derandomize=True)
+def test_seven_hundred_generated_requests_get_no_5xx(served_family: Served) -> None:
+    fuzz(served_family, 700, derandomize=True)
 
 
 @pytest.mark.slow
-def test_ten_thousand_random_requests_get_no_5xx(service: tuple[str, list[dict]]) -> None:
-    fuzz(service, 10_000, derandomize=False)
+def test_ten_thousand_random_requests_get_no_5xx(served_family: Served) -> None:
+    fuzz(served_family, 10_000, derandomize=False)
 
 
-def test_a_pickle_is_never_unpickled(service: tuple[str, list[dict]], tmp_path: Path) -> None:
+def test_a_pickle_is_never_unpickled(served_family: Served, tmp_path: Path) -> None:
     marker = tmp_path / "unpickled"
 
     class Exploit:
         def __reduce__(self) -> tuple:
             return (Path.touch, (marker,))
 
-    client = Client(service[0])
+    client = Client(served_family.url)
     for content_type in ("application/octet-stream", "application/python-pickle", "application/json"):
         status, _ = client.post(pickle.dumps(Exploit()), content_type)
         assert 400 <= status < 500
     assert not marker.exists()
 
 
-def test_a_chunked_body_over_the_limit_is_refused_with_413(service: tuple[str, list[dict]]) -> None:
-    netloc = urllib.parse.urlsplit(service[0]).netloc
+def test_a_chunked_body_over_the_limit_is_refused_with_413(served_family: Served) -> None:
+    netloc = urllib.parse.urlsplit(served_family.url).netloc
     connection = http.client.HTTPConnection(netloc, timeout=30)
     chunks = (b'{"rows": [' + b" " * 10_000 for _ in range(5))  # 50 kB, no Content-Length
     connection.request("POST", "/predict", chunks, {"content-type": "application/json"}, encode_chunked=True)

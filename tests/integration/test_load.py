@@ -1,9 +1,10 @@
-"""Sustained load on a real `bentoml serve`: no errors, a complete prediction log, and (soak) no leak.
+"""Sustained load on a real `bentoml serve` of every candidate family: no errors, a complete prediction
+log, and (soak) no leak.
 
-The default suite runs 20 seconds at concurrency 32 and checks correctness only: speed and memory
-depend on how busy the machine is. `pytest -m slow tests/integration/test_load.py` runs the
-5-minute soak, which also checks the trend of the server's memory after warm-up. Load comes from
-32 client threads on 127.0.0.1, bounded by time.
+The default suite runs 10 seconds at concurrency 32 per family and checks correctness only: speed
+and memory depend on how busy the machine is (bench/serving.py measures them). `pytest -m slow
+tests/integration/test_load.py` runs the 5-minute soak per family, which also checks the trend of
+the server's memory after warm-up. Load comes from 32 client threads on 127.0.0.1, bounded by time.
 """
 
 from __future__ import annotations
@@ -14,26 +15,14 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 
 from tabpipe.serve import predlog
-from tests.helpers import dvc, env, make_project, serving
+from tests.helpers import Served
 
 pytestmark = pytest.mark.integration
-ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    base = tmp_path_factory.mktemp("load")
-    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log.db"
-    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
-    with serving(repo, home, TABPIPE_PREDICTION_LOG=str(log)) as url:
-        yield url, log
 
 
 def server_rss(url: str) -> int:
@@ -52,8 +41,8 @@ def _group(pid: int) -> int | None:
         return None
 
 
-def hammer(url: str, seconds: float, threads: int = 32) -> dict[str, int]:
-    """`threads` keep-alive clients posting 1-3 rows each until time is up; counts answers by outcome."""
+def hammer(url: str, rows: list[dict], seconds: float, threads: int = 32) -> dict[str, int]:
+    """`threads` keep-alive clients posting 1-3 of `rows` each until time is up; counts answers by outcome."""
     netloc, stop = urllib.parse.urlsplit(url).netloc, time.monotonic() + seconds
     counts = {"ok": 0, "rows": 0, "errors": 0}
     lock = threading.Lock()
@@ -62,21 +51,20 @@ def hammer(url: str, seconds: float, threads: int = 32) -> dict[str, int]:
         connection = http.client.HTTPConnection(netloc, timeout=30)
         sent = 0
         while time.monotonic() < stop:
-            rows = 1 + (index + sent) % 3
+            count = 1 + (index + sent) % 3
             sent += 1
             try:
-                connection.request(
-                    "POST", "/predict", json.dumps({"rows": [ROW] * rows}), {"content-type": "application/json"}
-                )
+                body = json.dumps({"rows": rows[:count]})
+                connection.request("POST", "/predict", body, {"content-type": "application/json"})
                 answer = connection.getresponse()
-                ok = answer.status == 200 and len(json.loads(answer.read())["predictions"]) == rows
+                ok = answer.status == 200 and len(json.loads(answer.read())["predictions"]) == count
             except (OSError, http.client.HTTPException):
                 connection.close()
                 connection = http.client.HTTPConnection(netloc, timeout=30)
                 ok = False
             with lock:
                 counts["ok" if ok else "errors"] += 1
-                counts["rows"] += rows if ok else 0
+                counts["rows"] += count if ok else 0
 
     workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
     for worker in workers:
@@ -86,18 +74,17 @@ def hammer(url: str, seconds: float, threads: int = 32) -> dict[str, int]:
     return counts
 
 
-def load(site: tuple[str, Path], seconds: float) -> dict[str, int]:
+def load(site: Served, seconds: float) -> dict[str, int]:
     """Hammer the service; every request is answered and every answered row is in the log."""
-    url, log = site
-    before_rows = predlog.last_id(log)
-    counts = hammer(url, seconds)
+    before_rows = predlog.last_id(site.log)
+    counts = hammer(site.url, site.rows, seconds)
     assert counts["errors"] == 0 and counts["ok"] > 0, counts
-    assert predlog.last_id(log) - before_rows == counts["rows"]
+    assert predlog.last_id(site.log) - before_rows == counts["rows"]
     return counts
 
 
-def test_twenty_seconds_at_concurrency_32(site: tuple[str, Path]) -> None:
-    load(site, 20)
+def test_ten_seconds_at_concurrency_32(served_family: Served) -> None:
+    load(served_family, 10)
 
 
 def slope(samples: list[float]) -> float:
@@ -114,13 +101,12 @@ def test_slope_of_a_series() -> None:
 
 
 @pytest.mark.slow
-def test_five_minutes_at_concurrency_32_do_not_leak(site: tuple[str, Path]) -> None:
+def test_five_minutes_at_concurrency_32_do_not_leak(served_family: Served) -> None:
     """After a minute of warm-up, ten 24-second rounds: the memory trend over them stays under 5%."""
-    url, _ = site
-    load(site, 60)  # warm-up: imports, caches and allocator pools settle
+    load(served_family, 60)  # warm-up: imports, caches and allocator pools settle
     samples = []
     for _ in range(10):
-        load(site, 24)
-        samples.append(float(server_rss(url)))
+        load(served_family, 24)
+        samples.append(float(server_rss(served_family.url)))
     growth = slope(samples) * (len(samples) - 1)
     assert growth < 0.05 * samples[0], samples

@@ -34,6 +34,16 @@ SCHEMA = Schema(
 FAMILIES = sorted(estimators.ESTIMATORS)
 
 
+def test_labels_differ_only_on_near_ties() -> None:
+    pipeline = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    served = np.array([[0.4999999, 0.5000001], [0.9, 0.1], [0.2, 0.8]])
+    assert compiled.agreement(pipeline, served) == {
+        "label_agreement": round(2 / 3, 6),
+        "label_disagreements": 1,
+        "max_probability_difference": 1e-7,
+    }
+
+
 def frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     colour = rng.choice(["red", "green", "blue"], rows).astype(object)
@@ -80,11 +90,12 @@ def test_every_family_compiles_and_agrees_with_its_pipeline(family: str, models:
     x, _ = features.split_xy(frame(400, seed=1), SCHEMA)
     expected = model.predict_proba(x)
     got = served.predict_proba(x)
-    assert served.classes_ == list(SCHEMA.classes)
+    assert list(served.classes_) == list(SCHEMA.classes)
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
     # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
     tolerance = 1e-12 if family == "logistic_regression" else 1e-5
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=0, atol=1e-12)  # float32 tree sums renormalised
     np.testing.assert_array_equal(served.predict_records(records(x)), got)
 
 
@@ -126,14 +137,23 @@ def test_compiling_twice_gives_the_same_bytes() -> None:
     assert compiled.compile_pipeline(model, SCHEMA) == compiled.compile_pipeline(model, SCHEMA)
 
 
-def test_compiled_models_score_with_scikit_learn_scorers(models: dict) -> None:
+@pytest.mark.parametrize("binary", [False, True])
+def test_compiled_models_score_with_scikit_learn_scorers(binary: bool) -> None:
+    """Permutation importance (evaluate) scores the compiled model, binary (positive class) or not."""
     from sklearn.inspection import permutation_importance
+    from sklearn.pipeline import Pipeline
 
-    _, served = models["logistic_regression"]
-    x, y = features.split_xy(frame(200, seed=2), SCHEMA)
-    result = permutation_importance(served, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
-    assert result.importances_mean.shape == (len(SCHEMA.features),)
-    assert result.importances_mean.max() > 0
+    data = frame(300, seed=2)
+    if binary:
+        data["y"] = data["y"].where(data["y"] == "a", "b")
+    x, y = features.split_xy(data, SCHEMA)
+    pre = features.preprocessor(SCHEMA, params_section(Featurize))
+    model = Pipeline([("preprocess", pre), ("model", estimators.estimator("logistic_regression", {}, 0))]).fit(x, y)
+    served = compiled.Compiled(compiled.compile_pipeline(model, SCHEMA))
+    got = permutation_importance(served, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
+    expected = permutation_importance(model, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
+    np.testing.assert_allclose(got.importances_mean, expected.importances_mean, atol=1e-9)
+    assert got.importances_mean.max() > 0
 
 
 def uncompilable() -> Any:

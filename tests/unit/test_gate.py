@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Gate
 from tabpipe.model import gate
+from tests.helpers import params_section
 
 CLASSES = ["no", "yes"]
 
@@ -28,6 +30,23 @@ def test_minimums_pass_and_fail_with_a_readable_line() -> None:
     flags, lines = gate.verdict(rules)
     assert flags == {"min_roc_auc": True, "min_f1_macro": False, "passed": False}
     assert lines == ["gate: min_f1_macro: f1_macro 0.6000 is below the minimum 0.7000"]
+
+
+def test_the_compiled_model_must_agree_with_the_pipeline() -> None:
+    rule = params_section(Gate).compiled.model_copy(
+        update={"min_label_agreement": 0.99, "max_probability_difference": 1e-4}
+    )
+    close = {"runtime": "onnx", "label_agreement": 0.995, "max_probability_difference": 3e-7}
+    assert all(r.passed for r in gate.compiled_rules(close, rule))
+    far = {"runtime": "onnx", "label_agreement": 0.9, "max_probability_difference": 0.05}
+    flags, lines = gate.verdict(gate.compiled_rules(far, rule))
+    assert flags == {"compiled_labels": False, "compiled_probabilities": False, "passed": False}
+    assert lines == [
+        "gate: compiled_labels: the served onnx model gives the pipeline's label on 90.0000% of test rows, "
+        "below 99.0000%",
+        "gate: compiled_probabilities: the served onnx model's probabilities differ from the pipeline's by up to "
+        "0.05, above 0.0001",
+    ]
 
 
 def test_unknown_minimum_metric_is_a_params_error() -> None:
