@@ -41,4 +41,4 @@ def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in features]].head(3)
     rows = test.astype(object).where(test.notna(), None).to_dict(orient="records")
     with serving(repo, home, TABPIPE_PREDICTION_LOG=str(log)) as url:
-        yield Served(family, url, features, rows, log)
+        yield Served(family, repo, url, features, rows, log)

@@ -91,6 +91,7 @@ class Served:
     """A running `bentoml serve` of a small adult model of one candidate family."""
 
     family: str
+    repo: Path
     url: str
     features: list[dict]
     rows: list[dict]

@@ -62,13 +62,10 @@ class Compiled:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""
         import numpy as np
 
-        columns = [
-            np.array([[r[c] if r[c] is not None else np.nan] for r in records], dtype="float64") for c in self.numeric
-        ]
-        columns += [
-            np.array([[r[c] if r[c] is not None else MISSING] for r in records], dtype=object) for c in self.categorical
-        ]
-        return self.run(columns)
+        # Column-major, so each input is a contiguous view: no copies, no fancy indexing.
+        numbers = np.array([[r[c] for r in records] for c in self.numeric], dtype="float64")  # None -> NaN
+        texts = np.array([[MISSING if r[c] is None else r[c] for r in records] for c in self.categorical], dtype=object)
+        return self.run([column.reshape(-1, 1) for column in (*numbers, *texts)])
 
     def run(self, columns: list[np.ndarray]) -> np.ndarray:
         return self.session.run([self.output], dict(zip(self.inputs, columns, strict=True)))[0]

@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tabpipe.core.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -83,18 +85,19 @@ class PredictionLog:
         """Write one request's rows in one transaction; returns the request id they share."""
         request_id = uuid.uuid4().hex
         now = time.time()
+        name, version = model["name"], model["version"]
         rows = [
             (
                 now,
                 request_id,
                 index,
-                model["name"],
-                model["version"],
-                json.dumps(record, separators=(",", ":")),
+                name,
+                version,
+                orjson.dumps(record).decode(),
                 str(label),
-                json.dumps(dict(zip(classes, map(float, p), strict=True)), separators=(",", ":")),
+                orjson.dumps(dict(zip(classes, p, strict=True))).decode(),
             )
-            for index, (record, label, p) in enumerate(zip(records, labels, proba, strict=True))
+            for index, (record, label, p) in enumerate(zip(records, labels, proba.tolist(), strict=True))
         ]
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, dvc, env, get, make_project, post, run, serving, set_params
+from tests.helpers import BIN, Served, dvc, env, get, make_project, post, run, serving, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,11 @@ def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], u
     assert status == 200
     manifest = json.loads((repo / "models/serving.json").read_text())
     assert answer["model"] == {"name": "tabpipe-iris", "version": manifest["tag"].split(":")[1]}
+
+
+def test_every_family_serves_exactly_what_evaluate_measured(served_family: Served) -> None:
+    """Logistic regression, forest and boosting on adult: the compiled model answers as evaluate scored it."""
+    assert_parity(served_family.repo, served_family.url, batch=20)
 
 
 @pytest.mark.slow
