@@ -60,6 +60,10 @@ class Classifier:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
             self.model = store.load_model(self.bento_model)
+            if MANIFEST.model_file.endswith(".joblib"):  # the scikit-learn pipeline: one BLAS thread too
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(1)
             self.classes = classes_of(self.model)
             self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping

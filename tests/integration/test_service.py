@@ -65,6 +65,20 @@ def test_every_family_serves_exactly_what_evaluate_measured(served_family: Serve
     assert_parity(served_family.repo, served_family.url, batch=20)
 
 
+def test_the_scikit_learn_runtime_serves_the_pipeline_exactly(tmp_path: Path) -> None:
+    """serve.runtime: sklearn (what `auto` falls back to): the pipeline itself is served, and still
+    answers exactly as evaluate measured."""
+    repo, home = make_project(tmp_path / "repo"), tmp_path / "bentoml"
+    set_params(repo, **{"serve.runtime": "sklearn"})
+    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+    compiled = json.loads((repo / "metrics/compile.json").read_text())
+    assert compiled["runtime"] == "sklearn" and compiled["label_agreement"] == 1.0
+    assert (repo / "models/served/model.joblib").read_bytes() == (repo / "models/model.joblib").read_bytes()
+    assert json.loads((repo / "models/serving.json").read_text())["model_file"] == "model.joblib"
+    with serving(repo, home) as address:
+        assert_parity(repo, address, batch=50)
+
+
 @pytest.mark.slow
 def test_adult_served_predictions_equal_the_evaluate_stage(tmp_path: Path) -> None:
     repo, home = make_project(tmp_path / "repo"), tmp_path / "bentoml"
