@@ -1,7 +1,7 @@
 """BentoML service for the gated model: POST /predict answers labels and class probabilities.
 
 Run from the repository root after `dvc repro`:  bentoml serve
-(after `dvc pull` instead, put the model into the BentoML store first: python -m tools.store_model).
+(after `dvc pull` instead, put the model into the BentoML store first: tabpipe store-model).
 Importing this file only builds the service; each worker loads the model when it starts.
 """
 

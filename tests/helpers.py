@@ -20,8 +20,8 @@ import yaml
 from tabpipe.core import settings
 from tabpipe.core.layout import paths
 from tabpipe.data.schema import Feature, Schema
-from tools import scratch
-from tools.scratch import background, free_port
+from tabpipe.sandbox import scratch
+from tabpipe.sandbox.scratch import background, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = paths(ROOT)["data"]["raw"]  # the bundled datasets

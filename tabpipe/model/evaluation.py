@@ -124,16 +124,46 @@ def importance(
 ) -> list[dict[str, Any]]:
     """Permutation importance on the test set, per original feature (before one-hot)."""
     from sklearn.inspection import permutation_importance
+    from sklearn.metrics import get_scorer
 
     started = time.perf_counter()
     log.info("permutation importance: %d features x %d repeats on %d rows", x.shape[1], repeats, len(x))
-    result = permutation_importance(model, x, y, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1)
+    scorer = _Counted(get_scorer(scoring), total=1 + x.shape[1] * repeats, repeats=repeats, started=started)
+    result = permutation_importance(model, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1)
     log.info("permutation importance: done in %.1f s", time.perf_counter() - started)
     rows = [
         {"feature": name, "importance": _round(mean), "std": _round(std)}
         for name, mean, std in zip(x.columns, result.importances_mean, result.importances_std, strict=True)
     ]
     return sorted(rows, key=lambda r: (-r["importance"], r["feature"]))
+
+
+class _Counted:
+    """A scorer that logs how many features permutation importance has finished, every few seconds.
+
+    permutation_importance scores once for the baseline and `repeats` times per feature, in order;
+    on large test sets a feature takes seconds, and the stage must not look hung.
+    """
+
+    def __init__(self, scorer: Any, *, total: int, repeats: int, started: float, every: float = 5.0) -> None:
+        self.scorer, self.total, self.repeats, self.started, self.every = scorer, total, repeats, started, every
+        self.calls, self.shown = 0, started
+
+    def __call__(self, estimator: Any, x: Any, y: Any) -> float:
+        score = self.scorer(estimator, x, y)
+        self.calls += 1
+        now = time.perf_counter()
+        if now - self.shown >= self.every and self.calls < self.total:
+            self.shown = now
+            elapsed = now - self.started
+            log.info(
+                "permutation importance: %d/%d features, %.0f s elapsed, about %.0f s left",
+                (self.calls - 1) // self.repeats,
+                (self.total - 1) // self.repeats,
+                elapsed,
+                elapsed / self.calls * (self.total - self.calls),
+            )
+        return score
 
 
 def predictions(

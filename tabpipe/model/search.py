@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +43,38 @@ class Progress:
     def __init__(self, configurations: int, folds: int, log: logging.Logger) -> None:
         self.total, self.folds, self.log = configurations, folds, log
         self.done, self.started = 0, time.perf_counter()
+        self.activity, self.said = "starting", self.started
+
+    def _say(self, message: str, *args: Any) -> None:
+        self.said = time.perf_counter()
+        self.log.info(message, *args)
+
+    def doing(self, activity: str) -> None:
+        """What the heartbeat names while no configuration finishes (a fit, the refit, logging the model)."""
+        self.activity = activity
+        self._say("%s", activity)
+
+    @contextlib.contextmanager
+    def heartbeat(self, every: float = 5.0) -> Iterator[None]:
+        """A line at least every `every` seconds: one configuration's folds can take a minute on real data."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every / 5):
+                if time.perf_counter() - self.said >= every:
+                    self._say("still %s, %.0f s elapsed", self.activity, time.perf_counter() - self.started)
+
+        thread = threading.Thread(target=beat, name="train-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def start(self, name: str, configurations: int) -> None:
-        self.log.info(
+        self.activity = f"cross-validating {name}"
+        self._say(
             "%s: %d configuration(s) x %d folds = %d fits",
             name,
             configurations,
@@ -56,7 +87,7 @@ class Progress:
         elapsed = time.perf_counter() - self.started
         left = elapsed / self.done * (self.total - self.done)
         shown = ", ".join(f"{k}={v}" for k, v in step.params.items()) or "defaults"
-        self.log.info(
+        self._say(
             "%s %d/%d (%s): CV %.4f +/- %.4f in %.1f s | %d/%d done, %.0f s elapsed, about %.0f s left",
             step.candidate,
             step.index,

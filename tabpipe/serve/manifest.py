@@ -2,7 +2,7 @@
 
 The pipeline's `package` stage writes it (deterministic: model hash, dataset, gated metrics,
 schema, serving limits). With the model in the local BentoML store (from `package`, or from
-`python -m tools.store_model` after a `dvc pull`), any machine holding it can serve.
+`tabpipe store-model` after a `dvc pull`), any machine holding it can serve.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def require(manifest: Manifest, model_path: Path) -> None:
     """Refuse to build a service with nothing to serve: the gated model must be in the BentoML store.
 
-    Read-only: the package stage puts it there, and after a `dvc pull` `python -m tools.store_model` does.
+    Read-only: the package stage puts it there, and after a `dvc pull` `tabpipe store-model` does.
     """
     import bentoml
     from bentoml.exceptions import NotFound
@@ -31,7 +31,7 @@ def require(manifest: Manifest, model_path: Path) -> None:
         if not model_path.is_file():
             raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`") from None
         raise PipelineError(
-            f"model {manifest.tag} is not in the BentoML store; run `python -m tools.store_model` first"
+            f"model {manifest.tag} is not in the BentoML store; run `tabpipe store-model` first"
         ) from None
 
 

@@ -49,27 +49,30 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
     run_ids: dict[str, str] = {}
     sizes = {name: len(search.configurations(spec)) for name, spec in settings.candidates.items()}
     progress = search.Progress(sum(sizes.values()), settings.cv_folds, log)
-    with mlflow.start_run(run_name="train", tags=tags):
-        mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
-        for name, spec in settings.candidates.items():
-            progress.start(name, sizes[name])
-            with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
-                result = search.search(name, spec, preprocessor, x, y, settings, seed, progress)
-                mlflow.log_params({"estimator": spec.estimator, **spec.fixed, **result.best_params})
-                mlflow.log_metrics(
-                    {"cv_mean": result.cv_mean, "cv_std": result.cv_std, "fit_seconds": result.fit_seconds}
-                )
-                mlflow.log_dict({"scoring": settings.scoring, "grid": result.table}, "cv_results.json")
-            results.append(result)
-            run_ids[name] = run.info.run_id
-        winner = search.best(results)
-        model = search.refit(winner, preprocessor, x, y, seed)
-        blob = search.serialize(model)
-        mlflow.log_metric("best_cv_score", winner.cv_mean)
-        mlflow.set_tags({"winner": winner.name, "winner_run_id": run_ids[winner.name]})
-    with mlflow.start_run(run_id=run_ids[winner.name]):
-        mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(blob)})
-        log_model(model, x)
+    with progress.heartbeat():
+        with mlflow.start_run(run_name="train", tags=tags):
+            mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
+            for name, spec in settings.candidates.items():
+                progress.start(name, sizes[name])
+                with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
+                    result = search.search(name, spec, preprocessor, x, y, settings, seed, progress)
+                    mlflow.log_params({"estimator": spec.estimator, **spec.fixed, **result.best_params})
+                    mlflow.log_metrics(
+                        {"cv_mean": result.cv_mean, "cv_std": result.cv_std, "fit_seconds": result.fit_seconds}
+                    )
+                    mlflow.log_dict({"scoring": settings.scoring, "grid": result.table}, "cv_results.json")
+                results.append(result)
+                run_ids[name] = run.info.run_id
+            winner = search.best(results)
+            progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
+            model = search.refit(winner, preprocessor, x, y, seed)
+            blob = search.serialize(model)
+            mlflow.log_metric("best_cv_score", winner.cv_mean)
+            mlflow.set_tags({"winner": winner.name, "winner_run_id": run_ids[winner.name]})
+        progress.doing("logging the model to MLflow")
+        with mlflow.start_run(run_id=run_ids[winner.name]):
+            mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(blob)})
+            log_model(model, x)
     return Trained(blob, search.summary(winner, results))
 
 

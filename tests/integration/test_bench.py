@@ -13,9 +13,14 @@ from tests.helpers import ROOT, env
 pytestmark = pytest.mark.integration
 
 
-def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+def bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tabpipe", "bench", name, *args],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -26,7 +31,7 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
     out = tmp_path / "serving.json"
     args = ["--duration", "1", "--concurrency", "1,2", "--batches", "10", "--models", "boosting"]
     args += ["--fraction", "0.05", "--workers", "1", "--out", str(out)]
-    result = bench("bench.serving", *args)
+    result = bench("serving", *args)
     report = json.loads(out.read_text())
     assert report["settings"]["workers"] == 1
     figures = report["results"]["boosting"]
@@ -43,7 +48,7 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
 
 def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.json"
-    result = bench("bench.pipeline", "--datasets", "iris", "--scaling", "", "--out", str(out))
+    result = bench("pipeline", "--datasets", "iris", "--scaling", "", "--out", str(out))
     (iris,) = json.loads(out.read_text())["datasets"]
     assert [s["stage"] for s in iris["stages"]] == [
         "ingest",

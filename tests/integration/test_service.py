@@ -157,8 +157,8 @@ def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
     run_env = env(BENTOML_HOME=str(tmp_path / "empty-store"))
     args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
     refused = run(args, repo, check=False, env=run_env, timeout=120)
-    assert refused.returncode == 1 and "run `python -m tools.store_model` first" in refused.stderr
-    run([str(BIN / "python"), "-m", "tools.store_model"], repo, env=run_env)
+    assert refused.returncode == 1 and "run `tabpipe store-model` first" in refused.stderr
+    run([str(BIN / "python"), "-m", "tabpipe", "store-model"], repo, env=run_env)
     with serving(repo, tmp_path / "empty-store") as address:
         status, answer = post(address, {"rows": [GOOD]})
     assert status == 200 and answer["predictions"][0]["label"] == "setosa"
@@ -166,13 +166,13 @@ def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
 
 
 def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Path) -> None:
-    """After a `dvc pull`, tools.store_model puts the model into the store only if its hash is the gated one."""
+    """After a `dvc pull`, `tabpipe store-model` puts the model into the store only if its hash is the gated one."""
     repo, _ = built
     copy = tmp_path / "copy"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db"))
     (copy / "models/served/model.onnx").write_bytes(b"not the gated model")
     run_env = env(BENTOML_HOME=str(tmp_path / "store"))
-    stored = run([str(BIN / "python"), "-m", "tools.store_model"], copy, check=False, env=run_env)
+    stored = run([str(BIN / "python"), "-m", "tabpipe", "store-model"], copy, check=False, env=run_env)
     assert stored.returncode == 1
     assert "does not match the gated model" in stored.stderr and "Traceback" not in stored.stderr
     assert not (tmp_path / "store/models/tabpipe-iris").exists()

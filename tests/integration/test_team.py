@@ -3,12 +3,11 @@
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, ROOT, STRONG, WEAK, dvc, env, run, s3_server, serving, set_params, tracking_server
+from tests.helpers import BIN, STRONG, WEAK, dvc, env, run, s3_server, serving, set_params, tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +77,7 @@ def test_push_pull_through_s3_and_serve_a_fresh_clone(project: Path, tmp_path: P
         assert digests(clone) == before
         status = dvc("repro", "--dry", cwd=clone, env=team_env).stdout
         assert "Running stage" not in status  # nothing to retrain: the pulled outputs are the pipeline's
-    run([str(BIN / "python"), "-m", "tools.store_model"], clone, env=env(BENTOML_HOME=str(tmp_path / "store-b")))
+    run([str(BIN / "python"), "-m", "tabpipe", "store-model"], clone, env=env(BENTOML_HOME=str(tmp_path / "store-b")))
     with serving(clone, tmp_path / "store-b") as address:
         import urllib.request
 
@@ -140,15 +139,25 @@ def test_an_unreachable_tracking_server_fails_train_with_a_clear_line(project: P
     assert "error: MLflow tracking server at http://127.0.0.1:9" in result.stderr
 
 
-def test_pr_report_shows_what_a_branch_changes(project: Path) -> None:
-    dvc("repro", cwd=project)
+def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(project: Path) -> None:
+    dvc("repro", cwd=project)  # main's model becomes the champion
     commit(project, "baseline results")
-    run(["git", "checkout", "-q", "-b", "fewer-folds"], project)
-    set_params(project, **{"train.cv_folds": 4})
-    dvc("repro", "evaluate", cwd=project)  # the report is about metrics; whether it ships is the gate's call
-    result = run([sys.executable, str(ROOT / "tools/pr_report.py"), "--base", "main", "--out", "reports/pr"], project)
+    run(["git", "checkout", "-q", "-b", "stricter-gate"], project)
+    set_params(project, **{"train.cv_folds": 4, "gate.min.f1_macro": 0.99})
+    refused = dvc("repro", cwd=project, check=False)
+    assert refused.returncode != 0 and "f1_macro" in refused.stderr
+    result = run([str(BIN / "tabpipe"), "pr", "report", "--base", "main", "--out", "reports/pr"], project)
     report = (project / "reports/pr/report.md").read_text()
-    assert result.stdout.startswith("## Pipeline changes against `main`")
-    assert "train.cv_folds" in report and "| 5 " in report and "| 4 " in report
-    assert "cv.logreg" in report
-    assert (project / "reports/pr/plots/index.html").is_file()
+    assert result.stdout.strip() == report.strip() and report.startswith("<!-- tabpipe-pr-report -->")
+    assert "### Gate: failed" in report and "Failing rules: min_f1_macro." in report
+    assert "| min_roc_auc | pass |" in report and "| min_f1_macro | **fail** |" in report
+    comparison = json.loads((project / "reports/gate.json").read_text())["comparison"]
+    assert comparison["metric"] == "roc_auc" and f"{comparison['p_value']:.4f}" in report
+    assert "drift share" in report.lower()
+    assert "| params.yaml | train.cv_folds | 5 | 4 |" in report
+    assert "| params.yaml | gate.min.f1_macro | 0.7 | 0.99 |" in report
+    images = sorted(p.name for p in (project / "reports/pr/plots").glob("*.png"))
+    assert len(images) == 4, images  # one per plot in dvc.yaml, none drawn twice
+    for name in images:
+        assert (project / "reports/pr/plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/{name})" in report

@@ -20,6 +20,10 @@ ALLOWED = {
     "tracking": {"core", "data", "model", "tracking"},
     "serve": {"core", "data", "model.predict", "model.runtime", "model.compiled", "model.features", "serve"},
     "monitor": {"core", "data", "model.predict", "model.evaluation", "model.runtime", "serve", "monitor"},
+    "report": {"core", "report"},
+    "sandbox": {"sandbox"},
+    "bench": {"core", "data", "model", "serve", "sandbox", "bench"},
+    "cli": {"core", "data", "model", "tracking", "serve", "monitor", "report", "sandbox", "bench", "cli"},
 }
 
 
@@ -127,6 +131,11 @@ def test_sub_packages_import_one_way(package: str) -> None:
             dotted = ".".join(target.relative_to(ROOT / "tabpipe").with_suffix("").parts)
             allowed = ALLOWED[package]
             assert dotted.split(".")[0] in allowed or dotted in allowed, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_every_sub_package_declares_what_it_may_import() -> None:
+    found = {p.parent.name for p in (ROOT / "tabpipe").glob("*/__init__.py")}
+    assert found == set(ALLOWED), "add the new sub-package to ALLOWED (and the README's layout)"
 
 
 def test_the_package_import_graph_has_no_cycle() -> None:

@@ -115,3 +115,47 @@ def test_progress_lines_say_what_is_done_and_what_is_left(caplog: pytest.LogCapt
     assert lines[0] == "forest: 4 configuration(s) x 5 folds = 20 fits"
     assert lines[1].startswith("forest 1/4 (max_depth=1): CV 0.9000 +/- 0.0100 in 0.5 s | 1/4 done,")
     assert "2/4 done" in lines[2] and "about" in lines[2] and lines[2].endswith("s left")
+
+
+def test_permutation_importance_reports_progress_and_keeps_scikit_learns_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+
+    from tabpipe.model import evaluation
+
+    frame = toy_frame(rows=80)
+    x, y = frame[["x", "z"]], frame["y"].to_numpy()
+    model = LogisticRegression().fit(x, y)
+    counted = evaluation._Counted(get_scorer("accuracy"), total=1 + 2 * 3, repeats=3, started=0.0, every=0.0)
+    with caplog.at_level(logging.INFO, logger="evaluate"):
+        got = permutation_importance(model, x, y, scoring=counted, n_repeats=3, random_state=7)
+    expected = permutation_importance(model, x, y, scoring="accuracy", n_repeats=3, random_state=7)
+    assert (got.importances == expected.importances).all()
+    lines = [r.getMessage() for r in caplog.records if r.name == "evaluate"]
+    assert counted.calls == 7 and len(lines) == 6  # every call but the last
+    assert lines[0].startswith("permutation importance: 0/2 features,") and lines[-1].startswith(
+        "permutation importance: 1/2 features,"
+    )
+
+
+def test_the_heartbeat_names_the_work_while_no_configuration_finishes(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import time
+
+    log = logging.getLogger("test-heartbeat")
+    progress = search.Progress(configurations=1, folds=5, log=log)
+    with caplog.at_level(logging.INFO, logger="test-heartbeat"), progress.heartbeat(every=0.05):
+        progress.start("forest", 1)
+        time.sleep(0.5)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == "forest: 1 configuration(s) x 5 folds = 5 fits"
+    beats = [line for line in lines[1:] if line.startswith("still cross-validating forest, ")]
+    assert beats and len(beats) == len(lines) - 1 and beats[-1].endswith(" s elapsed")
+    count = len(caplog.records)
+    time.sleep(0.2)
+    assert len(caplog.records) == count  # the heartbeat stops with its block

@@ -1,7 +1,7 @@
 """BentoML's own ceiling, for the serving benchmark: the service's shape (POST /predict with a list of
 rows, the same worker count), answering a constant. What the framework alone costs on this machine.
 
-    TABPIPE_BENCH_WORKERS=2 bentoml serve bench.ceiling:Ceiling --host 127.0.0.1 --port 3001
+    TABPIPE_BENCH_WORKERS=2 bentoml serve tabpipe.bench.ceiling:Ceiling --host 127.0.0.1 --port 3001
 """
 
 import os

@@ -1,17 +1,17 @@
 """Drift simulation: serve a model, replay "future" batches through it, monitor, and retrain through the pipeline.
 
-    python -m tools.simulate employment     # train on 2015; replay 2016, 2017, 2018; retrain when advised
-    python -m tools.simulate adult          # iid, shifted-age and category-shifted batches
+    tabpipe simulate employment     # train on 2015; replay 2016, 2017, 2018; retrain when advised
+    tabpipe simulate adult          # iid, shifted-age and category-shifted batches
 
 It works in a scratch copy of the project (its own git repository, MLflow store, BentoML store
 and prediction log), so the workspace and its registry are left alone. A retrain is
 `dvc exp run -S data.years=[...]` in that copy: the whole pipeline, gate included; the service is
 restarted on whatever model the gate let through. Writes <out>/<scenario>.csv, .md and .png.
+Every line `dvc exp run` and the monitor print is passed through as it comes.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tabpipe.core.errors import PipelineError
+
 BIN = Path(sys.executable).parent
 CHUNK = 1000
 # A quicker model search than params.yaml's: the loop retrains several times.
@@ -40,20 +41,34 @@ SCENARIOS = {
 }
 
 
-def sh(args: list[str], repo: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=repo, env=environ, capture_output=True, text=True)
+def say(message: str) -> None:
+    print(f"simulation: {message}", file=sys.stderr, flush=True)
+
+
+def stream(args: list[str], repo: Path, environ: dict[str, str]) -> tuple[int, list[str]]:
+    """Run a command, passing each output line on as it comes (indented); its exit status and lines."""
+    lines = []
+    with subprocess.Popen(
+        args, cwd=repo, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(f"  | {line.rstrip()}", file=sys.stderr, flush=True)
+            lines.append(line.rstrip())
+    return process.returncode, lines
 
 
 def pipeline(repo: Path, environ: dict[str, str], years: list[int] | None = None) -> tuple[bool, str]:
-    """`dvc exp run` (the whole pipeline, gate included); (passed, last error line)."""
+    """`dvc exp run` (the whole pipeline, gate included); (passed, first error line)."""
     args = [str(BIN / "dvc"), "exp", "run"]
     if years:
         args += ["-S", f"data.years={json.dumps(years)}"]
-    result = sh(args, repo, environ)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    if result.returncode != 0 and not errors:
-        raise RuntimeError(f"dvc exp run failed:\n{result.stdout}\n{result.stderr}")
-    return result.returncode == 0, errors[0] if errors else ""
+    say(" ".join(["dvc", *args[1:]]))
+    code, lines = stream(args, repo, environ)
+    errors = [line for line in lines if line.startswith("error:")]
+    if code != 0 and not errors:
+        raise RuntimeError("dvc exp run failed:\n" + "\n".join(lines[-40:]))
+    return code == 0, errors[0] if errors else ""
 
 
 def replay(url: str, batch: Any, features: list[str], target: str) -> Any:
@@ -74,11 +89,13 @@ def replay(url: str, batch: Any, features: list[str], target: str) -> Any:
 
 
 def monitor(repo: Path, environ: dict[str, str], after_id: int, labels: Path) -> dict[str, Any]:
-    result = sh(
-        [sys.executable, "-m", "tools.monitor", "--after-id", str(after_id), "--labels", str(labels)], repo, environ
+    code, lines = stream(
+        [sys.executable, "-m", "tabpipe", "monitor", "--after-id", str(after_id), "--labels", str(labels)],
+        repo,
+        environ,
     )
-    if result.returncode not in (0, 3):
-        raise RuntimeError(f"monitor failed:\n{result.stderr}")
+    if code not in (0, 3):
+        raise RuntimeError("monitor failed:\n" + "\n".join(lines[-20:]))
     return json.loads((repo / "reports/monitor/drift.json").read_text())
 
 
@@ -107,15 +124,18 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
     return [("iid", iid), ("age +8", aged), ("relationship, hours", shifted)]
 
 
-def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+def simulate(
+    root: Path, scenario: str, workdir: Path, overrides: dict[str, Any], limit: int | None = None
+) -> list[dict[str, Any]]:
+    from tabpipe.sandbox import scratch
     from tabpipe.serve import predlog
-    from tools import scratch
 
     environ = scratch.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))
-    repo = scratch.copy_project(ROOT, workdir / "repo", environ)
+    repo = scratch.copy_project(root, workdir / "repo", environ)
     base = {**SCENARIOS[scenario], "train.candidates": CANDIDATES, "train.cv_folds": 3, **overrides}
     scratch.set_params(repo, base)
-    sh(["git", "commit", "-qam", f"simulation: {scenario}"], repo, environ)
+    subprocess.run(["git", "commit", "-qam", f"simulation: {scenario}"], cwd=repo, env=environ, check=True)
+    say(f"{scenario}: training the first model in {repo}")
     passed, error = pipeline(repo, environ)
     if not passed:
         raise RuntimeError(f"the first model did not pass the gate: {error}")
@@ -126,13 +146,15 @@ def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[di
     years = list(params["data"].get("years") or [])
     log = Path(environ["TABPIPE_PREDICTION_LOG"])
     table = []
-    for name, batch in batches(scenario, repo, fraction, seed):
+    for name, batch in batches(scenario, repo, fraction, seed)[:limit]:
         started = time.monotonic()
+        say(f"batch {name}: serving the champion and replaying {len(batch):,} rows")
         serving = json.loads((repo / "models/serving.json").read_text())
         with scratch.bentoml_serve(repo, BIN, environ) as url:
             mark = predlog.last_id(log)
             labels = replay(url, batch, features, target)
         labels.to_csv(workdir / "labels.csv", index=False)
+        say(f"batch {name}: monitoring")
         found = monitor(repo, environ, mark, workdir / "labels.csv")
         row = {
             "batch": name,
@@ -151,6 +173,7 @@ def simulate(scenario: str, workdir: Path, overrides: dict[str, Any]) -> list[di
         }
         if found["retrain"] and scenario == "employment":
             years = sorted({*years, int(name)})
+            say(f"batch {name}: retraining on years {years[0]}-{years[-1]}")
             passed, error = pipeline(repo, environ, years)
             evaluation = json.loads((repo / "metrics/evaluate.json").read_text())
             row["retrained"] = f"years {years[0]}-{years[-1]}: " + ("gate passed" if passed else f"refused ({error})")
@@ -215,40 +238,24 @@ def markdown(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--out", type=Path, default=Path("reports/simulation"))
-    parser.add_argument("--workdir", type=Path, help="keep the scratch project here (default: a temporary folder)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a params.yaml key in the scratch project (YAML value), e.g. data.fraction=0.05",
-    )
-    args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-
+def run(
+    root: Path, scenario: str, out: Path, workdir: Path | None, overrides: dict[str, Any], limit: int | None = None
+) -> None:
+    """Simulate in a scratch copy of the project at `root`; writes the table, its markdown and its chart to `out`."""
     import pandas as pd
 
+    if scenario not in SCENARIOS:
+        raise PipelineError(f"simulate: unknown scenario {scenario!r}; choose from {', '.join(sorted(SCENARIOS))}")
     with tempfile.TemporaryDirectory(prefix="tabpipe-simulation-") as temporary:
-        workdir = args.workdir or Path(temporary)
-        workdir.mkdir(parents=True, exist_ok=True)
+        folder = workdir or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         try:
-            table = simulate(args.scenario, workdir.resolve(), overrides)
+            table = simulate(root, scenario, folder.resolve(), overrides, limit)
         except RuntimeError as error:
-            sys.exit(f"error: simulation: {error}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(table).to_csv(args.out / f"{args.scenario}.csv", index=False)
-    (args.out / f"{args.scenario}.md").write_text(markdown(table))
-    plot(table, f"Drift simulation: {args.scenario}", args.out / f"{args.scenario}.png")
-    print(f"simulation: {args.scenario} in {time.monotonic() - started:.0f} s; see {args.out}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
+            raise PipelineError(f"simulation: {error}") from error
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(table).to_csv(out / f"{scenario}.csv", index=False)
+    (out / f"{scenario}.md").write_text(markdown(table))
+    plot(table, f"Drift simulation: {scenario}", out / f"{scenario}.png")
+    say(f"{scenario} in {time.monotonic() - started:.0f} s; see {out}")

@@ -1,14 +1,14 @@
 """Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
-    python -m bench.serving                     # adult, logreg + forest + boosting, 4 servers, ~25 min
-    python -m bench.serving --duration 1 --concurrency 1,2 --batches 100 --models logreg --fraction 0.05  # smoke
+    tabpipe bench serving                     # adult, logreg + forest + boosting, 4 servers, ~25 min
+    tabpipe bench serving --duration 1 --concurrency 1,2 --batches 100 --models logreg --fraction 0.05  # smoke
 
 Each family is trained alone by the real pipeline (`dvc repro` on adult) in a scratch copy of the
 project. Then, with the same worker count each (`--workers`, default serve.workers):
 1. ours: `bentoml serve` of the compiled (ONNX) model, prediction log on;
 2. FastAPI + uvicorn around the scikit-learn pipeline, written the way users write it;
 3. `mlflow models serve` of the registered model (it answers probabilities too);
-4. BentoML's ceiling: bench/ceiling.py, the same shape answering a constant (once, not per family).
+4. BentoML's ceiling: tabpipe/bench/ceiling.py, the same shape answering a constant (once, not per family).
 The peers run with OMP_NUM_THREADS=1, so histogram gradient boosting's OpenMP threads do not
 fight their request threads (without it they collapse under concurrency, as ours once did).
 
@@ -19,7 +19,6 @@ Results go to --out (JSON) and stdout (markdown tables and the ratios the goals 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import re
@@ -29,14 +28,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tabpipe.core import files
+from tabpipe.core.errors import PipelineError
+from tabpipe.sandbox import scratch
 
-from tools import scratch
-
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FAMILIES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}},
@@ -53,9 +52,22 @@ wrk.body = {body}
 """
 
 
-def build(name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]) -> Path:
+@dataclass(frozen=True)
+class Load:
+    """What every server gets: the same workers, levels and durations."""
+
+    concurrency: list[int]
+    batches: list[int]
+    batch_concurrency: int
+    duration: float
+    workers: int
+
+
+def build(
+    root: Path, name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]
+) -> Path:
     """A scratch project whose pipeline trains only this family on adult, after `dvc repro`."""
-    repo = scratch.copy_project(ROOT, workdir / name, environ)
+    repo = scratch.copy_project(root, workdir / name, environ)
     params = {"data.dataset": "adult", "data.fraction": fraction, "train.candidates": {name: FAMILIES[name]}}
     params |= {"train.cv_folds": 2, "evaluate.importance_repeats": 1, "serve.prediction_log": str(repo / "log.db")}
     scratch.set_params(repo, {**params, **overrides})
@@ -173,10 +185,10 @@ def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iter
         with scratch.bentoml_serve(repo, BIN, environ) as address:
             yield f"{address}/predict"
     elif kind == "fastapi":
-        args = [str(BIN / "uvicorn"), "bench.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port)]
+        args = [str(BIN / "uvicorn"), "tabpipe.bench.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port)]
         args += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-        run_env = {**peer_env, "TABPIPE_PROJECT": str(repo), "PYTHONPATH": str(ROOT)}
-        with scratch.background(args, ROOT, run_env, f"{url}/health", repo / "fastapi.log"):
+        run_env = {**peer_env, "TABPIPE_PROJECT": str(repo), "PYTHONPATH": str(repo)}
+        with scratch.background(args, repo, run_env, f"{url}/health", repo / "fastapi.log"):
             yield f"{url}/predict"
     elif kind == "mlflow":
         uri = f"models:/{json.loads((repo / 'models/serving.json').read_text())['name']}@champion"
@@ -186,13 +198,21 @@ def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iter
         with scratch.background(args, repo, run_env, f"{url}/health", repo / "mlflow.log", timeout=180):
             yield f"{url}/invocations"
     else:
-        args = [str(BIN / "bentoml"), "serve", "bench.ceiling:Ceiling", "--host", "127.0.0.1", "--port", str(port)]
+        args = [
+            str(BIN / "bentoml"),
+            "serve",
+            "tabpipe.bench.ceiling:Ceiling",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         run_env = {**environ, "TABPIPE_BENCH_WORKERS": str(workers)}
-        with scratch.background(args, ROOT, run_env, f"{url}/readyz", repo / "ceiling.log"):
+        with scratch.background(args, repo, run_env, f"{url}/readyz", repo / "ceiling.log"):
             yield f"{url}/predict"
 
 
-def bench_server(kind: str, repo: Path, environ: dict[str, str], args: argparse.Namespace) -> dict:
+def bench_server(kind: str, repo: Path, environ: dict[str, str], args: Load) -> dict:
     key = "dataframe_records" if kind == "mlflow" else "rows"
     bodies = scripts(repo / "wrk", test_rows(repo, max(args.batches, default=1)), args.batches, key)
     with server(kind, repo, environ, args.workers) as url:
@@ -231,46 +251,23 @@ def table(results: dict[str, Any], ceiling: dict[str, Any], levels: list[int], s
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(FAMILIES), help=f"families, from {', '.join(FAMILIES)}")
-    parser.add_argument("--concurrency", default="1,8,32", help="single-row concurrency levels")
-    parser.add_argument("--batches", default="100,1000", help="rows per batched request")
-    parser.add_argument("--batch-concurrency", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--fraction", type=float, default=0.3, help="share of adult used to train")
-    parser.add_argument("--workers", type=int, default=None, help="workers for every server (default serve.workers)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/serving.json"))
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml override, e.g. serve.workers=1"
-    )
-    args = parser.parse_args()
-    overrides = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
-    args.concurrency = [int(c) for c in args.concurrency.split(",")]
-    args.batches = [int(b) for b in args.batches.split(",") if b]
-    if args.workers is None:
-        params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        args.workers = overrides.get("serve.workers") or params["serve"]["workers"]
-    overrides["serve.workers"] = args.workers
+def run(root: Path, models: list[str], load: Load, fraction: float, out: Path, overrides: dict[str, Any]) -> str:
+    """Build every family, measure every server on it and the ceiling once; writes `out`, returns the tables."""
+    overrides = {**overrides, "serve.workers": load.workers}
     if shutil.which("wrk") is None:
-        sys.exit("error: bench: wrk not found; install it with `apt-get install wrk`")
+        raise PipelineError("bench: wrk not found; install it with `apt-get install wrk`")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
         environ = scratch.environment(workdir, BIN)
         try:
-            for name in args.models.split(","):
-                repo = build(name, workdir, args.fraction, environ, overrides)
+            for name in models:
+                repo = build(root, name, workdir, fraction, environ, overrides)
                 results[name] = {"in_process": in_process(repo)}
-                results[name] |= {kind: bench_server(kind, repo, environ, args) for kind in SERVERS}
-            ceiling = bench_server("ceiling", repo, environ, args)
+                results[name] |= {kind: bench_server(kind, repo, environ, load) for kind in SERVERS}
+            ceiling = bench_server("ceiling", repo, environ, load)
         except (RuntimeError, subprocess.CalledProcessError) as error:
-            sys.exit(f"error: bench: {error}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {**overrides, "workers": args.workers, "batch_concurrency": args.batch_concurrency}
-    args.out.write_text(json.dumps({"settings": settings, "results": results, "ceiling": ceiling}, indent=2) + "\n")
-    print(table(results, ceiling, args.concurrency, args.batches))
-
-
-if __name__ == "__main__":
-    main()
+            raise PipelineError(f"bench: {error}") from error
+    settings = {**overrides, "workers": load.workers, "batch_concurrency": load.batch_concurrency}
+    files.write_json(out, {"settings": settings, "results": results, "ceiling": ceiling})
+    return table(results, ceiling, load.concurrency, load.batches)

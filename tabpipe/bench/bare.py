@@ -2,12 +2,11 @@
 
 Same data, split, preprocessing, candidate grids, cross-validation, refit, test metrics and
 permutation importance as `dvc repro` with the same params.yaml; no DVC, no validation report,
-no MLflow, no gate, no registry, no BentoML. bench/pipeline.py times it beside `dvc repro`.
+no MLflow, no gate, no registry, no BentoML. `tabpipe bench pipeline` times it beside `dvc repro`.
 
-    python -m bench.bare --params params.yaml
+    tabpipe bench bare --params params.yaml
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -18,15 +17,12 @@ from tabpipe.data import datasets
 from tabpipe.model import evaluation, features, search
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--root", type=Path, default=Path("."))
-    args = parser.parse_args()
+def run(params_path: Path, root: Path) -> str:
+    """Train and evaluate as the pipeline does, in this process; one JSON line with the winner and the time."""
     started = time.perf_counter()
-    params = settings.read(args.params)
+    params = settings.read(params_path)
     train_settings, seed = params.section(settings.Train), params.seed
-    prepared = datasets.prepare(params.section(settings.Data), seed, args.root, paths(args.root)["data"]["raw"])
+    prepared = datasets.prepare(params.section(settings.Data), seed, root, paths(root)["data"]["raw"])
     x, y = features.split_xy(prepared.train, prepared.schema)
     preprocessor = features.preprocessor(prepared.schema, params.section(settings.Featurize))
     results = [
@@ -38,8 +34,4 @@ def main() -> None:
     x_test, y_test = features.split_xy(prepared.test, prepared.schema)
     result = evaluation.evaluate(model, x_test, y_test, params.section(settings.Evaluate), seed)
     seconds = time.perf_counter() - started
-    print(json.dumps({"winner": winner.name, "roc_auc": result.metrics["roc_auc"], "seconds": round(seconds, 2)}))
-
-
-if __name__ == "__main__":
-    main()
+    return json.dumps({"winner": winner.name, "roc_auc": result.metrics["roc_auc"], "seconds": round(seconds, 2)})

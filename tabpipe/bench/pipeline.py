@@ -1,8 +1,8 @@
 """Pipeline benchmark: `dvc repro` from clean, no-op and after one parameter change, beside a bare one-process script.
 
-    python -m bench.pipeline                                   # iris, adult, employment (about 30 min)
-    python -m bench.pipeline --datasets iris --scaling ""      # a quick run
-    python -m bench.pipeline --scaling employment --fractions 0.125,0.25,0.5,1
+    tabpipe bench pipeline                                   # iris, adult, employment (about 30 min)
+    tabpipe bench pipeline --datasets iris --scaling ""      # a quick run
+    tabpipe bench pipeline --scaling employment --fractions 0.125,0.25,0.5,1
 
 Each run is in a scratch copy of the project with the default params.yaml (only data.dataset and
 data.fraction set). Every stage command is wrapped so that its wall time and peak resident memory
@@ -11,7 +11,6 @@ data.fraction set). Every stage command is wrapped so that its wall time and pea
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -24,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from tools import scratch
+from tabpipe.core import files
+from tabpipe.core.errors import PipelineError
+from tabpipe.sandbox import scratch
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WRAPPER = '''"""Run a stage command; record its wall time and the peak RSS of its largest process."""
 import json, resource, subprocess, sys, time
@@ -69,11 +69,11 @@ def stages(repo: Path) -> list[dict[str, Any]]:
     return [{**r, "seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"])} for r in rows]
 
 
-def run_dataset(dataset: str, fraction: float, workdir: Path, bare: bool) -> dict[str, Any]:
+def run_dataset(root: Path, dataset: str, fraction: float, workdir: Path, bare: bool) -> dict[str, Any]:
     import pandas as pd
 
     environ = scratch.environment(workdir / f"{dataset}-{fraction}", BIN)
-    repo = scratch.copy_project(ROOT, workdir / f"{dataset}-{fraction}" / "repo", environ)
+    repo = scratch.copy_project(root, workdir / f"{dataset}-{fraction}" / "repo", environ)
     prepare(repo, {"data.dataset": dataset, "data.fraction": fraction}, environ)
     dvc = str(BIN / "dvc")
     full, _ = timed([dvc, "repro"], repo, environ)
@@ -97,8 +97,18 @@ def run_dataset(dataset: str, fraction: float, workdir: Path, bare: bool) -> dic
     if bare:
         subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, env=environ, check=True)
         seconds, _ = timed(
-            [sys.executable, "-m", "bench.bare", "--params", str(repo / "params.yaml"), "--root", str(repo)],
-            ROOT,
+            [
+                sys.executable,
+                "-m",
+                "tabpipe",
+                "bench",
+                "bare",
+                "--params",
+                str(repo / "params.yaml"),
+                "--root",
+                str(repo),
+            ],
+            repo,
             environ,
         )
         result["bare_s"] = round(seconds, 1)
@@ -158,30 +168,20 @@ def plot_scaling(scaling: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="iris,adult,employment")
-    parser.add_argument("--scaling", default="employment", help="dataset for the memory scaling table ('' for none)")
-    parser.add_argument("--fractions", default="0.125,0.25,0.5,1")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
-    args = parser.parse_args()
-    results, scaling = [], []
+def run(root: Path, datasets: list[str], scaling: str, fractions: list[float], out: Path) -> str:
+    """Every dataset beside the bare script, then the scaling runs; writes `out` (and its chart), returns tables."""
+    results, scaled = [], []
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
         try:
-            for dataset in filter(None, args.datasets.split(",")):
-                results.append(run_dataset(dataset, 1.0, workdir, bare=True))
-            for fraction in map(float, filter(None, args.fractions.split(","))) if args.scaling else []:
-                done = [r for r in results if r["dataset"] == args.scaling and fraction == 1.0]
-                scaling.append(done[0] if done else run_dataset(args.scaling, fraction, workdir, bare=False))
+            for dataset in datasets:
+                results.append(run_dataset(root, dataset, 1.0, workdir, bare=True))
+            for fraction in fractions if scaling else []:
+                done = [r for r in results if r["dataset"] == scaling and fraction == 1.0]
+                scaled.append(done[0] if done else run_dataset(root, scaling, fraction, workdir, bare=False))
         except RuntimeError as error:
-            sys.exit(f"error: bench: {error}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"datasets": results, "scaling": scaling}, indent=2) + "\n")
-    if scaling:
-        plot_scaling(scaling, args.out.with_name("memory_scaling.png"))
-    print(tables(results, scaling))
-
-
-if __name__ == "__main__":
-    main()
+            raise PipelineError(f"bench: {error}") from error
+    files.write_json(out, {"datasets": results, "scaling": scaled})
+    if scaled:
+        plot_scaling(scaled, out.with_name("memory_scaling.png"))
+    return tables(results, scaled)

