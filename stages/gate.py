@@ -1,9 +1,13 @@
-"""Stage gate: may this model ship? Minimum metrics and the champion rule; exits non-zero if not."""
+"""Stage gate: may this model ship? Minimum metrics and the champion rule; exits non-zero if not
+(and tells the team's webhook which rules failed)."""
+
+import os
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import features, gate, runtime
+from tabpipe.notify import webhook
 from tabpipe.tracking import registry
 
 
@@ -32,6 +36,8 @@ def main() -> None:
         },
     )
     if decision.failures:
+        message = webhook.gate_failed(name, data_schema.name, decision.failures, decision.flags)
+        webhook.post(message, params.section(settings.Notify), os.environ)
         raise PipelineError("\n".join(decision.failures))
 
 

@@ -1,8 +1,12 @@
-"""Stage package: register the gated model in MLflow (alias champion), write its serving manifest, store it."""
+"""Stage package: register the gated model in MLflow (alias champion), write its serving manifest, store it;
+a new champion is announced to the team's webhook."""
+
+import os
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
 from tabpipe.model import runtime
+from tabpipe.notify import webhook
 from tabpipe.serve import manifest, store
 from tabpipe.tracking import registry, runs
 
@@ -17,8 +21,10 @@ def main() -> None:
     served_sha256 = hashing.file_sha256(served)
 
     compiled_id = runs.log_compiled(pipeline_sha256, served)
+    prefix = params.section(settings.Gate).registered_model
+    before = registry.champion(registry.model_name(prefix, data_schema.name))
     name, version = registry.release_gated(
-        params.section(settings.Gate).registered_model,
+        prefix,
         data_schema.name,
         pipeline_sha256,
         metrics,
@@ -28,9 +34,19 @@ def main() -> None:
     serve = params.section(settings.Serve)
     built = manifest.build(data_schema, served.name, served_sha256, pipeline_sha256, metrics, serve)
 
+    if before is None or before.version != version:
+        previous = registry.version_metrics(name, before.version) if before else None
+        message = webhook.new_champion(name, version, headline(metrics), previous, before.version if before else None)
+        webhook.post(message, params.section(settings.Notify), os.environ)
+
     files.write_json(args.out, built)
     files.write_json(args.release, manifest.release_record(built))
     store.ensure_model(manifest.read(args.out), served, labels={"mlflow_model": name, "mlflow_version": version})
+
+
+def headline(metrics: dict) -> dict[str, float]:
+    """The single-number test metrics (not rows or per-class tables), as the registry tags them."""
+    return {key: value for key, value in metrics.items() if isinstance(value, float)}
 
 
 if __name__ == "__main__":

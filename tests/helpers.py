@@ -7,10 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -207,3 +210,62 @@ def get(url: str, path: str) -> tuple[int, str]:
     """GET from a running service; (status, body text)."""
     with urllib.request.urlopen(f"{url}{path}", timeout=30) as answer:
         return answer.status, answer.read().decode()
+
+
+HANG = "hang"  # a scripted answer: say nothing for a second (longer than the test's timeout)
+
+
+@dataclass
+class Receiver:
+    """A webhook that records what it receives and answers from a script (its last answer repeats)."""
+
+    script: list[Any] = field(default_factory=lambda: [200])  # status, (status, headers, body) or HANG
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def answer(self) -> Any:
+        return self.script[min(len(self.received), len(self.script)) - 1]
+
+
+def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            data = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.received.append(
+                {"path": self.path, "content_type": self.headers["Content-Type"], "body": json.loads(data)}
+            )
+            answer = receiver.answer()
+            if answer == HANG:
+                time.sleep(1.0)
+                answer = 200
+            status, headers, body = answer if isinstance(answer, tuple) else (answer, {}, "ok" if answer < 300 else "")
+            text = body.replace("{path}", self.path).encode()
+            try:
+                self.send_response(status)
+                for key, value in {"Content-Length": str(len(text)), **headers}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(text)
+            except OSError:  # the client gave up waiting
+                pass
+
+    return Handler
+
+
+@contextlib.contextmanager
+def webhook_receiver(path: str = "/hook") -> Iterator[Receiver]:
+    """A real HTTP webhook on 127.0.0.1 (a ThreadingHTTPServer) recording every JSON body posted to it."""
+    state = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -21,6 +21,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
+from tabpipe.notify import webhook
 from tabpipe.serve import manifest, predlog, store
 
 log = logging.getLogger("monitor")
@@ -92,6 +93,11 @@ def run(args: Options) -> int:
     )
     for reason in result.reasons:
         print(f"retrain: {reason}", file=sys.stderr)
+    if result.retrain:
+        message = webhook.retrain_advised(
+            served.tag, result.metrics["rows"], result.reasons, result.metrics["drift_share"]
+        )
+        webhook.post(message, params.section(settings.Notify), os.environ)
     state = "retrain advised" if result.retrain else "healthy"
     print(
         f"monitor: {result.metrics['rows']} rows, drift share {result.metrics['drift_share']}, {state}", file=sys.stderr

@@ -179,6 +179,15 @@ class Monitor(Section):
     max_metric_drop: dict[str, float]
 
 
+class Notify(Section):
+    """How hard to try a team's webhook (its URL is a secret: TABPIPE_WEBHOOK_URL, never params)."""
+
+    key: ClassVar[str] = "notify"
+    attempts: int
+    backoff: float
+    timeout: float
+
+
 S = TypeVar("S", bound=Section)
 
 

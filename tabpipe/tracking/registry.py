@@ -5,6 +5,7 @@ Aliases, not stages (deprecated): `champion` is what serves; `previous` keeps th
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,22 @@ def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
     except MlflowException as error:
         raise store.unreachable(error) from None
     return str(version.version)
+
+
+def version_metrics(name: str, version: str) -> dict[str, float]:
+    """A registered version's gated metrics, read back from its `metric.*` tags (for "was ... before")."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = store.client().get_model_version(name, version).tags
+    except MlflowException as error:
+        raise store.unreachable(error) from None
+    found = {}
+    for key, value in tags.items():
+        if key.startswith("metric."):
+            with contextlib.suppress(ValueError):
+                found[key.removeprefix("metric.")] = float(value)
+    return found
 
 
 def metric_tags(metrics: dict[str, Any]) -> dict[str, str]:

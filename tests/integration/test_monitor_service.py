@@ -19,7 +19,7 @@ import yaml
 
 from tabpipe.monitor import assess
 from tabpipe.serve import predlog
-from tests.helpers import ROOT, dvc, env, get, make_project, post, serving
+from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +56,13 @@ def send(url: str, rows: list[dict], sizes: list[int]) -> list[dict]:
         return list(pool.map(one, chunks))
 
 
-def monitor(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def monitor(repo: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tabpipe", "monitor", *args], cwd=repo, env=env(), capture_output=True, text=True
+        [sys.executable, "-m", "tabpipe", "monitor", *args],
+        cwd=repo,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
     )
 
 
@@ -94,7 +98,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     schema = json.loads((repo / "data/prepared/schema.json").read_text())
     names = [f["name"] for f in schema["features"]]
     train = pd.read_parquet(repo / "data/prepared/train.parquet")
-    with started(site) as url:
+    with started(site) as url, webhook_receiver() as hook:
         mark = predlog.last_id(log)
         answers = send(url, rows_of(train, names), [8] * 14)
         labels = pd.DataFrame(
@@ -105,7 +109,12 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
             ]
         )
         labels.to_csv(tmp_path / "labels.csv", index=False)
-        like = monitor(repo, "--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv"))
+        like = monitor(
+            repo,
+            *("--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv")),
+            TABPIPE_WEBHOOK_URL=hook.url,
+        )
+        assert hook.received == []  # healthy: nothing to tell
         assert like.returncode == assess.HEALTHY, like.stderr
         healthy = json.loads((repo / "reports/monitor/drift.json").read_text())
         labelled_prom = (repo / "reports/monitor/drift.prom").read_text()
@@ -114,10 +123,13 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
         mark = predlog.last_id(log)
         small_petals = train[train["petal_length"] < 2.0]  # traffic from one corner of the data only
         send(url, rows_of(small_petals, names), [len(small_petals)])
-        shifted = monitor(repo, "--log", str(log), "--after-id", str(mark))
+        shifted = monitor(repo, "--log", str(log), "--after-id", str(mark), TABPIPE_WEBHOOK_URL=hook.url)
         post(url, {"rows": []})  # one refused request, so the rejection counter is exported too
         scrape = get(url, "/metrics")[1]
     assert shifted.returncode == assess.RETRAIN, shifted.stderr
+    (advice,) = [r["body"]["text"] for r in hook.received]
+    assert advice.startswith("Retrain advised for tabpipe-iris:") and f"{len(small_petals)} rows" in advice
+    assert "drift: important feature(s)" in advice
     assert "retrain: drift: important feature(s)" in shifted.stderr and "petal" in shifted.stderr
     assert "monitor: reading the prediction log" in shifted.stderr
     assert (

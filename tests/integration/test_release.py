@@ -1,13 +1,21 @@
 """The gate decides what ships: real `dvc repro`, a real MLflow registry, a real BentoML store."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import STRONG, WEAK, dvc, env, set_params
+from tests.helpers import STRONG, WEAK, Receiver, dvc, env, set_params, webhook_receiver
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """The team's webhook: a real HTTP receiver on 127.0.0.1."""
+    with webhook_receiver() as receiver:
+        yield receiver
 
 
 def registry(repo: Path):
@@ -48,11 +56,18 @@ def assert_champion_is_the_dvc_model(repo: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_gate_promotes_better_models_and_blocks_worse_ones(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: Receiver
 ) -> None:
+    """...and tells the team's webhook about each new champion and each refusal."""
     home = tmp_path / "bentoml"
-    run_env = env(BENTOML_HOME=str(home))
+    run_env = env(BENTOML_HOME=str(home), TABPIPE_WEBHOOK_URL=hook.url)
     set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+
+    def told() -> list[str]:
+        """The webhook's messages since the last call (their plain-text fallback)."""
+        texts = [r["body"]["text"] for r in hook.received]
+        hook.received.clear()
+        return texts
 
     # First release: no champion yet, so a weak model that clears the minimums ships.
     dvc("repro", cwd=project, env=run_env)
@@ -63,6 +78,8 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     assert {"dataset", "params_hash", "metric.roc_auc"} <= set(version.tags) and version.tags["dataset"] == "iris"
     assert "git_commit" not in version.tags  # MLflow records the commit itself, on the run the version came from
     assert len(registry(project).get_run(version.run_id).data.tags["mlflow.source.git.commit"]) == 40
+    (first_news,) = told()
+    assert "tabpipe-iris" in first_news and "version 1" in first_news and "first champion" in first_news
 
     # A better model replaces it; the old champion stays findable as `previous`.
     set_params(project, **{"train.candidates": STRONG})
@@ -74,12 +91,16 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     second = json.loads((project / "models/serving.json").read_text())
     assert len(stored_models(home)) == 2
     assert_champion_is_the_dvc_model(project, monkeypatch)
+    (second_news,) = told()
+    assert "version 2" in second_news and "(was " in second_news and "roc_auc" in second_news
 
     # A worse model fails the champion rule: repro stops, nothing is registered or packaged.
     set_params(project, **{"train.candidates": WEAK})
     result = dvc("repro", cwd=project, env=run_env, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "error: gate: champion_not_worse: roc_auc" in result.stderr
+    (refusal,) = told()
+    assert refusal.startswith("Gate failed for tabpipe-iris") and "champion_not_worse" in refusal
     assert json.loads((project / "metrics/gate.json").read_text())["champion_not_worse"] is False
     assert versions(project) == ["1", "2"] and alias(project, "champion") == "2"
     assert json.loads((project / "models/serving.json").read_text()) == second
@@ -91,15 +112,19 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: gate:")]
     assert errors == [next(line for line in errors if "min_roc_auc" in line)]
+    (refusal,) = told()
+    assert "min_roc_auc" in refusal and "champion_not_worse" not in refusal.splitlines()[0]
     assert versions(project) == ["1", "2"] and len(stored_models(home)) == 2
 
 
 def test_rerunning_the_champion_changes_nothing(project: Path, tmp_path: Path) -> None:
-    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
-    set_params(project, **{"train.candidates": STRONG})
-    dvc("repro", cwd=project, env=run_env)
-    dvc("repro", "--force", cwd=project, env=run_env)
+    with webhook_receiver() as hook:
+        run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"), TABPIPE_WEBHOOK_URL=hook.url)
+        set_params(project, **{"train.candidates": STRONG})
+        dvc("repro", cwd=project, env=run_env)
+        dvc("repro", "--force", cwd=project, env=run_env)
     assert versions(project) == ["1"]
+    assert len(hook.received) == 1  # one new champion; the rerun announces nothing
     assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
 
 

@@ -21,9 +21,10 @@ ALLOWED = {
     "serve": {"core", "data", "model.predict", "model.runtime", "model.compiled", "model.features", "serve"},
     "monitor": {"core", "data", "model.predict", "model.evaluation", "model.runtime", "serve", "monitor"},
     "report": {"core", "report"},
+    "notify": {"core", "notify"},
     "sandbox": {"sandbox"},
     "bench": {"core", "data", "model", "serve", "sandbox", "bench"},
-    "cli": {"core", "data", "model", "tracking", "serve", "monitor", "report", "sandbox", "bench", "cli"},
+    "cli": {"core", "data", "model", "tracking", "serve", "monitor", "notify", "report", "sandbox", "bench", "cli"},
 }
 
 

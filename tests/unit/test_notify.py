@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tabpipe.notify import webhook
+from tests.helpers import HANG, Receiver, webhook_receiver
 
 SECRET_PATH = "/services/T000/B000/s3cr3tT0ken"
 FLAGS = {"min_roc_auc": False, "compiled_labels": True, "champion_not_worse": False, "passed": False}
@@ -136,62 +134,11 @@ def test_every_failure_and_reason_reaches_the_text_and_the_payload_is_json(
 
 # --- delivery -----------------------------------------------------------------------------------
 
-HANG = "hang"  # a scripted answer: say nothing for a second (longer than the test's timeout)
-
-
-@dataclass
-class Receiver:
-    """A webhook that records what it receives and answers from a script (its last answer repeats)."""
-
-    script: list[Any] = field(default_factory=lambda: [200])  # status, (status, headers, body) or HANG
-    received: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    def answer(self) -> Any:
-        return self.script[min(len(self.received), len(self.script)) - 1]
-
-
-def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            data = self.rfile.read(int(self.headers["Content-Length"]))
-            receiver.received.append(
-                {"path": self.path, "content_type": self.headers["Content-Type"], "body": json.loads(data)}
-            )
-            answer = receiver.answer()
-            if answer == HANG:
-                time.sleep(1.0)
-                answer = 200
-            status, headers, body = answer if isinstance(answer, tuple) else (answer, {}, "ok" if answer < 300 else "")
-            text = body.replace("{path}", self.path).encode()
-            try:
-                self.send_response(status)
-                for key, value in {"Content-Length": str(len(text)), **headers}.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(text)
-            except OSError:  # the client gave up waiting
-                pass
-
-    return Handler
-
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with webhook_receiver(SECRET_PATH) as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

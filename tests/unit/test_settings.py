@@ -24,6 +24,7 @@ SECTIONS = [
     settings.Gate,
     settings.Serve,
     settings.Monitor,
+    settings.Notify,
 ]
 BY_KEY = {kind.key: kind for kind in SECTIONS}
 

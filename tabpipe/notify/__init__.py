@@ -1,0 +1,1 @@
+"""Tell people what the pipeline decided (gate failed, new champion, retrain advised) through a chat webhook."""
