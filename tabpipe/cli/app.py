@@ -144,6 +144,31 @@ def extract_raw_data(
     _run(work)
 
 
+@app.command()
+def notify(
+    title: Annotated[str, typer.Argument(help="the message's first line")],
+    lines: Annotated[list[str] | None, typer.Argument(help="more lines, one item each")] = None,
+    params: Annotated[Path, typer.Option(help="the project's params file (its notify section)")] = Path("params.yaml"),
+) -> None:
+    """Post a message to the team's webhook (TABPIPE_WEBHOOK_URL), as the pipeline's own notifications are.
+
+    Exit status 0 when sent or when no webhook is set, 1 when the webhook could not be reached.
+    """
+
+    def work() -> int:
+        import os
+
+        from tabpipe.core import settings
+        from tabpipe.notify import webhook
+
+        rules = settings.read(params).section(settings.Notify)
+        outcome = webhook.post(webhook.message(title, lines or []), rules, os.environ)
+        print(f"notify: {outcome}")
+        return 1 if outcome == "failed" else 0
+
+    _run(work)
+
+
 @pr_app.command("report")
 def pr_report(
     base: Annotated[str, typer.Option(help="git revision to compare with")] = "main",
