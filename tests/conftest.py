@@ -14,8 +14,16 @@ from tests.helpers import FAMILIES, SMALL_ADULT, TOY, Served, dvc, env, make_pro
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml."""
+    """BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml.
+
+    Property tests run HYPOTHESIS_PROFILE's number of examples: `dev` (the default, quick while
+    working) or `ci` (.ci/run; at least 100 per property)."""
+    from hypothesis import settings
+
     os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="tabpipe-bentoml-")
+    settings.register_profile("dev", max_examples=10)
+    settings.register_profile("ci", max_examples=100)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

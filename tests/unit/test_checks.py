@@ -82,7 +82,7 @@ def test_valid_frame_passes() -> None:
     assert checks.run_all(toy_frame(), TOY, LIMITS) == []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     name=st.sampled_from(sorted(CORRUPTIONS)),
     rows=st.integers(min_value=40, max_value=120),

@@ -114,7 +114,7 @@ def test_unseen_categories_missing_values_and_out_of_range_numbers_agree(models:
         np.testing.assert_array_equal(served.predict_records(records(x)), served.predict_proba(x))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     small=st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
     large=st.floats(-1e9, 1e9, allow_nan=False),

@@ -27,7 +27,7 @@ def test_binary_roc_auc_uses_the_second_class_as_positive() -> None:
     assert m["roc_auc"] == round(roc_auc_score(y == "yes", p_yes), 6)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=30, max_value=3000))
 def test_curves_are_bounded_monotone_and_small(seed: int, rows: int) -> None:
     rng = np.random.default_rng(seed)
