@@ -1,6 +1,7 @@
 """Stage gate: may this model ship? Minimum metrics and the champion rule; exits non-zero if not
 (and tells the team's webhook which rules failed)."""
 
+import logging
 import os
 
 from tabpipe.core import files, hashing, settings, stage
@@ -26,6 +27,8 @@ def main() -> None:
         rules, files.read_json(args.evaluation), files.read_json(args.compiled), candidate, incumbent, x, y, params.seed
     )
 
+    if decision.schema_note:
+        logging.getLogger("gate").warning("%s", decision.schema_note)
     files.write_json(args.out, decision.flags)
     files.write_json(
         args.report,
@@ -33,6 +36,7 @@ def main() -> None:
             "flags": decision.flags,
             "champion": champion.__dict__ if champion else None,
             "comparison": decision.comparison.as_dict() if decision.comparison else None,
+            "schema_change": decision.schema_note,
         },
     )
     if decision.failures:

@@ -36,6 +36,7 @@ class Data(Section):
     iris_csv: str
     years: list[int]
     path: str
+    name: str
     target: str
     column_types: dict[str, str]
     missing_markers: list[str]
@@ -142,6 +143,8 @@ class ChampionRule(Section):
     rounds: int
     alpha: float
     require_improvement: bool
+    on_schema_change: Literal["compare", "new_lineage", "refuse"]
+    when_incomparable: Literal["new_lineage", "refuse"]
 
 
 class CompiledRule(Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,6 +163,19 @@ def _employment(path: Path, years: list[int]) -> Loaded:
     return Loaded(frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
 
 
+def lineage(data: Data) -> str:
+    """A user CSV's dataset name, which names its registered model: each CSV is its own lineage.
+
+    `data.name` when set, else the file's name; a built-in dataset's name is not taken.
+    """
+    name = data.name or re.sub(r"[^a-z0-9_]+", "-", Path(data.path).stem.lower()).strip("-")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise PipelineError(
+            f"params.yaml: data.name '{name}': use lower-case letters, digits, '-' and '_' (it names the model)"
+        )
+    return f"csv-{name}" if name in DATASETS else name
+
+
 def _user_csv(root: Path, data: Data) -> Loaded:
     if not data.path:
         raise PipelineError("params.yaml: data.dataset is 'csv' but data.path is empty")
@@ -177,7 +191,7 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
-    schema = infer(frame, name="csv", target=target, column_types=data.column_types, missing_markers=markers)
+    schema = infer(frame, name=lineage(data), target=target, column_types=data.column_types, missing_markers=markers)
     frame = coerce(frame, schema)
     require(frame, schema, str(path))
     if len(schema.classes) < 2:

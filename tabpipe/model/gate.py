@@ -161,8 +161,49 @@ def verdict(rules: list[Rule]) -> tuple[dict[str, bool], list[str]]:
     return flags, [f"gate: {rule.name}: {rule.detail}" for rule in rules if not rule.passed]
 
 
+@dataclass(frozen=True)
+class SchemaChange:
+    """How the data the champion was trained on differs from the candidate's: columns and classes."""
+
+    champion_columns: list[str]
+    added: list[str]
+    removed: list[str]
+    champion_classes: list[str]
+    classes: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed) or self.champion_classes != self.classes
+
+    @property
+    def comparable(self) -> bool:
+        """The champion can score this test set: every column it needs is here, and it predicts the same classes."""
+        return not self.removed and self.champion_classes == self.classes
+
+    def describe(self) -> str:
+        parts = [f"columns added {self.added}"] if self.added else []
+        parts += [f"columns removed {self.removed}"] if self.removed else []
+        if self.champion_classes != self.classes:
+            parts.append(f"classes {self.champion_classes} became {self.classes}")
+        return ", ".join(parts)
+
+
+def schema_change(champion: Any, columns: list[str], classes: list[str]) -> SchemaChange:
+    """Compare the champion's fitted inputs and classes (scikit-learn records both) with the candidate's."""
+    before = [str(c) for c in getattr(champion, "feature_names_in_", columns)]
+    return SchemaChange(
+        champion_columns=before,
+        added=[c for c in columns if c not in before],
+        removed=[c for c in before if c not in columns],
+        champion_classes=classes_of(champion),
+        classes=list(classes),
+    )
+
+
 def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: ChampionRule, seed: int) -> Comparison:
-    """Predict the shared test set with both models and compare them on `rule.metric`."""
+    """Predict the shared test set with both models and compare them on `rule.metric`.
+
+    The champion sees only the columns it was trained on (a candidate may have more)."""
     if rule.metric not in METRICS:
         raise PipelineError(
             f"params.yaml: gate.champion.metric is '{rule.metric}', expected one of {', '.join(METRICS)}"
@@ -173,7 +214,8 @@ def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: C
             f"gate: the champion predicts classes {list(champion.classes_)}, the candidate {classes}: not comparable"
         )
     _, candidate_proba = predict(candidate, x)
-    _, champion_proba = predict(champion, x)
+    known = [str(c) for c in getattr(champion, "feature_names_in_", x.columns)]
+    _, champion_proba = predict(champion, x[known])
     return compare(
         rule.metric,
         y,
@@ -194,6 +236,7 @@ class Decision:
     flags: dict[str, bool]
     failures: list[str]
     comparison: Comparison | None
+    schema_note: str | None = None
 
 
 def decide(
@@ -208,8 +251,10 @@ def decide(
 ) -> Decision:
     """Apply every rule: the minimums, the compiled model's agreement, then (when a different
     champion serves) the champion comparison."""
+    champion, note, refused = schema_policy(candidate, champion, x, settings.champion)
     comparison = compare_models(candidate, champion, x, y, settings.champion, seed) if champion is not None else None
     rules = [
+        Rule("schema_accepted", not refused, note or ""),
         *minimum_rules(metrics, settings.min),
         *compiled_rules(agreement, settings.compiled),
         *champion_rules(
@@ -220,4 +265,31 @@ def decide(
         ),
     ]
     flags, failures = verdict(rules)
-    return Decision(flags, failures, comparison)
+    return Decision(flags, failures, comparison, note)
+
+
+def schema_policy(
+    candidate: Any, champion: Any | None, x: Any, rule: ChampionRule
+) -> tuple[Any | None, str | None, bool]:
+    """(the champion to compare with, or None; a line saying what changed and what the gate did; refused).
+
+    A dataset's columns or classes may change between champion and candidate: `on_schema_change` and
+    `when_incomparable` say whether to compare anyway, ship as a new lineage (no comparison), or refuse."""
+    if champion is None:
+        return None, None, False
+    change = schema_change(champion, [str(c) for c in x.columns], classes_of(candidate))
+    if not change.changed:
+        return champion, None, False
+    action = rule.on_schema_change
+    if action == "compare" and not change.comparable:
+        action = rule.when_incomparable
+        reason = "; the champion cannot score this test set"
+    else:
+        reason = ""
+    done = {
+        "compare": "compared on the columns the champion knows",
+        "new_lineage": "shipped as a new lineage, not compared",
+        "refuse": "refused",
+    }[action]
+    note = f"the champion was trained on other data ({change.describe()}){reason}: {done}"
+    return (champion if action == "compare" else None), note, action == "refuse"

@@ -3,9 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from tests.helpers import dvc, set_params
+from tests.helpers import STRONG, dvc, env, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +66,62 @@ def test_exp_run_switches_dataset(project: Path, dataset: str) -> None:
     assert metrics["passed"] is True
     schema = json.loads((project / "data/prepared/schema.json").read_text())
     assert schema["name"] == dataset
+
+
+def write_csv(path: Path, columns: list[str], classes: tuple[str, str] = ("stay", "leave")) -> None:
+    """A separable two-class CSV: `signal` decides the class, the other columns are noise."""
+    rng = np.random.default_rng(7)
+    rows = 200
+    signal = rng.normal(size=rows)
+    values = {
+        "signal": signal.round(4),
+        "noise": rng.normal(size=rows).round(4),
+        "extra": rng.normal(size=rows).round(4),
+        "colour": rng.choice(["red", "green", "blue"], rows),
+    }
+    frame = pd.DataFrame({name: values[name] for name in columns})
+    frame["label"] = np.where(signal > 0, classes[1], classes[0])
+    frame.to_csv(path, index=False)
+
+
+def test_a_csv_lineage_through_added_and_removed_columns_and_renamed_classes(project: Path, tmp_path: Path) -> None:
+    """Each CSV registers its own model (tabpipe-<file name>); the gate says what changed and follows its policy."""
+    from mlflow.tracking import MlflowClient
+
+    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
+    csv = project / "data/raw/churn.csv"
+    set_params(
+        project,
+        **{"data.dataset": "csv", "data.path": "data/raw/churn.csv", "data.target": "label"},
+        **{"train.candidates": STRONG, "train.cv_folds": 2, "evaluate.importance_repeats": 1},
+    )
+    write_csv(csv, ["signal", "noise", "colour"])
+    dvc("repro", cwd=project, env=run_env)
+
+    write_csv(csv, ["signal", "noise", "colour", "extra"])
+    added = dvc("repro", cwd=project, env=run_env)
+    assert (
+        "gate: the champion was trained on other data (columns added ['extra']): "
+        "compared on the columns the champion knows" in added.stderr
+    )
+
+    write_csv(csv, ["signal", "colour", "extra"])
+    removed = dvc("repro", cwd=project, env=run_env)
+    assert "columns removed ['noise']); the champion cannot score this test set: shipped as a new lineage" in (
+        removed.stderr
+    )
+
+    write_csv(csv, ["signal", "colour", "extra"], classes=("no", "yes"))
+    set_params(project, **{"gate.champion.when_incomparable": "refuse"})
+    renamed = dvc("repro", cwd=project, env=run_env, check=False)
+    assert renamed.returncode != 0 and "Traceback" not in renamed.stderr
+    refusal = [line for line in renamed.stderr.splitlines() if line.startswith("error: gate:")]
+    assert refusal == [
+        "error: gate: schema_accepted: the champion was trained on other data "
+        "(classes ['leave', 'stay'] became ['no', 'yes']); the champion cannot score this test set: refused"
+    ]
+    registry = MlflowClient(
+        tracking_uri=f"sqlite:///{project}/mlflow.db", registry_uri=f"sqlite:///{project}/mlflow.db"
+    )
+    versions = sorted(int(v.version) for v in registry.search_model_versions("name='tabpipe-churn'"))
+    assert versions == [1, 2, 3]

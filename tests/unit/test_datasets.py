@@ -163,3 +163,22 @@ def test_clean_turns_markers_and_blanks_into_missing() -> None:
     assert list(frame.columns) == ["a", "b"]
     assert frame["a"].iloc[0] == "x"
     assert frame["a"].isna().sum() == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "expected"),
+    [
+        ("data/raw/churn.csv", "", "churn"),
+        ("data/raw/My Customers 2026.csv", "", "my-customers-2026"),
+        ("data/raw/iris.csv", "", "csv-iris"),  # a built-in dataset's name is not taken
+        ("data/raw/churn.csv", "retention", "retention"),
+    ],
+)
+def test_each_csv_is_its_own_lineage_named_after_its_file_or_data_name(path: str, name: str, expected: str) -> None:
+    data = params_section(Data, dataset="csv", path=path, name=name)
+    assert datasets.lineage(data) == expected
+
+
+def test_a_lineage_name_the_registry_cannot_hold_is_one_line() -> None:
+    with pytest.raises(PipelineError, match=r"data\.name 'Bad Name!': use lower-case letters"):
+        datasets.lineage(params_section(Data, dataset="csv", path="data/raw/x.csv", name="Bad Name!"))

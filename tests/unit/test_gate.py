@@ -6,7 +6,7 @@ import pytest
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Gate
 from tabpipe.model import gate
-from tests.helpers import params_section
+from tests.helpers import params_section, toy_frame
 
 CLASSES = ["no", "yes"]
 
@@ -95,3 +95,85 @@ def test_unknown_test_is_a_params_error(labels: np.ndarray) -> None:
     proba = noisy(labels, 1.0, seed=1)
     with pytest.raises(PipelineError, match=r"gate\.champion\.test"):
         gate.compare("roc_auc", labels, proba, proba, CLASSES, test="ttest", rounds=10, seed=0, alpha=0.05)
+
+
+def fitted(frame, columns: list[str]):
+    """A real scikit-learn pipeline trained on `columns` of the frame (as train fits one)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in columns if c != "c"]
+    pre = make_column_transformer(
+        (StandardScaler(), numeric), *([(OneHotEncoder(handle_unknown="ignore"), ["c"])] if "c" in columns else [])
+    )
+    return make_pipeline(pre, LogisticRegression()).fit(frame[columns], frame["y"])
+
+
+@pytest.fixture
+def frames():
+    frame = toy_frame(rows=120)
+    frame["w"] = np.random.default_rng(1).normal(size=len(frame))
+    return frame, fitted(frame, ["x", "z", "c"])
+
+
+def policy(**values):
+    return params_section(Gate).champion.model_copy(update=values)
+
+
+def test_an_unchanged_schema_compares_as_always(frames) -> None:
+    frame, champion = frames
+    candidate = fitted(frame, ["x", "z", "c"])
+    assert gate.schema_policy(candidate, champion, frame[["x", "z", "c"]], policy()) == (champion, None, False)
+
+
+def test_an_added_column_is_compared_on_the_columns_the_champion_knows(frames) -> None:
+    frame, champion = frames
+    candidate = fitted(frame, ["x", "z", "c", "w"])
+    x = frame[["x", "z", "c", "w"]]
+    kept, note, refused = gate.schema_policy(candidate, champion, x, policy())
+    assert kept is champion and not refused
+    assert (
+        note
+        == "the champion was trained on other data (columns added ['w']): compared on the columns the champion knows"
+    )
+    comparison = gate.compare_models(candidate, champion, x, frame["y"].to_numpy(), policy(), seed=0)
+    assert 0 <= comparison.champion <= 1
+
+
+def test_a_removed_column_ships_as_a_new_lineage_or_is_refused(frames) -> None:
+    frame, champion = frames
+    candidate = fitted(frame, ["x", "c"])
+    x = frame[["x", "c"]]
+    kept, note, refused = gate.schema_policy(candidate, champion, x, policy())
+    assert kept is None and not refused
+    assert note == (
+        "the champion was trained on other data (columns removed ['z']); the champion cannot score this test set: "
+        "shipped as a new lineage, not compared"
+    )
+    assert gate.schema_policy(candidate, champion, x, policy(when_incomparable="refuse"))[2] is True
+
+
+def test_renamed_classes_cannot_be_compared(frames) -> None:
+    frame, champion = frames
+    renamed = frame.assign(y=frame["y"].map({"no": "stay", "yes": "leave"}))
+    candidate = fitted(renamed, ["x", "z", "c"])
+    _, note, _ = gate.schema_policy(candidate, champion, renamed[["x", "z", "c"]], policy())
+    assert "classes ['no', 'yes'] became ['leave', 'stay']" in note and "new lineage" in note
+
+
+def test_refusing_any_schema_change_fails_the_gate_in_one_line(frames) -> None:
+    frame, champion = frames
+    candidate = fitted(frame, ["x", "z", "c", "w"])
+    settings = params_section(Gate)
+    settings = settings.model_copy(update={"champion": policy(on_schema_change="refuse")})
+    metrics = {"roc_auc": 0.99, "f1_macro": 0.99}
+    agreement = {"runtime": "onnx", "label_agreement": 1.0, "max_probability_difference": 0.0}
+    x, y = frame[["x", "z", "c", "w"]], frame["y"].to_numpy()
+    decision = gate.decide(settings, metrics, agreement, candidate, champion, x, y, seed=0)
+    assert decision.flags["schema_accepted"] is False and decision.flags["passed"] is False
+    assert decision.failures == [
+        "gate: schema_accepted: the champion was trained on other data (columns added ['w']): refused"
+    ]
+    assert decision.comparison is None
