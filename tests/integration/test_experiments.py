@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dvc, run
+from tests.helpers import dvc, make_project, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("experiments")]
 
 
 def store(repo: Path):
@@ -36,8 +36,16 @@ def reproduced(project: Path) -> Path:
     return project
 
 
-def test_repro_logs_candidates_winner_model_and_test_metrics(reproduced: Path) -> None:
-    repo = reproduced
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One reproduced project for the tests that only read it (the others change it: their own copy)."""
+    repo = make_project(tmp_path_factory.mktemp("experiments") / "repo")
+    dvc("repro", cwd=repo)
+    return repo
+
+
+def test_repro_logs_candidates_winner_model_and_test_metrics(shared: Path) -> None:
+    repo = shared
     experiment, found = runs(repo)
     assert experiment.artifact_location == (repo / "mlruns/tabpipe-iris").as_uri()
     parents = [r for r in found if r.data.tags.get("mlflow.runName") == "train"]
@@ -68,13 +76,13 @@ def test_repro_logs_candidates_winner_model_and_test_metrics(reproduced: Path) -
 
 
 def test_logged_model_has_signature_and_predicts_like_the_dvc_output(
-    reproduced: Path, monkeypatch: pytest.MonkeyPatch
+    shared: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import joblib
     import mlflow
     import pandas as pd
 
-    repo = reproduced
+    repo = shared
     experiment, _ = runs(repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo}/mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
@@ -97,8 +105,8 @@ def test_logged_model_has_signature_and_predicts_like_the_dvc_output(
     assert (served.predict_proba(test) == local.predict_proba(test)).all()
 
 
-def test_plots_and_metrics_render_for_review(reproduced: Path) -> None:
-    repo = reproduced
+def test_plots_and_metrics_render_for_review(shared: Path) -> None:
+    repo = shared
     shown = dvc("plots", "show", "-o", "plots_out", cwd=repo)
     assert (repo / "plots_out/index.html").is_file(), shown.stdout
     html = (repo / "plots_out/index.html").read_text()

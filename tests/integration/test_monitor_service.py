@@ -21,7 +21,7 @@ from tabpipe.monitor import assess
 from tabpipe.serve import predlog
 from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, webhook_receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitor_service")]
 
 
 @pytest.fixture(scope="module")
