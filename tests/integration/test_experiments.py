@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import dvc, make_project, run
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("experiments")]
+pytestmark = pytest.mark.integration
 
 
 def store(repo: Path):

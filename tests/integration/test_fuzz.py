@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import Served
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("served")]
+pytestmark = pytest.mark.integration
 
 
 class Client:

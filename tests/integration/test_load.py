@@ -22,7 +22,7 @@ import pytest
 from tabpipe.serve import predlog
 from tests.helpers import Served
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("served")]
+pytestmark = pytest.mark.integration
 
 
 def server_rss(url: str) -> int:

@@ -21,7 +21,7 @@ from tabpipe.monitor import assess
 from tabpipe.serve import predlog
 from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, webhook_receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitor_service")]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import BIN, Served, dvc, env, get, make_project, post, run, serving, set_params
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("served")]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

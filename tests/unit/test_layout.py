@@ -24,7 +24,21 @@ ALLOWED = {
     "notify": {"core", "notify"},
     "sandbox": {"sandbox"},
     "bench": {"core", "data", "model", "serve", "sandbox", "bench"},
-    "cli": {"core", "data", "model", "tracking", "serve", "monitor", "notify", "report", "sandbox", "bench", "cli"},
+    "deploy": {"core", "data", "model", "serve", "tracking", "sandbox", "deploy"},
+    "cli": {
+        "core",
+        "data",
+        "model",
+        "tracking",
+        "serve",
+        "monitor",
+        "notify",
+        "report",
+        "sandbox",
+        "bench",
+        "deploy",
+        "cli",
+    },
 }
 
 

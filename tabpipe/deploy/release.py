@@ -1,0 +1,245 @@
+"""Release: build the Bento, serve the built Bento on 127.0.0.1, and say so only once it answers as evaluate did.
+
+The server runs in an empty temporary folder with a throwaway prediction log, in its own process
+group (stopped whatever happens), from the Bento's folder in the store: nothing of the working tree
+is used. A failed smoke test deletes the Bento just built, so `<service>:latest` stays the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import read_parquet
+from tabpipe.core.hashing import file_sha256
+from tabpipe.core.layout import paths
+from tabpipe.data import prepared
+from tabpipe.sandbox.scratch import background, free_port
+from tabpipe.serve import manifest as manifests
+from tabpipe.serve import store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tabpipe.serve.manifest import Manifest
+
+TOLERANCE = 1e-9  # served probabilities against evaluate's: the same file, the same runtime
+BENTO_TAG_TAG = "release.bento"  # on the champion's registered version: the Bento that last released it
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What each smoke row must be answered: its label and every class's probability, and who said so."""
+
+    labels: list[str]
+    probabilities: list[dict[str, float]]
+    source: str  # "evaluate", or "model <tag> in-process" when data/predictions/ holds another model's answers
+
+
+def smoke_rows(test: pd.DataFrame, features: list[str], count: int) -> list[dict[str, Any]]:
+    """The first `count` test rows as request rows: features only, missing values as null."""
+    head = test[features].head(count).astype(object)
+    return head.where(head.notna(), None).to_dict(orient="records")
+
+
+def from_predictions(saved: pd.DataFrame, classes: list[str], count: int) -> Expected:
+    """evaluate's answers (data/predictions/test.parquet: `predicted`, `proba_<class>`) for the first rows."""
+    columns = ["predicted", *(f"proba_{label}" for label in classes)]
+    missing = [column for column in columns if column not in saved.columns]
+    if missing:
+        raise PipelineError(f"evaluate's predictions have no column {missing[0]!r}; rerun `dvc repro`")
+    head = saved.head(count)
+    probabilities = [{label: float(row[f"proba_{label}"]) for label in classes} for _, row in head.iterrows()]
+    return Expected([str(label) for label in head["predicted"]], probabilities, "evaluate")
+
+
+def from_model(model: Any, rows: list[dict[str, Any]], served: Manifest) -> Expected:
+    """What the served model file answers in this process, through the service's own prediction path."""
+    from tabpipe.model.predict import classes_of
+    from tabpipe.serve import request
+
+    labels, proba = request.predict(model, rows, served.schema)
+    classes = classes_of(model)
+    probabilities = [{c: float(p) for c, p in zip(classes, row, strict=True)} for row in proba]
+    return Expected([str(label) for label in labels], probabilities, f"model {served.tag} in-process")
+
+
+def difference(answers: list[dict[str, Any]], expected: Expected, tolerance: float = TOLERANCE) -> str | None:
+    """The first way the served answers differ from the expected ones, in words; None when they agree."""
+    if len(answers) != len(expected.labels):
+        return f"answered {len(answers)} of {len(expected.labels)} rows"
+    pairs = zip(answers, expected.labels, expected.probabilities, strict=True)
+    for row, (answer, label, probabilities) in enumerate(pairs):
+        if answer.get("label") != label:
+            return f"test row {row} answered {answer.get('label')!r}, {expected.source} predicted {label!r}"
+        got = answer.get("probabilities") or {}
+        if set(got) != set(probabilities):
+            return f"test row {row} answered classes {sorted(got)}, {expected.source} has {sorted(probabilities)}"
+        for name, value in probabilities.items():
+            if not abs(float(got[name]) - value) <= tolerance:
+                return (
+                    f"test row {row}: probability of {name!r} {got[name]!r}, {expected.source} gave {value!r} "
+                    f"(tolerance {tolerance:g})"
+                )
+    return None
+
+
+def server_failure(message: str, timeout: float) -> str:
+    """One line for a server that exited or never got ready (sandbox.background's error and the server's log)."""
+    first, _, log = message.partition("\n")
+    said = [line.strip() for line in log.splitlines() if line.strip().startswith("error:")]
+    if " not ready in " in first:
+        reason = f"not ready within {timeout:g} s"
+    else:
+        reason = f"the server exited ({first.rsplit(' exited ', 1)[-1].rstrip(':')})"
+    return f"{reason}; it said: {said[-1].removeprefix('error: ')}" if said else reason
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1].removeprefix("error: ")[:300] if lines else "no output"
+
+
+def build(root: Path, run_env: dict[str, str]) -> str:
+    """`bentoml build` in the project; the new Bento's tag."""
+    import subprocess
+
+    args = [sys.executable, "-m", "bentoml", "build", "--output", "tag"]
+    result = subprocess.run(args, cwd=root, env=run_env, capture_output=True, text=True, timeout=900)
+    tags = [line.strip().removeprefix("__tag__:") for line in result.stdout.splitlines() if "__tag__:" in line]
+    if result.returncode != 0 or not tags:
+        raise PipelineError(f"release: bentoml build failed: {last_line(result.stderr or result.stdout)}")
+    return tags[-1]
+
+
+def ask(url: str, rows: list[dict[str, Any]], deadline: float) -> dict[str, Any]:
+    """POST rows to /predict; a 503 (a worker still loading) is asked again until the deadline."""
+    data = json.dumps({"rows": rows}, allow_nan=False).encode()
+    while True:
+        request = urllib.request.Request(f"{url}/predict", data=data, headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 503 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            body = " ".join(error.read().decode(errors="replace").split())[:200]
+            raise PipelineError(f"/predict answered HTTP {error.code}: {body}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise PipelineError(f"/predict: {error}") from None
+
+
+def smoke_test(
+    bento: Path, rows: list[dict[str, Any]], served: Manifest, timeout: float, run_env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Serve the Bento folder from an empty temporary folder on 127.0.0.1; the answers to `rows`.
+
+    The folder, not the tag: `bentoml serve <tag>` first tries the tag as `<module>:<attribute>`,
+    and as the Bento is called `tabpipe` that would import the installed tabpipe package before
+    the Bento's own copy.
+    """
+    with tempfile.TemporaryDirectory(prefix="tabpipe-release-") as folder:
+        work = Path(folder)
+        server_env = {**run_env, "TABPIPE_PREDICTION_LOG": str(work / "predictions.db")}
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        args = [sys.executable, "-m", "bentoml", "serve", str(bento), "--host", "127.0.0.1", "--port", str(port)]
+        answers: list[dict[str, Any]] = []
+        try:
+            with background(args, work, server_env, f"{url}/readyz", work / "serve.log", timeout):
+                deadline = time.monotonic() + timeout
+                batch = served.serve.max_rows
+                for start in range(0, len(rows), batch):
+                    body = ask(url, rows[start : start + batch], deadline)
+                    if body.get("model") != served.identity:
+                        raise PipelineError(f"answered as model {body.get('model')}, the manifest serves {served.tag}")
+                    answers += body.get("predictions") or []
+        except RuntimeError as error:  # from background(): the server exited or was not ready in time
+            raise PipelineError(server_failure(str(error), timeout)) from None
+    return answers
+
+
+def expectation(root: Path, served: Manifest, rows: list[dict[str, Any]]) -> Expected:
+    """evaluate's answers when data/predictions/ was made by the served model file, else (after a
+    rollback, say) what the stored model answers in this process."""
+    import bentoml
+
+    locations = paths(root)
+    model_file = locations["models"]["served"] / served.model_file
+    if model_file.is_file() and file_sha256(model_file) == served.model_sha256:
+        saved = read_parquet(locations["data"]["predictions"])
+        return from_predictions(saved, list(served.schema.classes), len(rows))
+    return from_model(store.load_model(bentoml.models.get(served.tag)), rows, served)
+
+
+def discard(tag: str) -> str:
+    """Delete the Bento just built; what stays the release, in words."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    bentoml.bentos.delete(tag)
+    name = tag.split(":", 1)[0]
+    try:
+        return f"{bentoml.bentos.get(f'{name}:latest').tag} stays the release"
+    except NotFound:
+        return f"no {name} Bento is left (there was no earlier release)"
+
+
+def record(root: Path, served: Manifest, tag: str) -> None:
+    """Tag the registry's champion with the Bento when the champion is the model it serves (best effort)."""
+    from tabpipe.core import settings
+    from tabpipe.tracking import registry
+    from tabpipe.tracking import store as tracking
+
+    uri = tracking.tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return  # no local registry (outputs from `dvc pull`): nothing to tag, and no empty store to create
+    try:
+        prefix = settings.read(root / "params.yaml").section(settings.Gate).registered_model
+        name = registry.model_name(prefix, served.raw["dataset"])
+        champion = registry.champion(name)
+        if champion is None:
+            return
+        client = tracking.client()
+        if client.get_model_version(name, champion.version).tags.get("served.sha256") == served.model_sha256:
+            client.set_model_version_tag(name, champion.version, BENTO_TAG_TAG, tag)
+    except Exception as error:  # the Bento is built and checked; the tag is a convenience
+        print(f"warning: release: {tag} not recorded in the registry: {last_line(str(error))}", file=sys.stderr)
+
+
+def run(root: Path, count: int, timeout: float) -> str:
+    """Build, serve and smoke-test a release of the project at `root`; the line that says it shipped."""
+    import bentoml
+
+    locations = paths(root)
+    served = manifests.read(locations["models"]["serving"])
+    store.require(served, locations["models"]["served"] / served.model_file)
+    test = prepared.read_split(locations["data"]["prepared"], "test")
+    rows = smoke_rows(test, served.schema.feature_names, count)
+    expected = expectation(root, served, rows)
+    run_env = dict(os.environ)
+
+    tag = build(root, run_env)
+    try:
+        answers = smoke_test(Path(bentoml.bentos.get(tag).path), rows, served, timeout, run_env)
+        problem = difference(answers, expected)
+        if problem:
+            raise PipelineError(problem)
+    except PipelineError as error:
+        kept = discard(tag)
+        raise PipelineError(f"release: {tag}: {' '.join(str(error).split())}; {kept}") from None
+    except BaseException:
+        discard(tag)
+        raise
+    record(root, served, tag)
+    return f"released {tag}: model {served.tag}, {len(rows)} test rows answered as {expected.source} did"
