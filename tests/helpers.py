@@ -256,16 +256,23 @@ def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def webhook_receiver(path: str = "/hook") -> Iterator[Receiver]:
-    """A real HTTP webhook on 127.0.0.1 (a ThreadingHTTPServer) recording every JSON body posted to it."""
-    state = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (a ThreadingHTTPServer in a thread); yields its base URL, then stops it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def webhook_receiver(path: str = "/hook") -> Iterator[Receiver]:
+    """A real HTTP webhook recording every JSON body posted to it."""
+    state = Receiver()
+    with http_server(handler_for(state)) as base:
+        state.url = f"{base}{path}"
+        yield state

@@ -4,10 +4,9 @@ import json
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.report import collect, github, pr
+from tests.helpers import http_server
 
 PASSED_FLAGS = {
     "champion_not_worse": True,
@@ -441,16 +441,9 @@ def handler_for(hub: FakeGitHub) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def hub() -> Iterator[FakeGitHub]:
     state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(handler_for(state)) as base:
+        state.url = base
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def upsert(hub: FakeGitHub, text: str, token: str = TOKEN) -> tuple[str, int]:
