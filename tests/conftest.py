@@ -12,6 +12,30 @@ import pytest
 from tabpipe.data.schema import Schema
 from tests.helpers import FAMILIES, SMALL_ADULT, TOY, Served, dvc, env, make_project, serving, set_params
 
+# Test files that share a session-scoped fixture (`served_family`): one worker runs them all, so
+# each family is trained and served once.
+SHARED_WORKER = {
+    "tests/integration/test_fuzz.py": "served",
+    "tests/integration/test_load.py": "served",
+    "tests/integration/test_service.py": "served",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's file-by-file scheduling, with the files in SHARED_WORKER kept together.
+
+    (`--dist loadgroup` would do it with marks, but it silently stops grouping under pytest 9.2:
+    pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(path, path)
+
+    return ByFile(config, log)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml.
