@@ -16,7 +16,7 @@ from pydantic import Field
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import manifest, predlog, request, store
+from tabpipe.serve import contract, manifest, predlog, request, store
 from tabpipe.serve.guard import RequestGuard
 
 try:
@@ -27,7 +27,7 @@ except PipelineError as error:  # nothing to serve: one line and a non-zero exit
     raise SystemExit(f"error: {error}") from None
 LIMITS = MANIFEST.serve
 LOG_PATH = predlog.location(LIMITS.prediction_log, dict(os.environ))
-Row = request.row_model(MANIFEST.schema)
+Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
 
 log = logging.getLogger("tabpipe.service")
@@ -36,6 +36,11 @@ predicted = bentoml.metrics.Counter(
 )
 rejected = bentoml.metrics.Counter(
     name="tabpipe_rejected_requests", documentation="Requests refused as invalid, by status", labelnames=["status"]
+)
+unseen_values = bentoml.metrics.Counter(
+    name="tabpipe_unseen_values",
+    documentation="Answered values outside the schema's limits (serve.unseen: answer), by column and kind",
+    labelnames=["column", "kind"],
 )
 log_failures = bentoml.metrics.Counter(
     name="tabpipe_prediction_log_failures", documentation="Answered requests whose rows could not be logged"
@@ -82,13 +87,18 @@ class Classifier:
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows)
-        labels, proba = request.predict(self.model, records, MANIFEST.schema)
+        flags = contract.unseen(records, MANIFEST.schema)  # the log keeps the values as sent
+        model_rows = contract.clipped(records, flags, MANIFEST.schema)
+        labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
         for label in labels:
             predicted.labels(label=str(label)).inc()
+        for row in flags:
+            for column, kind in row.items():
+                unseen_values.labels(column=column, kind=kind).inc()
         request_id = None
         if self.log is not None:
             try:
-                request_id = self.log.append(records, labels, proba, self.classes, MANIFEST.identity)
+                request_id = self.log.append(records, labels, proba, self.classes, MANIFEST.identity, flags)
             except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
                 log_failures.inc()
                 log.error("prediction log %s: %s", LOG_PATH, error)
@@ -105,6 +115,7 @@ class Classifier:
             "metrics": MANIFEST.metrics,
             "schema": MANIFEST.raw["schema"],
             "max_rows": LIMITS.max_rows,
+            "unseen": LIMITS.unseen,
             "prediction_log": str(LOG_PATH) if LOG_PATH else None,
         }
 

@@ -23,7 +23,7 @@ MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
 MODEL = store.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
 CLASSES = classes_of(MODEL)
-Row = request.row_model(SCHEMA)
+Row = request.row_model(SCHEMA, MANIFEST.serve.unseen)
 
 
 class Request(BaseModel):

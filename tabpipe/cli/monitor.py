@@ -85,12 +85,16 @@ def run(args: Options) -> int:
     )
 
     log.info("assessed in %.1f s; writing %s", time.perf_counter() - started, args.out)
-    files.write_json(args.out / "drift.json", {**result.metrics, "reasons": result.reasons, "model": served.identity})
-    files.write_json(args.out / "metrics.json", result.metrics)
+    values = {**result.metrics, **window.unseen_summary()}
+    files.write_json(args.out / "drift.json", {**values, "reasons": result.reasons, "model": served.identity})
+    files.write_json(args.out / "metrics.json", values)
     files.write_with(args.out / "drift.html", lambda tmp: result.report.save_html(str(tmp)))
     prometheus.write(
-        args.out / "drift.prom", prometheus.collect(result.metrics, rules, served.identity, served.metrics, time.time())
+        args.out / "drift.prom", prometheus.collect(values, rules, served.identity, served.metrics, time.time())
     )
+    for column, kinds in window.unseen.items():
+        found = ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+        print(f"unseen: column '{column}': {found}", file=sys.stderr)
     for reason in result.reasons:
         print(f"retrain: {reason}", file=sys.stderr)
     if result.retrain:
@@ -100,6 +104,8 @@ def run(args: Options) -> int:
         webhook.post(message, params.section(settings.Notify), os.environ)
     state = "retrain advised" if result.retrain else "healthy"
     print(
-        f"monitor: {result.metrics['rows']} rows, drift share {result.metrics['drift_share']}, {state}", file=sys.stderr
+        f"monitor: {result.metrics['rows']} rows ({window.unseen_rows} with values outside the schema's limits),"
+        f" drift share {result.metrics['drift_share']}, {state}",
+        file=sys.stderr,
     )
     return result.exit_code

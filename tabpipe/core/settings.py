@@ -28,6 +28,18 @@ class Base(Section):
     seed: int
 
 
+class ColumnLimits(Section):
+    """A CSV column's declared limits (`data.limits.<column>`): enforced like a built-in schema's.
+
+    An absent minimum or maximum is no bound; a categorical column lists its categories.
+    """
+
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = None
+    nullable: bool
+
+
 class Data(Section):
     key: ClassVar[str] = "data"
     dataset: str
@@ -40,6 +52,7 @@ class Data(Section):
     target: str
     column_types: dict[str, str]
     missing_markers: list[str]
+    limits: dict[str, ColumnLimits]
 
 
 class Drift(Section):
@@ -170,6 +183,7 @@ class Serve(Section):
     access_log: bool
     prediction_log: str
     runtime: Literal["onnx", "auto", "sklearn"]
+    unseen: Literal["answer", "refuse"]
 
 
 class Monitor(Section):

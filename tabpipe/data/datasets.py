@@ -191,7 +191,14 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
-    schema = infer(frame, name=lineage(data), target=target, column_types=data.column_types, missing_markers=markers)
+    schema = infer(
+        frame,
+        name=lineage(data),
+        target=target,
+        column_types=data.column_types,
+        missing_markers=markers,
+        limits=data.limits,
+    )
     frame = coerce(frame, schema)
     require(frame, schema, str(path))
     if len(schema.classes) < 2:

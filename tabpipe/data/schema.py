@@ -19,13 +19,22 @@ from tabpipe.core.files import read_json
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tabpipe.core.settings import ColumnLimits
+
 Kind = Literal["numeric", "categorical"]
 KINDS: tuple[str, ...] = ("numeric", "categorical")
+Limits = Literal["declared", "observed"]
+LIMITS: tuple[str, ...] = ("declared", "observed")
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One input column. Numeric features have a closed range; categorical ones a category list."""
+    """One input column. Numeric features have a closed range; categorical ones a category list.
+
+    `limits` says where range, categories and nullability come from: `declared` (a built-in
+    schema, or `data.limits` in params) is a contract the service enforces; `observed` (inferred
+    from a user's CSV) is only what training saw, which `serve.unseen` decides how to treat.
+    """
 
     name: str
     kind: Kind
@@ -33,6 +42,7 @@ class Feature:
     maximum: float | None = None
     categories: tuple[str, ...] = ()
     nullable: bool = False
+    limits: Limits = "declared"
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class Schema:
                     maximum=_number(f.get("maximum")),
                     categories=tuple(str(c) for c in f.get("categories", ())),
                     nullable=bool(f.get("nullable", False)),
+                    limits=_limits(f.get("limits", "declared"), f["name"]),
                 )
                 for f in data["features"]
             )
@@ -118,10 +129,12 @@ def infer(
     target: str,
     column_types: dict[str, str] | None = None,
     missing_markers: tuple[str, ...] = (),
+    limits: dict[str, ColumnLimits] | None = None,
 ) -> Schema:
     """Infer a schema from a normalised user frame: numeric dtypes are numeric unless overridden.
 
-    Ranges and categories are the observed ones, so serving rejects what training never saw.
+    Ranges, categories and nullability are the observed ones (`limits: observed`), except for
+    the columns `limits` declares (params' `data.limits`), which take exactly what is declared.
     """
     import pandas as pd
 
@@ -130,6 +143,10 @@ def infer(
         if column not in frame.columns:
             raise PipelineError(f"params.yaml: data.column_types names column '{column}', which the data lacks")
         _kind(kind, column)
+    declared = dict(limits or {})
+    for column in declared:
+        if column not in frame.columns or column == target:
+            raise PipelineError(f"params.yaml: data.limits names column '{column}', which is not a feature of the data")
     features = []
     for column in frame.columns:
         if column == target:
@@ -137,13 +154,16 @@ def infer(
         values = frame[column]
         kind = overrides.get(column) or ("numeric" if pd.api.types.is_numeric_dtype(values) else "categorical")
         nullable = bool(values.isna().any())
-        if kind == "numeric":
+        if column in declared:
+            features.append(_declared(column, kind, declared[column]))
+        elif kind == "numeric":
             finite = pd.to_numeric(values, errors="coerce")
             finite = finite[finite.abs() != math.inf]
-            features.append(Feature(column, "numeric", _number(finite.min()), _number(finite.max()), nullable=nullable))
+            low, high = _number(finite.min()), _number(finite.max())
+            features.append(Feature(column, "numeric", low, high, nullable=nullable, limits="observed"))
         else:
             categories = tuple(sorted(as_text(values).dropna().unique()))
-            features.append(Feature(column, "categorical", categories=categories, nullable=nullable))
+            features.append(Feature(column, "categorical", categories=categories, nullable=nullable, limits="observed"))
     classes = tuple(sorted(as_text(frame[target]).dropna().unique()))
     return Schema(name, tuple(features), target, classes, tuple(missing_markers))
 
@@ -163,6 +183,29 @@ def _kind(value: Any, column: str) -> Kind:
     return value
 
 
+def _declared(column: str, kind: str, limits: ColumnLimits) -> Feature:
+    """A column whose limits params declare: exactly those (an absent bound is no bound)."""
+    where = f"params.yaml: data.limits.{column}"
+    if kind == "numeric":
+        if limits.categories is not None:
+            raise PipelineError(f"{where}: categories given for a numeric column (set data.column_types to change it)")
+        low, high = limits.minimum, limits.maximum
+        if low is not None and high is not None and low > high:
+            raise PipelineError(f"{where}: minimum {low} is above maximum {high}")
+        return Feature(column, "numeric", low, high, nullable=limits.nullable)
+    if limits.minimum is not None or limits.maximum is not None:
+        raise PipelineError(f"{where}: minimum or maximum given for a categorical column")
+    if not limits.categories:
+        raise PipelineError(f"{where}: a categorical column needs its categories")
+    return Feature(column, "categorical", categories=tuple(limits.categories), nullable=limits.nullable)
+
+
+def _limits(value: Any, column: str) -> Limits:
+    if value not in LIMITS:
+        raise PipelineError(f"schema: column '{column}' has limits '{value}', expected one of {', '.join(LIMITS)}")
+    return value
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None
@@ -172,7 +215,7 @@ def _number(value: Any) -> float | None:
 
 def _compact(feature: dict[str, Any]) -> dict[str, Any]:
     """Drop the fields that do not apply to a feature's kind, for a readable artifact."""
-    keep = {"name", "kind", "nullable"}
+    keep = {"name", "kind", "nullable", "limits"}
     keep |= {"minimum", "maximum"} if feature["kind"] == "numeric" else {"categories"}
     return {k: v for k, v in feature.items() if k in keep}
 

@@ -44,6 +44,15 @@ def collect(
     gauge("tabpipe_prediction_drift_threshold", "monitor.prediction_threshold", settings.prediction_threshold)
     for feature, score in values["feature_drift"].items():
         gauge("tabpipe_feature_drift_score", "Per-feature drift score (p-value or distance)", score, feature=feature)
+    for feature, kinds in (values.get("unseen_values") or {}).items():
+        for kind, count in kinds.items():
+            gauge(
+                "tabpipe_monitor_unseen_values",
+                "Values in the window outside the schema's limits, by feature and kind",
+                count,
+                feature=feature,
+                kind=kind,
+            )
     for metric, value in (values.get("labelled") or {}).items():
         gauge("tabpipe_labelled_metric", "Metric on labelled traffic", value, metric=metric)
     for metric, drop in settings.max_metric_drop.items():

@@ -1,11 +1,13 @@
 """A window of served traffic, from the prediction log or a batch file, ready to assess.
 
 The window holds the schema's features (typed as in training) and the class the model predicted
-for each row; with ground truth, also the labels of the rows that have one.
+for each row; with ground truth, also the labels of the rows that have one; and how many values
+fell outside the schema's limits, by column and kind (tabpipe.serve.contract).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data.frames import coerce
 from tabpipe.model.predict import classes_of, predict
 from tabpipe.monitor.assess import PREDICTION
+from tabpipe.serve import contract
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,10 +26,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Traffic:
-    """The window to compare with the reference, and (when known) labels with the model's probabilities."""
+    """The window to compare with the reference, (when known) labels with the model's probabilities,
+    and the values outside the schema's limits: {column: {kind: rows}}."""
 
     window: pd.DataFrame
     labelled: dict[str, Any]
+    unseen_rows: int
+    unseen: dict[str, dict[str, int]]
+
+    def unseen_summary(self) -> dict[str, Any]:
+        """The monitor's report entries: rows holding any such value, and the counts by column and kind."""
+        return {"unseen_rows": self.unseen_rows, "unseen_values": self.unseen}
 
 
 def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Traffic:
@@ -34,7 +44,9 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
     labels, proba = predict(model, batch[schema.feature_names])
     window = batch[schema.feature_names].assign(**{PREDICTION: labels.astype(str)})
     truth = batch[schema.target] if schema.target in batch.columns else None
-    return Traffic(window, _labelled(truth, proba, classes_of(model), file))
+    flags = contract.unseen(batch[schema.feature_names].to_dict(orient="records"), schema)
+    labelled = _labelled(truth, proba, classes_of(model), file)
+    return Traffic(window, labelled, sum(bool(f) for f in flags), contract.counts(flags))
 
 
 def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:
@@ -42,7 +54,16 @@ def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, 
     window = window_from_log(logged, schema)
     classes = list(schema.classes)
     truth = None if labels is None else join_labels(logged, labels, schema.target, file)
-    return Traffic(window, _labelled(truth, logged_probabilities(logged, classes), classes, file))
+    labelled = _labelled(truth, logged_probabilities(logged, classes), classes, file)
+    flags = logged_unseen(logged)
+    return Traffic(window, labelled, sum(bool(f) for f in flags), contract.counts(flags))
+
+
+def logged_unseen(logged: pd.DataFrame) -> list[dict[str, str]]:
+    """Each logged row's flagged values ({column: kind}); rows logged before flagging have none."""
+    if "unseen" not in logged.columns:
+        return [{} for _ in range(len(logged))]
+    return [json.loads(text) if isinstance(text, str) and text else {} for text in logged["unseen"]]
 
 
 def _labelled(truth: pd.Series | None, proba: np.ndarray, classes: list[str], file: str) -> dict[str, Any]:

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     version TEXT NOT NULL,
     features TEXT NOT NULL,
     label TEXT NOT NULL,
-    probabilities TEXT NOT NULL
+    probabilities TEXT NOT NULL,
+    unseen TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
 """
@@ -58,12 +59,28 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(SCHEMA_SQL)
+            _migrate(connection)
             return connection
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 connection.close()
                 raise
             time.sleep(0.05)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Give a log written before values outside the schema were flagged its `unseen` column.
+
+    Workers opening an old log together may both try; the loser finds the column already there.
+    """
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    if "unseen" in columns:
+        return
+    try:
+        connection.execute("ALTER TABLE predictions ADD COLUMN unseen TEXT NOT NULL DEFAULT '{}'")
+    except sqlite3.OperationalError as error:
+        if "duplicate column" not in str(error):
+            raise
 
 
 class PredictionLog:
@@ -81,11 +98,17 @@ class PredictionLog:
         proba: np.ndarray,
         classes: list[str],
         model: dict[str, str],
+        unseen: list[dict[str, str]] | None = None,
     ) -> str:
-        """Write one request's rows in one transaction; returns the request id they share."""
+        """Write one request's rows in one transaction; returns the request id they share.
+
+        `unseen` holds each row's values outside the schema's limits ({column: kind}, see
+        tabpipe.serve.contract); rows without any are logged with `{}`.
+        """
         request_id = uuid.uuid4().hex
         now = time.time()
         name, version = model["name"], model["version"]
+        flags = unseen if unseen is not None else [{}] * len(records)
         rows = [
             (
                 now,
@@ -96,15 +119,16 @@ class PredictionLog:
                 orjson.dumps(record).decode(),
                 str(label),
                 orjson.dumps(dict(zip(classes, p, strict=True))).decode(),
+                orjson.dumps(flag).decode(),
             )
-            for index, (record, label, p) in enumerate(zip(records, labels, proba.tolist(), strict=True))
+            for index, (record, label, p, flag) in enumerate(zip(records, labels, proba.tolist(), flags, strict=True))
         ]
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
                 self._connection.executemany(
                     "INSERT INTO predictions (logged_at, request_id, row, model, version, features, label,"
-                    " probabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " probabilities, unseen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._connection.execute("COMMIT")
@@ -122,7 +146,8 @@ def read(path: Path, *, after_id: int = 0, last: int | None = None, until_id: in
     """Logged rows with id > after_id (and <= until_id), or only the `last` ones, oldest first.
 
     One column per feature, then `label` and `proba_<class>` per class, plus the log's own
-    columns (`id`, `logged_at`, `request_id`, `row`, `model`, `version`).
+    columns (`id`, `logged_at`, `request_id`, `row`, `model`, `version`, and `unseen`: each row's
+    values outside the schema's limits as JSON, `{}` for rows logged before they were flagged).
     """
     import pandas as pd
 
@@ -145,6 +170,8 @@ def read(path: Path, *, after_id: int = 0, last: int | None = None, until_id: in
     proba = pd.DataFrame.from_records([json.loads(p) for p in frame["probabilities"]], index=frame.index)
     proba.columns = [f"proba_{c}" for c in proba.columns]
     log_columns = frame.drop(columns=["features", "probabilities"])
+    if "unseen" not in log_columns.columns:  # a log no service of this version has opened yet (read-only here)
+        log_columns["unseen"] = "{}"
     return pd.concat([features, log_columns, proba], axis=1)
 
 

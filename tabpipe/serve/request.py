@@ -20,23 +20,28 @@ def field_name(column: str) -> str:
     return f"f_{name}" if not name.isidentifier() or name.startswith("_") else name
 
 
-def row_model(schema: Schema) -> type[BaseModel]:
+def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> type[BaseModel]:
     """The request row: every feature typed, bounded and (categories) enumerated from the schema.
 
-    Strict numbers (no "5.1" strings, no NaN or Infinity); unknown keys are refused. Nullable
-    features may be null or left out; the others are required.
+    Strict numbers (no "5.1" strings, no NaN or Infinity), strings for categories; unknown keys
+    are refused. Nullable features may be null or left out; the others are required. Under
+    `unseen="answer"` only declared limits bind: a feature whose limits were observed takes any
+    finite number or any string, and may be null or left out (the model imputes it).
     """
-    from pydantic import ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, StrictStr, create_model
 
     fields: dict[str, Any] = {}
     for feature in schema.features:
+        open_limits = unseen == "answer" and feature.limits == "observed"
         if feature.kind == "numeric":
             kind: Any = float
-            constraints = {"ge": feature.minimum, "le": feature.maximum, "strict": True, "allow_inf_nan": False}
+            constraints: dict[str, Any] = {"strict": True, "allow_inf_nan": False}
+            if not open_limits:
+                constraints |= {"ge": feature.minimum, "le": feature.maximum}
         else:
-            kind = Literal[feature.categories]  # type: ignore[valid-type]
+            kind = StrictStr if open_limits else Literal[feature.categories]  # type: ignore[valid-type]
             constraints = {}
-        if feature.nullable:
+        if feature.nullable or open_limits:
             fields[field_name(feature.name)] = (kind | None, Field(None, alias=feature.name, **constraints))
         else:
             fields[field_name(feature.name)] = (kind, Field(..., alias=feature.name, **constraints))

@@ -128,3 +128,50 @@ def test_labels_join_on_request_and_row_and_refuse_duplicates() -> None:
         traffic.join_labels(logged, pd.concat([labels, labels]), "y", "labels.csv")
     with pytest.raises(PipelineError, match="column 'y'"):
         traffic.join_labels(logged, labels.drop(columns=["y"]), "y", "labels.csv")
+
+
+def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_batch(adult: dict, tmp_path) -> None:
+    from tabpipe.serve import predlog
+
+    schema, rows = adult["schema"], adult["traffic"][:40]
+    records = rows[schema.feature_names].astype(object).where(rows[schema.feature_names].notna(), None)
+    labels, proba = features_predict(adult, rows)
+    flags = [{}] * 40
+    flags[3] = {"age": "above_range", "workclass": "unseen_category"}
+    flags[7] = {"age": "above_range"}
+    log = predlog.PredictionLog(tmp_path / "log.db")
+    log.append(
+        records.to_dict(orient="records"), labels, proba, list(schema.classes), {"name": "m", "version": "v"}, flags
+    )
+    log.close()
+    logged = traffic.from_log(predlog.read(tmp_path / "log.db"), schema, None, "labels.csv")
+    assert logged.unseen_rows == 2
+    assert logged.unseen == {"age": {"above_range": 2}, "workclass": {"unseen_category": 1}}
+
+    batch = rows.copy()
+    batch.loc[batch.index[:3], "age"] = 150.0  # adult declares ages up to 120
+    batch.loc[batch.index[5], "workclass"] = "Space"
+    batch.loc[batch.index[6], "education"] = np.nan  # education never misses in adult
+    found = traffic.from_batch(batch, adult["model"], schema, "batch.csv")
+    assert found.unseen_summary() == {
+        "unseen_rows": 5,
+        "unseen_values": {
+            "age": {"above_range": 3},
+            "education": {"missing": 1},
+            "workclass": {"unseen_category": 1},
+        },
+    }
+
+    result = check(adult, rows)
+    values = {**result.metrics, **found.unseen_summary()}
+    text = generate_latest(prometheus.collect(values, SETTINGS, {"name": "m", "version": "v"}, {}, 1.0)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {
+        (s.labels["feature"], s.labels["kind"]): s.value for s in families["tabpipe_monitor_unseen_values"].samples
+    }
+    assert samples == {("age", "above_range"): 3, ("education", "missing"): 1, ("workclass", "unseen_category"): 1}
+
+
+def features_predict(adult: dict, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    proba = adult["model"].predict_proba(rows[adult["schema"].feature_names])
+    return adult["model"].classes_[proba.argmax(axis=1)], proba

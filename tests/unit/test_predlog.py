@@ -124,3 +124,40 @@ def test_a_missing_or_foreign_file_is_one_clear_error(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
     with pytest.raises(PipelineError, match="not a readable prediction log"):
         predlog.read(other)
+
+
+OLD_SCHEMA_SQL = """
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, logged_at REAL NOT NULL, request_id TEXT NOT NULL,
+    row INTEGER NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, features TEXT NOT NULL,
+    label TEXT NOT NULL, probabilities TEXT NOT NULL
+);
+INSERT INTO predictions (logged_at, request_id, row, model, version, features, label, probabilities)
+VALUES (1.0, 'old', 0, 'tabpipe-toy', 'abc', '{"x": 1.0, "c": "a", "z": null}', 'no', '{"no": 0.9, "yes": 0.1}');
+"""
+
+
+def test_unseen_values_are_flagged_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = predlog.PredictionLog(path)
+    records, labels, proba = request(3, 0)
+    log.append(records, labels, proba, CLASSES, MODEL, [{}, {"x": "above_range", "c": "unseen_category"}, {}])
+    log.append(records[:1], labels[:1], proba[:1], CLASSES, MODEL)  # a caller that flags nothing
+    assert predlog.read(path)["unseen"].tolist() == ["{}", '{"x":"above_range","c":"unseen_category"}', "{}", "{}"]
+
+
+def test_a_log_written_before_flagging_is_read_as_is_and_migrated_when_a_service_opens_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(OLD_SCHEMA_SQL)
+    before = predlog.read(path)  # the monitor reads read-only: it cannot (and need not) migrate
+    assert before["unseen"].tolist() == ["{}"] and before["request_id"].tolist() == ["old"]
+
+    logs = [predlog.PredictionLog(path), predlog.PredictionLog(path)]  # two workers, the second finds it done
+    records, labels, proba = request(1, 0)
+    logs[1].append(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}])
+    for log in logs:
+        log.close()
+    after = predlog.read(path)
+    assert after["request_id"].iloc[0] == "old"
+    assert after["unseen"].tolist() == ["{}", '{"x":"below_range"}']

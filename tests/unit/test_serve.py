@@ -44,12 +44,12 @@ def adult_row(**changes: object) -> dict:
 
 def errors(row: dict) -> list[dict]:
     with pytest.raises(ValidationError) as caught:
-        request.row_model(ADULT).model_validate(row)
+        request.row_model(ADULT, "answer").model_validate(row)
     return caught.value.errors()
 
 
 def test_a_valid_row_keeps_column_names() -> None:
-    row = request.row_model(ADULT).model_validate(adult_row())
+    row = request.row_model(ADULT, "answer").model_validate(adult_row())
     assert row.model_dump(by_alias=True)["education-num"] == 13
 
 
@@ -72,7 +72,7 @@ def test_each_bad_value_names_its_field(change: dict, field: str, kind: str) -> 
 
 
 def test_nullable_features_may_be_null_or_left_out() -> None:
-    model = request.row_model(ADULT)
+    model = request.row_model(ADULT, "answer")
     frame = request.rows_frame(
         request.records([model.model_validate(adult_row(workclass=None, occupation=...))]), ADULT
     )
@@ -81,7 +81,7 @@ def test_nullable_features_may_be_null_or_left_out() -> None:
 
 def test_rows_frame_matches_the_training_frame_exactly() -> None:
     train = coerce(toy_frame(20), TOY)
-    model = request.row_model(TOY)
+    model = request.row_model(TOY, "answer")
     rows = [model.model_validate(r) for r in json.loads(train[TOY.feature_names].to_json(orient="records"))]
     frame = request.rows_frame(request.records(rows), TOY)
     pd.testing.assert_frame_equal(frame, train[TOY.feature_names])
