@@ -126,7 +126,7 @@ def test_unknown_category_is_refused_for_a_categorical_dataset() -> None:
     from tabpipe.data.schema import builtin
     from tabpipe.serve import request
 
-    model = request.row_model(builtin("employment"))
+    model = request.row_model(builtin("employment"), "answer")  # declared categories bind under either policy
     with pytest.raises(ValueError, match="SEX"):
         model.model_validate({"AGEP": 30.0, **dict.fromkeys(builtin("employment").categorical, "1"), "SEX": "9"})
 
