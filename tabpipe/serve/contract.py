@@ -40,11 +40,14 @@ def unseen(records: list[dict[str, Any]], schema: Schema) -> list[dict[str, Unse
     """Per row, {column: kind} for each value outside the schema's limits (empty when none).
 
     A feature left out of a row counts as missing, as the request model fills it with None.
+    Only observed limits are checked: the request model refuses what breaks a declared one, so a
+    built-in dataset's rows cost nothing here.
     """
+    observed = [feature for feature in schema.features if feature.limits == "observed"]
     flagged = []
     for record in records:
         found: dict[str, Unseen] = {}
-        for feature in schema.features:
+        for feature in observed:
             kind = unseen_value(feature, record.get(feature.name))
             if kind is not None:
                 found[feature.name] = kind
