@@ -58,7 +58,7 @@ def assert_champion_is_the_dvc_model(repo: Path, monkeypatch: pytest.MonkeyPatch
 def test_gate_promotes_better_models_and_blocks_worse_ones(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: Receiver
 ) -> None:
-    """...and tells the team's webhook about each new champion and each refusal."""
+    """...and tells the team's webhook about each new champion and each refusal: one release history."""
     home = tmp_path / "bentoml"
     run_env = env(BENTOML_HOME=str(home), TABPIPE_WEBHOOK_URL=hook.url)
     set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
@@ -94,6 +94,12 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     (second_news,) = told()
     assert "version 2" in second_news and "(was " in second_news and "roc_auc" in second_news
 
+    # Rerunning the champion changes nothing and announces nothing.
+    dvc("repro", "--force", cwd=project, env=run_env)
+    assert versions(project) == ["1", "2"] and alias(project, "champion") == "2"
+    assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
+    assert told() == []
+
     # A worse model fails the champion rule: repro stops, nothing is registered or packaged.
     set_params(project, **{"train.candidates": WEAK})
     result = dvc("repro", cwd=project, env=run_env, check=False)
@@ -116,29 +122,14 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     assert "min_roc_auc" in refusal and "champion_not_worse" not in refusal.splitlines()[0]
     assert versions(project) == ["1", "2"] and len(stored_models(home)) == 2
 
-
-def test_rerunning_the_champion_changes_nothing(project: Path, tmp_path: Path) -> None:
-    with webhook_receiver() as hook:
-        run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"), TABPIPE_WEBHOOK_URL=hook.url)
-        set_params(project, **{"train.candidates": STRONG})
-        dvc("repro", cwd=project, env=run_env)
-        dvc("repro", "--force", cwd=project, env=run_env)
-    assert versions(project) == ["1"]
-    assert len(hook.received) == 1  # one new champion; the rerun announces nothing
-    assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
-
-
-def test_returning_to_an_earlier_model_registers_it_again(project: Path, tmp_path: Path) -> None:
-    """Packaging always really runs: DVC's run-cache must not restore it without registering."""
-    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
-    set_params(project, **{"train.candidates": STRONG, "gate.champion.tolerance": 1.0})
+    # Returning to an earlier model registers it again: packaging always really runs, though
+    # DVC's run-cache restores every stage before it. (A huge tolerance lets the weak one ship.)
+    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.champion.tolerance": 1.0})
     dvc("repro", cwd=project, env=run_env)
-    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
-    dvc("repro", cwd=project, env=run_env)  # worse, but inside the (huge) tolerance: ships
     set_params(project, **{"train.candidates": STRONG})
     dvc("repro", cwd=project, env=run_env)
-    assert versions(project) == ["1", "2", "3"]
-    assert alias(project, "champion") == "3" and alias(project, "previous") == "2"
+    assert versions(project) == ["1", "2", "3", "4"]
+    assert alias(project, "champion") == "4" and alias(project, "previous") == "3"
 
 
 def test_a_fresh_clone_registers_its_own_champion(project: Path, tmp_path: Path) -> None:
