@@ -21,6 +21,33 @@ SHARED_WORKER = {
 }
 
 
+# The longest files first (as measured on 2 cores), so no worker is left running one alone at the end.
+LONGEST_FIRST = [
+    "tests/integration/test_fuzz.py",
+    "tests/integration/test_load.py",
+    "tests/integration/test_service.py",
+    "tests/integration/test_team.py",
+    "tests/integration/test_pipeline.py",
+    "tests/integration/test_experiments.py",
+    "tests/integration/test_release.py",
+    "tests/integration/test_deploy.py",
+    "tests/integration/test_unseen.py",
+    "tests/integration/test_bench.py",
+    "tests/integration/test_simulation.py",
+    "tests/integration/test_faults.py",
+    "tests/integration/test_monitor_service.py",
+]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """xdist hands out files in collection order: longest first keeps both workers busy to the end.
+
+    (First, so pytest then groups the tests of each served family, as it does for any order.)"""
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """xdist's file-by-file scheduling, with the files in SHARED_WORKER kept together.
