@@ -87,7 +87,7 @@ class Classifier:
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows)
-        flags = contract.unseen(records, MANIFEST.schema)  # the log keeps the values as sent
+        flags = contract.unseen(records, MANIFEST.schema, observed_only=True)  # the log keeps the values as sent
         model_rows = contract.clipped(records, flags, MANIFEST.schema)
         labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
         for label in labels:

@@ -36,18 +36,19 @@ def unseen_value(feature: Feature, value: Any) -> Unseen | None:
     return None if str(value) in feature.categories else "unseen_category"
 
 
-def unseen(records: list[dict[str, Any]], schema: Schema) -> list[dict[str, Unseen]]:
+def unseen(records: list[dict[str, Any]], schema: Schema, *, observed_only: bool = False) -> list[dict[str, Unseen]]:
     """Per row, {column: kind} for each value outside the schema's limits (empty when none).
 
     A feature left out of a row counts as missing, as the request model fills it with None.
-    Only observed limits are checked: the request model refuses what breaks a declared one, so a
-    built-in dataset's rows cost nothing here.
+    `observed_only` is for rows the request model already checked (the service): it refuses what
+    breaks a declared limit, so only observed ones are looked at and a built-in dataset's rows cost
+    nothing here. A batch file (the monitor) is checked against every limit.
     """
-    observed = [feature for feature in schema.features if feature.limits == "observed"]
+    checked = [f for f in schema.features if f.limits == "observed"] if observed_only else schema.features
     flagged = []
     for record in records:
         found: dict[str, Unseen] = {}
-        for feature in observed:
+        for feature in checked:
             kind = unseen_value(feature, record.get(feature.name))
             if kind is not None:
                 found[feature.name] = kind

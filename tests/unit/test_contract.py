@@ -171,6 +171,14 @@ def test_declared_limits_bind_under_answer() -> None:
     assert contract.unseen([good], builtin("iris")) == [{}]
 
 
+def test_the_service_checks_only_observed_limits_a_batch_checks_all() -> None:
+    """The request model already refused what breaks a declared limit; a monitored batch file was never checked."""
+    wide = {"sepal_length": 50.0, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": None}
+    assert contract.unseen([wide], builtin("iris")) == [{"sepal_length": "above_range", "petal_width": "missing"}]
+    assert contract.unseen([wide], builtin("iris"), observed_only=True) == [{}]
+    assert contract.unseen([{**GOOD, "alcohol": 99.0}], SCHEMA, observed_only=True) == [{"alcohol": "above_range"}]
+
+
 def test_a_missing_value_in_a_column_that_had_some_is_not_unseen() -> None:
     frame = wine_like()
     frame.loc[:5, "acid"] = np.nan
