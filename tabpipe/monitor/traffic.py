@@ -40,8 +40,10 @@ class Traffic:
 
 
 def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Traffic:
-    """A file of rows: the model predicts them now; a target column, where present, gives the truth."""
-    labels, proba = predict(model, batch[schema.feature_names])
+    """A file of rows: the model predicts them now; a target column, where present, gives the truth.
+
+    Numbers past a feature's range reach the model as the range's end, as in the service."""
+    labels, proba = predict(model, contract.clipped_frame(batch[schema.feature_names], schema))
     window = batch[schema.feature_names].assign(**{PREDICTION: labels.astype(str)})
     truth = batch[schema.target] if schema.target in batch.columns else None
     flags = contract.unseen(batch[schema.feature_names].to_dict(orient="records"), schema)

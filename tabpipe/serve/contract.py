@@ -13,6 +13,8 @@ import math
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tabpipe.data.schema import Feature, Schema
 
 Unseen = Literal["below_range", "above_range", "unseen_category", "missing"]
@@ -76,6 +78,15 @@ def clipped(records: list[dict[str, Any]], flags: list[dict[str, Unseen]], schem
             changed[column] = feature.minimum if kind == "below_range" else feature.maximum
         out.append(changed)
     return out
+
+
+def clipped_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """A frame's numbers brought back to their features' ranges (what `clipped` does to served rows)."""
+    bounded = frame.copy()
+    for feature in schema.features:
+        if feature.kind == "numeric" and feature.name in bounded.columns:
+            bounded[feature.name] = bounded[feature.name].clip(lower=feature.minimum, upper=feature.maximum)
+    return bounded
 
 
 def counts(flags: list[dict[str, str]]) -> dict[str, dict[str, int]]:

@@ -172,6 +172,25 @@ def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_ba
     assert samples == {("age", "above_range"): 3, ("education", "missing"): 1, ("workclass", "unseen_category"): 1}
 
 
+def test_a_batch_past_the_float_range_is_predicted_as_at_the_ranges_end(adult: dict) -> None:
+    """A forest refuses numbers past float32 ("Input X contains infinity"); the service would send 120."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    schema, rows = adult["schema"], adult["traffic"][:20].reset_index(drop=True)
+    featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=5)
+    forest = Pipeline(
+        [("pre", features.preprocessor(schema, featurize)), ("rf", RandomForestClassifier(10, random_state=0))]
+    )
+    forest.fit(*features.split_xy(adult["traffic"][1000:3000], schema))
+    extreme, at_end = rows.copy(), rows.copy()
+    extreme.loc[0, "age"], at_end.loc[0, "age"] = 1e308, 120.0
+    found = traffic.from_batch(extreme, forest, schema, "batch.csv")
+    expected = forest.predict(at_end[schema.feature_names])
+    assert found.window[assess.PREDICTION].tolist() == [str(label) for label in expected]
+    assert found.unseen == {"age": {"above_range": 1}}
+
+
 def features_predict(adult: dict, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     proba = adult["model"].predict_proba(rows[adult["schema"].feature_names])
     return adult["model"].classes_[proba.argmax(axis=1)], proba
