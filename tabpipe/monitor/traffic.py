@@ -62,9 +62,7 @@ def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, 
 
 
 def logged_unseen(logged: pd.DataFrame) -> list[dict[str, str]]:
-    """Each logged row's flagged values ({column: kind}); rows logged before flagging have none."""
-    if "unseen" not in logged.columns:
-        return [{} for _ in range(len(logged))]
+    """Each logged row's flagged values ({column: kind}); predlog.read gives `{}` for rows logged before flagging."""
     return [json.loads(text) if isinstance(text, str) and text else {} for text in logged["unseen"]]
 
 
