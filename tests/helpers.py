@@ -69,6 +69,22 @@ def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.
     return result
 
 
+def tabpipe_command(*args: str) -> list[str]:
+    """`python -m tabpipe ARGS`; under `pytest --cov`, run by `coverage run` so the command's process counts.
+
+    Only that process is measured, not what it starts: tracing dvc's, MLflow's and BentoML's imports
+    makes them about 60% slower, which the suite cannot afford.
+    """
+    import coverage
+
+    current = coverage.Coverage.current()
+    if current is None:
+        return [sys.executable, "-m", "tabpipe", *args]
+    data = Path(current.get_data().data_filename()).with_name(Path(current.config.data_file).name)
+    options = [f"--rcfile={current.config.config_file}", f"--data-file={data}", "--parallel-mode"]
+    return [sys.executable, "-m", "coverage", "run", *options, "-m", "tabpipe", *args]
+
+
 def dvc(*args: str, cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
     return run([str(BIN / "dvc"), *args], cwd, check, **kwargs)
 

@@ -3,19 +3,18 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, env
+from tests.helpers import ROOT, env, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
 
 def bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "tabpipe", "bench", name, *args],
+        tabpipe_command("bench", name, *args),
         cwd=ROOT,
         env=env(),
         capture_output=True,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, STRONG, WEAK, dvc, env, post, run, serving, set_params
+from tests.helpers import BIN, STRONG, WEAK, dvc, env, post, run, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +15,7 @@ NO_PREVIOUS = "error: rollback: tabpipe-iris has no previous version to roll bac
 
 
 def tabpipe(*args: str, repo: Path, home: Path, check: bool = False):
-    return run([str(BIN / "python"), "-m", "tabpipe", *args], repo, check=check, env=env(BENTOML_HOME=str(home)))
+    return run(tabpipe_command(*args), repo, check=check, env=env(BENTOML_HOME=str(home)))
 
 
 def bentos(repo: Path, home: Path) -> list[str]:

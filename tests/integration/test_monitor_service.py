@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 
 from tabpipe.monitor import assess
 from tabpipe.serve import predlog
-from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, webhook_receiver
+from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, tabpipe_command, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,7 @@ def send(url: str, rows: list[dict], sizes: list[int]) -> list[dict]:
 
 def monitor(repo: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tabpipe", "monitor", *args],
+        tabpipe_command("monitor", *args),
         cwd=repo,
         env=env(**extra_env),
         capture_output=True,

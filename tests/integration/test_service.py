@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, Served, dvc, env, get, make_project, post, run, serving, set_params
+from tests.helpers import BIN, Served, dvc, env, get, make_project, post, run, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +158,7 @@ def test_a_machine_with_only_the_pipeline_outputs_serves_the_same_model(
     args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
     refused = run(args, repo, check=False, env=run_env, timeout=120)
     assert refused.returncode == 1 and "run `tabpipe store-model` first" in refused.stderr
-    run([str(BIN / "python"), "-m", "tabpipe", "store-model"], repo, env=run_env)
+    run(tabpipe_command("store-model"), repo, env=run_env)
     with serving(repo, tmp_path / "empty-store") as address:
         status, answer = post(address, {"rows": [GOOD]})
     assert status == 200 and answer["predictions"][0]["label"] == "setosa"
@@ -172,7 +172,7 @@ def test_a_tampered_model_file_is_refused(built: tuple[Path, Path], tmp_path: Pa
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git", "mlruns", "mlflow.db"))
     (copy / "models/served/model.onnx").write_bytes(b"not the gated model")
     run_env = env(BENTOML_HOME=str(tmp_path / "store"))
-    stored = run([str(BIN / "python"), "-m", "tabpipe", "store-model"], copy, check=False, env=run_env)
+    stored = run(tabpipe_command("store-model"), copy, check=False, env=run_env)
     assert stored.returncode == 1
     assert "does not match the gated model" in stored.stderr and "Traceback" not in stored.stderr
     assert not (tmp_path / "store/models/tabpipe-iris").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import ROOT, env
+from tests.helpers import ROOT, env, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def simulate(tmp_path: Path, *extra: str) -> tuple[pd.DataFrame, str]:
     # A hair-trigger on prediction drift makes the retrain path run on a sample small enough for CI.
     settings = ["data.fraction=0.05", "gate.min.roc_auc=0.7", "monitor.prediction_threshold=0.003"]
-    args = [sys.executable, "-m", "tabpipe", "simulate", "employment", "--out", str(tmp_path / "out")]
+    args = [*tabpipe_command("simulate", "employment"), "--out", str(tmp_path / "out")]
     args += ["--workdir", str(tmp_path / "work"), *(f"--set={s}" for s in settings), *extra]
     result = subprocess.run(args, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr

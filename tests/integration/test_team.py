@@ -7,7 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, STRONG, WEAK, dvc, env, run, s3_server, serving, set_params, tracking_server
+from tests.helpers import (
+    STRONG,
+    WEAK,
+    dvc,
+    env,
+    run,
+    s3_server,
+    serving,
+    set_params,
+    tabpipe_command,
+    tracking_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +88,7 @@ def test_push_pull_through_s3_and_serve_a_fresh_clone(project: Path, tmp_path: P
         assert digests(clone) == before
         status = dvc("repro", "--dry", cwd=clone, env=team_env).stdout
         assert "Running stage" not in status  # nothing to retrain: the pulled outputs are the pipeline's
-    run([str(BIN / "python"), "-m", "tabpipe", "store-model"], clone, env=env(BENTOML_HOME=str(tmp_path / "store-b")))
+    run(tabpipe_command("store-model"), clone, env=env(BENTOML_HOME=str(tmp_path / "store-b")))
     with serving(clone, tmp_path / "store-b") as address:
         import urllib.request
 
@@ -146,7 +157,7 @@ def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(project: 
     set_params(project, **{"train.cv_folds": 4, "gate.min.f1_macro": 0.99})
     refused = dvc("repro", cwd=project, check=False)
     assert refused.returncode != 0 and "f1_macro" in refused.stderr
-    result = run([str(BIN / "tabpipe"), "pr", "report", "--base", "main", "--out", "reports/pr"], project)
+    result = run(tabpipe_command("pr", "report", "--base", "main", "--out", "reports/pr"), project)
     report = (project / "reports/pr/report.md").read_text()
     assert result.stdout.strip() == report.strip() and report.startswith("<!-- tabpipe-pr-report -->")
     failing = next(line for line in report.splitlines() if line.startswith("Failing rules: "))

@@ -5,7 +5,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabpipe.serve import predlog
-from tests.helpers import STRONG, dvc, env, get, make_project, post, serving, set_params
+from tests.helpers import STRONG, dvc, env, get, make_project, post, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +154,7 @@ def test_the_monitor_reports_unseen_values_by_column_and_kind(built: tuple[Path,
     out = repo / "reports" / "monitor-unseen"
     args = ["monitor", "--log", str(answering["log"]), "--after-id", str(mark), "--out", str(out)]
     result = subprocess.run(
-        [sys.executable, "-m", "tabpipe", *args],
+        tabpipe_command(*args),
         cwd=repo,
         env=env(),
         capture_output=True,

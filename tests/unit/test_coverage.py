@@ -1,4 +1,4 @@
-"""`pytest --cov` counts code run in subprocesses and in scratch copies of the checkout as the package's."""
+"""The suite's coverage counts the `tabpipe` commands the tests run, in scratch copies of the checkout too."""
 
 import json
 import shutil
@@ -9,11 +9,21 @@ from pathlib import Path
 from tests.helpers import ROOT, env
 
 PROBE = """
-import subprocess, sys
+import os, subprocess
+from pathlib import Path
 
-def test_a_subprocess_in_a_copy(copy_dir):
-    code = "from tabpipe.core.hashing import bytes_sha256; print(bytes_sha256(b'x'))"
-    subprocess.run([sys.executable, "-c", code], cwd=copy_dir, check=True)
+import coverage
+
+from tests.helpers import tabpipe_command
+
+def test_a_command_in_a_copy(copy_dir):
+    subprocess.run(tabpipe_command("--help"), cwd=copy_dir, check=True, capture_output=True)
+    measured = set()
+    for path in Path(os.environ["COVERAGE_FILE"]).parent.glob(".coverage.*"):
+        data = coverage.CoverageData(str(path))
+        data.read()
+        measured |= set(data.measured_files())
+    assert str(Path(copy_dir) / "tabpipe" / "cli" / "app.py") in measured  # the copy's code ran
 """
 
 CONFTEST = """
@@ -25,7 +35,7 @@ def copy_dir():
 """
 
 
-def test_code_run_by_a_subprocess_in_a_scratch_copy_counts_as_the_package(tmp_path: Path) -> None:
+def test_a_tabpipe_command_run_in_a_scratch_copy_counts_as_the_package(tmp_path: Path) -> None:
     copy = tmp_path / "scratch" / "repo"
     shutil.copytree(ROOT / "tabpipe", copy / "tabpipe", ignore=shutil.ignore_patterns("__pycache__"))
     probe = tmp_path / "probe"
@@ -35,7 +45,7 @@ def test_code_run_by_a_subprocess_in_a_scratch_copy_counts_as_the_package(tmp_pa
     data = tmp_path / ".coverage"
     config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-n", "0", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", *config, "--cov", "--cov-report=", "--cov-fail-under=0", str(probe)],
+        [sys.executable, "-m", "pytest", "-q", *config, "--cov-report=", "--cov-fail-under=0", str(probe)],
         cwd=ROOT,
         env=env(PROBE_COPY=str(copy), COVERAGE_FILE=str(data)),
         capture_output=True,
@@ -52,6 +62,4 @@ def test_code_run_by_a_subprocess_in_a_scratch_copy_counts_as_the_package(tmp_pa
     )
     files = json.loads(report.read_text())["files"]
     assert not any(str(tmp_path) in name for name in files)  # the copy's files are mapped to tabpipe/
-    hashing = files["tabpipe/core/hashing.py"]
-    assert hashing["summary"]["covered_lines"] > 0
-    assert "tabpipe/tracking/runs.py" not in files or files["tabpipe/tracking/runs.py"]["summary"]["covered_lines"] == 0
+    assert files["tabpipe/cli/app.py"]["summary"]["covered_lines"] > 0  # only the command imports it

@@ -25,7 +25,7 @@ def test_report():
 def test_the_profile_sets_how_many_examples_a_property_gets(tmp_path, profile: str, low: int, high: int) -> None:
     probe = tmp_path / "test_probe.py"
     probe.write_text(PROBE)
-    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "tests.conftest", "-n", "0"]
+    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "tests.conftest", "-n", "0", "--no-cov"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *config, str(probe)],
         cwd=ROOT,
