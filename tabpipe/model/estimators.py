@@ -1,4 +1,4 @@
-"""Candidate estimators: a name in params.yaml maps to a scikit-learn class and its defaults.
+"""Candidate estimators: a name in params.yaml maps to a scikit-learn (compatible) class and its defaults.
 
 A new candidate is one line here plus its entry under `train.candidates`.
 """
@@ -16,6 +16,11 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "random_forest": ("sklearn.ensemble.RandomForestClassifier", {}),
     "extra_trees": ("sklearn.ensemble.ExtraTreesClassifier", {}),
     "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}),
+    # One thread (train.n_jobs parallelises the folds), the same model for the same seed, no log lines.
+    "lightgbm": (
+        "lightgbm.LGBMClassifier",
+        {"n_jobs": 1, "deterministic": True, "force_col_wise": True, "verbose": -1},
+    ),
 }
 
 

@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.core.settings import Featurize
+from tabpipe.core.settings import Data, Featurize, Gate
+from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
-from tabpipe.model import compiled, estimators, features, runtime
-from tests.helpers import params_section
+from tabpipe.model import compiled, estimators, features, runtime, search
+from tests.helpers import RAW, ROOT, params_section
 
 # Numbers on very different scales (as adult's fnlwgt), missing values in both kinds, a rare category.
 SCHEMA = Schema(
@@ -66,6 +67,7 @@ def fitted(family: str, seed: int = 0) -> Any:
     x, y = features.split_xy(train, SCHEMA)
     fixed = {"n_estimators": 20} if family in ("random_forest", "extra_trees") else {}
     fixed |= {"max_iter": 30} if family == "hist_gradient_boosting" else {}
+    fixed |= {"n_estimators": 30} if family == "lightgbm" else {}
     pre = features.preprocessor(SCHEMA, params_section(Featurize, min_frequency=5))
     return Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, seed))]).fit(x, y)
 
@@ -130,6 +132,61 @@ def test_any_row_gets_the_pipelines_label(
         expected = model.predict_proba(x)
         got = served.predict_records([row])
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=family)
+
+
+@pytest.fixture(scope="module")
+def adult() -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
+    """Real mixed data: 4,000 adult rows to fit, 4,000 others to check, missing categories in both."""
+    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT, RAW)
+    rows = loaded.frame.sample(n=8000, random_state=0).reset_index(drop=True)
+    return rows[:4000], rows[4000:].reset_index(drop=True), loaded.schema
+
+
+def lightgbm_on(train: pd.DataFrame, schema: Schema, seed: int = 0) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    x, y = features.split_xy(train, schema)
+    pre = features.preprocessor(schema, params_section(Featurize))
+    model = estimators.estimator("lightgbm", {"n_estimators": 100, "num_leaves": 31}, seed)
+    return Pipeline([("preprocess", pre), ("model", model)]).fit(x, y)
+
+
+def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
+    train, test, schema = adult
+    assert test[schema.categorical].isna().any().any()  # missing categories reach the compiled model
+    model = lightgbm_on(train, schema)
+    x, _ = features.split_xy(test, schema)
+    measured = compiled.agreement(
+        model.predict_proba(x), compiled.Compiled(compiled.compile_pipeline(model, schema)).predict_proba(x)
+    )
+    rule = params_section(Gate).compiled
+    assert measured["label_agreement"] >= rule.min_label_agreement
+    assert measured["max_probability_difference"] <= rule.max_probability_difference
+
+
+def test_lightgbm_is_byte_deterministic_for_a_seed(adult: tuple) -> None:
+    train, _, schema = adult
+    first, second = lightgbm_on(train, schema), lightgbm_on(train, schema)
+    assert search.serialize(first) == search.serialize(second)
+    assert compiled.compile_pipeline(first, schema) == compiled.compile_pipeline(second, schema)
+
+
+def test_lightgbm_compares_with_double_thresholds_as_lightgbm_does() -> None:
+    """A number just above a threshold, but equal to it in float32, takes LightGBM's branch."""
+    model = fitted("lightgbm")
+    scaler = model.named_steps["preprocess"].named_transformers_["numeric"].named_steps["scale"]
+    roots = [tree["tree_structure"] for tree in model.named_steps["model"].booster_.dump_model()["tree_info"]]
+    # Every row passes a root: take the first root that splits on a (scaled) number, not a one-hot column.
+    root = next(r for r in roots if "split_feature" in r and r["split_feature"] < len(SCHEMA.numeric))
+    feature, threshold = int(root["split_feature"]), float(root["threshold"])
+    scaled = np.nextafter(threshold, np.inf)
+    raw = scaled * scaler.scale_[feature] + scaler.mean_[feature]
+    row = frame(1, seed=5).drop(columns="y")
+    row[SCHEMA.numeric[feature]] = raw
+    seen = (raw - scaler.mean_[feature]) / scaler.scale_[feature]
+    assert seen > threshold and np.float32(seen) == np.float32(threshold)  # float32 would go left here
+    served = compiled.Compiled(compiled.compile_pipeline(model, SCHEMA))
+    np.testing.assert_allclose(served.predict_proba(row), model.predict_proba(row), rtol=0, atol=1e-6)
 
 
 def test_compiling_twice_gives_the_same_bytes() -> None:
