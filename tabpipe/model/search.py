@@ -144,8 +144,11 @@ def search(
     from sklearn.model_selection import StratifiedKFold, cross_validate
     from sklearn.pipeline import Pipeline
 
+    # Built with the grid's first values, so a misspelt grid key fails now, not after the search:
+    # LightGBM's set_params takes any name, and LightGBM ignores unknown ones without a word.
+    first = {**spec.fixed, **{key: values[0] for key, values in spec.grid.items()}}
     pipeline = Pipeline(
-        [("preprocess", clone(preprocessor)), ("model", estimators.estimator(spec.estimator, spec.fixed, seed))]
+        [("preprocess", clone(preprocessor)), ("model", estimators.estimator(spec.estimator, first, seed))]
     )
     cv = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed)
     grid = configurations(spec)

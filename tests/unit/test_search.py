@@ -62,7 +62,12 @@ def test_refit_gives_a_pipeline_that_learned_the_rule() -> None:
         ({"a": {"estimator": "svm"}}, "estimator 'svm'"),
         ({"a": {"estimator": "random_forest", "grid": {"max_depth": []}}}, "non-empty list"),
         ({"a": {"estimator": "random_forest", "fixed": {"depth": 3}}}, "has no parameter depth"),
-        ({"a": {"estimator": "random_forest", "grid": {"depth": [3]}}}, r"train: candidate 'a' failed: .*depth"),
+        ({"a": {"estimator": "random_forest", "grid": {"depth": [3]}}}, "random_forest has no parameter depth"),
+        ({"a": {"estimator": "lightgbm", "grid": {"num_leave": [7]}}}, "lightgbm has no parameter num_leave"),
+        (
+            {"a": {"estimator": "random_forest", "grid": {"max_depth": [-3]}}},
+            r"train: candidate 'a' failed: .*max_depth",
+        ),
     ],
 )
 def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -> None:
