@@ -132,11 +132,18 @@ def run_tags(dataset: str, params_digest: str) -> dict[str, str]:
     return tags
 
 
-def requirements() -> list[str]:
-    """Pinned requirements for a logged model, from what is installed (MLflow's inference costs seconds)."""
+def requirements(model: Any) -> list[str]:
+    """Pinned requirements for a logged model, from what is installed (MLflow's inference costs seconds).
+
+    An estimator from outside scikit-learn (LightGBM) needs its library to unpickle.
+    """
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")]
+    names = ["scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
+    library = type(model.steps[-1][1]).__module__.split(".")[0]
+    if library != "sklearn":
+        names.append(library)
+    return [f"{name}=={version(name)}" for name in names]
 
 
 def log_model(model: Any, x: Any) -> None:
@@ -157,7 +164,7 @@ def log_model(model: Any, x: Any) -> None:
         signature=infer_signature(example, model.predict_proba(example)),
         input_example=example,
         serialization_format="cloudpickle",
-        pip_requirements=requirements(),
+        pip_requirements=requirements(model),
     )
 
 

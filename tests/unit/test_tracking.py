@@ -44,3 +44,16 @@ def test_registry_tags_are_valid_keys_for_any_class_name() -> None:
 
     tags = registry.metric_tags({"roc_auc": 0.9, "f1_per_class": {"<=50K": 0.91, ">50K": 0.71}})
     assert set(tags) == {"metric.roc_auc", "metric.f1_per_class.__50K", "metric.f1_per_class._50K"}
+
+
+def test_a_logged_models_requirements_name_its_estimators_library() -> None:
+    from importlib.metadata import version
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from tabpipe.model import estimators
+
+    lightgbm = Pipeline([("model", estimators.estimator("lightgbm", {}, 0))])
+    assert f"lightgbm=={version('lightgbm')}" in runs.requirements(lightgbm)
+    assert not any(r.startswith("lightgbm") for r in runs.requirements(Pipeline([("model", LogisticRegression())])))
