@@ -102,6 +102,7 @@ FAMILIES = {
     "logreg": STRONG["logreg"],
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 50, "n_jobs": 2}},
     "boosting": {"estimator": "hist_gradient_boosting", "fixed": {"max_iter": 100, "early_stopping": False}},
+    "lightgbm": {"estimator": "lightgbm", "fixed": {"n_estimators": 100}},
 }
 
 

@@ -51,7 +51,7 @@ def test_repro_logs_candidates_winner_model_and_test_metrics(shared: Path) -> No
     parents = [r for r in found if r.data.tags.get("mlflow.runName") == "train"]
     children = [r for r in found if "candidate" in r.data.tags]
     assert len(parents) == 1
-    assert sorted(r.data.tags["candidate"] for r in children) == ["boosting", "forest", "logreg"]
+    assert sorted(r.data.tags["candidate"] for r in children) == ["boosting", "forest", "lightgbm", "logreg"]
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     assert all({"cv_mean", "cv_std", "fit_seconds"} <= set(r.data.metrics) for r in children)
 

@@ -61,7 +61,7 @@ def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], u
 
 
 def test_every_family_serves_exactly_what_evaluate_measured(served_family: Served) -> None:
-    """Logistic regression, forest and boosting on adult: the compiled model answers as evaluate scored it."""
+    """Logistic regression, forest, boosting and LightGBM on adult: the compiled model answers as evaluate scored it."""
     assert_parity(served_family.repo, served_family.url, batch=20)
 
 

@@ -192,7 +192,7 @@ def test_clipped_brings_numbers_back_to_the_range_and_shares_other_rows() -> Non
     }
 
 
-FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting", "lightgbm")
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,11 @@ def models() -> dict[str, tuple[Any, compiled.Compiled]]:
     from sklearn.pipeline import Pipeline
 
     x, y = features.split_xy(coerce(wine_like(), SCHEMA), SCHEMA)
-    fixed = {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 30}}
+    fixed = {
+        "random_forest": {"n_estimators": 20},
+        "hist_gradient_boosting": {"max_iter": 30},
+        "lightgbm": {"n_estimators": 30},
+    }
     out = {}
     for family in FAMILIES:
         pre = features.preprocessor(SCHEMA, params_section(Featurize, min_frequency=5))
