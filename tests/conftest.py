@@ -34,6 +34,7 @@ LONGEST_FIRST = [
     "tests/integration/test_unseen.py",
     "tests/integration/test_bench.py",
     "tests/integration/test_simulation.py",
+    "tests/integration/test_cluster.py",
     "tests/integration/test_faults.py",
     "tests/integration/test_monitor_service.py",
 ]

@@ -1,6 +1,6 @@
 """The "one train.py" a user would otherwise write: the pipeline's ML work in one process, none of the pipeline.
 
-Same data, split, preprocessing, candidate grids, cross-validation, refit, test metrics and
+Same data, split, preprocessing, candidate search and cross-validation, refit, test metrics and
 permutation importance as `dvc repro` with the same params.yaml; no DVC, no validation report,
 no MLflow, no gate, no registry, no BentoML. `tabpipe bench pipeline` times it beside `dvc repro`.
 
@@ -25,10 +25,7 @@ def run(params_path: Path, root: Path) -> str:
     prepared = datasets.prepare(params.section(settings.Data), seed, root, paths(root)["data"]["raw"])
     x, y = features.split_xy(prepared.train, prepared.schema)
     preprocessor = features.preprocessor(prepared.schema, params.section(settings.Featurize))
-    results = [
-        search.search(name, spec, preprocessor, x, y, train_settings, seed)
-        for name, spec in train_settings.candidates.items()
-    ]
+    results = search.search(train_settings.candidates, preprocessor, x, y, train_settings, seed)
     winner = search.best(results)
     model = search.refit(winner, preprocessor.fit(x), x, y, seed)
     x_test, y_test = features.split_xy(prepared.test, prepared.schema)

@@ -286,6 +286,21 @@ def bench_pipeline(
     _run(work)
 
 
+@bench_app.command("search")
+def bench_search(
+    dataset: Annotated[str, typer.Option(help="the dataset every variant runs on")] = "adult",
+    out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/search.json"),
+) -> None:
+    """`dvc repro` from clean with the search as it was (grid) and as it is (halving), side by side."""
+
+    def work() -> str:
+        from tabpipe.bench import search
+
+        return search.run(_root(), dataset, out)
+
+    _run(work)
+
+
 @bench_app.command("bare")
 def bench_bare(
     params: Annotated[Path, typer.Option(help="the params file to follow")] = Path("params.yaml"),

@@ -125,12 +125,35 @@ class Candidate(Section):
         return grid
 
 
+class Search(Section):
+    """How the candidates' configurations share the training budget (`train.search`)."""
+
+    method: Literal["halving", "grid"]
+    factor: int
+    min_rows: int
+
+    @field_validator("factor")
+    @classmethod
+    def _cuts(cls, factor: int) -> int:
+        if factor < 2:
+            raise ValueError("must be at least 2")
+        return factor
+
+    @field_validator("min_rows")
+    @classmethod
+    def _positive(cls, rows: int) -> int:
+        if rows < 1:
+            raise ValueError("must be at least 1")
+        return rows
+
+
 class Train(Section):
     key: ClassVar[str] = "train"
     experiment: str
     scoring: str
     cv_folds: int
     n_jobs: int
+    search: Search
     candidates: dict[str, Candidate]
 
     @field_validator("candidates")
@@ -145,6 +168,7 @@ class Evaluate(Section):
     key: ClassVar[str] = "evaluate"
     importance_scoring: str
     importance_repeats: int
+    importance_rows: int
 
 
 class ChampionRule(Section):

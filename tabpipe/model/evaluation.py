@@ -47,7 +47,13 @@ def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, see
         metrics=metrics(y, proba, classes),
         curves={"roc": roc_points(y, proba, classes), "pr": pr_points(y, proba, classes)},
         importance=importance(
-            model, x, y, scoring=settings.importance_scoring, repeats=settings.importance_repeats, seed=seed
+            model,
+            x,
+            y,
+            scoring=settings.importance_scoring,
+            repeats=settings.importance_repeats,
+            seed=seed,
+            rows=settings.importance_rows,
         ),
         confusion=confusion_rows(y, labels),
         predictions=predictions(x, y, labels, proba, classes),
@@ -120,22 +126,41 @@ def confusion_rows(y_true: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
 
 
 def importance(
-    model: Any, x: pd.DataFrame, y: np.ndarray, *, scoring: str, repeats: int, seed: int
+    model: Any, x: pd.DataFrame, y: np.ndarray, *, scoring: str, repeats: int, seed: int, rows: int = 0
 ) -> list[dict[str, Any]]:
-    """Permutation importance on the test set, per original feature (before one-hot)."""
+    """Permutation importance on the test set, per original feature (before one-hot).
+
+    With `rows` (evaluate.importance_rows) below the test set's size, on a seeded stratified sample
+    of that many rows: the ranking settles long before a large test set runs out, and the cost is
+    features x repeats predictions of every row used.
+    """
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import get_scorer
 
     started = time.perf_counter()
-    log.info("permutation importance: %d features x %d repeats on %d rows", x.shape[1], repeats, len(x))
+    if 0 < rows < len(x):
+        from sklearn.model_selection import train_test_split
+
+        total = len(x)
+        x, _, y, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+        log.info(
+            "permutation importance: %d features x %d repeats on a seeded sample of %d of %d test rows"
+            " (evaluate.importance_rows)",
+            x.shape[1],
+            repeats,
+            len(x),
+            total,
+        )
+    else:
+        log.info("permutation importance: %d features x %d repeats on %d rows", x.shape[1], repeats, len(x))
     scorer = _Counted(get_scorer(scoring), total=1 + x.shape[1] * repeats, repeats=repeats, started=started)
     result = permutation_importance(model, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1)
     log.info("permutation importance: done in %.1f s", time.perf_counter() - started)
-    rows = [
+    rows_out = [
         {"feature": name, "importance": _round(mean), "std": _round(std)}
         for name, mean, std in zip(x.columns, result.importances_mean, result.importances_std, strict=True)
     ]
-    return sorted(rows, key=lambda r: (-r["importance"], r["feature"]))
+    return sorted(rows_out, key=lambda r: (-r["importance"], r["feature"]))
 
 
 class _Counted:

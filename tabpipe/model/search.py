@@ -1,4 +1,15 @@
-"""Model selection: a seeded cross-validated search per candidate, then the winner refitted."""
+"""Model selection: every candidate's grid races in seeded cross-validation, then the winner is refitted.
+
+The race is successive halving across candidates (`train.search`): each round cross-validates the
+configurations still in it on a seeded, stratified sample of the training rows, keeps the best
+1/factor, and gives those factor times the rows; the last round has every training row. So most of
+the compute goes to the configurations that are still in contention. With `method: grid`, or too
+few rows for a second round, there is one round: every configuration on every row, as GridSearchCV.
+
+The fits of a round (configurations x folds) run through joblib: in local processes, or on a Dask
+cluster when `TABPIPE_DASK_SCHEDULER` names one (tabpipe/model/cluster.py). Each fit is seeded and
+independent of where it runs, so both give the same scores, the same winner and the same model.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +29,12 @@ from tabpipe.model import estimators
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from tabpipe.core.settings import Candidate, Train
+    from tabpipe.core.settings import Candidate, Search, Train
 
 
 @dataclass(frozen=True)
 class Step:
-    """One configuration's cross-validation, reported the moment it finishes."""
+    """One configuration's cross-validation in one round, reported the moment it finishes."""
 
     candidate: str
     index: int
@@ -72,14 +83,18 @@ class Progress:
             stop.set()
             thread.join()
 
-    def start(self, name: str, configurations: int) -> None:
-        self.activity = f"cross-validating {name}"
+    def start(self, number: int, rounds: int, configurations: int, rows: int, of: int) -> None:
+        """A round's first line: how many configurations, on how many of the training rows."""
+        self.activity = f"cross-validating round {number}/{rounds}"
         self._say(
-            "%s: %d configuration(s) x %d folds = %d fits",
-            name,
+            "round %d/%d: %d configuration(s) x %d folds = %d fits, on %d of %d training rows",
+            number,
+            rounds,
             configurations,
             self.folds,
             configurations * self.folds,
+            rows,
+            of,
         )
 
     def __call__(self, step: Step) -> None:
@@ -110,86 +125,200 @@ def configurations(spec: Candidate) -> list[dict[str, Any]]:
     return list(ParameterGrid(spec.grid))
 
 
+def plan(configurations: int, rows: int, rules: Search) -> list[int]:
+    """The rows each round gives every configuration in it; the last round has all of them.
+
+    Rounds continue until `factor` or fewer configurations are left, as long as the first round
+    still gets `min_rows`; a round keeps ceil(n / factor) of its n configurations.
+    """
+    rounds = 1
+    if rules.method == "halving":
+        left, needed = configurations, 1
+        while left > rules.factor:
+            left, needed = math.ceil(left / rules.factor), needed + 1
+        while rounds < needed and rows // rules.factor**rounds >= rules.min_rows:
+            rounds += 1
+    return [rows // rules.factor ** (rounds - 1 - i) for i in range(rounds)]
+
+
+def survivors(configurations: int, schedule: list[int], factor: int) -> list[int]:
+    """How many configurations each round of `schedule` cross-validates."""
+    counts = [configurations]
+    for _ in schedule[1:]:
+        counts.append(math.ceil(counts[-1] / factor))
+    return counts
+
+
 @dataclass(frozen=True)
 class SearchResult:
-    """One candidate's search: its best settings, their CV score, and every configuration tried."""
+    """One candidate's search: its best settings in the last round it reached, and every score it got."""
 
     name: str
     spec: Candidate
     best_params: dict[str, Any]
     cv_mean: float
     cv_std: float
+    rows: int
     fit_seconds: float
     table: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    spec: Candidate
+    params: dict[str, Any]
+
+
 def search(
-    name: str,
-    spec: Candidate,
+    candidates: dict[str, Candidate],
     preprocessor: Any,
     x: Any,
     y: Any,
     settings: Train,
     seed: int,
-    on_step: Callable[[Step], None] = lambda step: None,
-) -> SearchResult:
-    """Grid search over the candidate inside a (preprocessing + model) pipeline, one configuration at a time.
+    progress: Progress | None = None,
+) -> list[SearchResult]:
+    """Race every candidate's configurations (module docstring); one result per candidate, in params order.
 
-    Each configuration is cross-validated on the same seeded folds (what GridSearchCV does, with a
-    report after each one); `train.n_jobs` runs a configuration's folds in parallel. Preprocessing
-    is refitted in every fold, so no fold's validation rows leak into its scaling or category lists.
+    Preprocessing is refitted in every fold, so no fold's validation rows leak into its scaling or
+    category lists. Every round uses the same seeded folds of its sample, as GridSearchCV would.
     """
     import numpy as np
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_validate
-    from sklearn.pipeline import Pipeline
 
-    # Built with the grid's first values, so a misspelt grid key fails now, not after the search:
-    # LightGBM's set_params takes any name, and LightGBM ignores unknown ones without a word.
-    first = {**spec.fixed, **{key: values[0] for key, values in spec.grid.items()}}
-    pipeline = Pipeline(
-        [("preprocess", clone(preprocessor)), ("model", estimators.estimator(spec.estimator, first, seed))]
-    )
-    cv = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed)
-    grid = configurations(spec)
-    table = []
-    for index, config in enumerate(grid, start=1):
+    entries = [_Entry(name, spec, config) for name, spec in candidates.items() for config in configurations(spec)]
+    schedule = plan(len(entries), len(x), settings.search)
+    counts = survivors(len(entries), schedule, settings.search.factor)
+    alive = list(range(len(entries)))
+    latest: dict[int, dict[str, Any]] = {}
+    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in candidates}
+    for number, rows in enumerate(schedule, start=1):
+        if progress is not None:
+            progress.start(number, len(schedule), len(alive), rows, len(x))
+        xs, ys = _sample(x, y, rows, seed)
         started = time.perf_counter()
-        try:
-            candidate = clone(pipeline).set_params(**{f"model__{key}": value for key, value in config.items()})
-            scores = cross_validate(
-                candidate, x, y, scoring=settings.scoring, cv=cv, n_jobs=settings.n_jobs, error_score="raise"
-            )
-        except ValueError as error:
-            raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
-        row = {
-            "params": {key: _plain(value) for key, value in config.items()},
-            "mean_score": float(np.mean(scores["test_score"])),
-            "std_score": float(np.std(scores["test_score"])),
-            "mean_fit_seconds": float(np.mean(scores["fit_time"])),
-        }
-        table.append(row)
-        on_step(
-            Step(
-                name,
-                index,
-                len(grid),
-                row["params"],
-                row["mean_score"],
-                row["std_score"],
-                time.perf_counter() - started,
-            )
-        )
-    best = max(range(len(table)), key=lambda i: (_ranked(table[i]["mean_score"]), -i))
+        for position, (index, scores) in enumerate(
+            _cross_validate(entries, alive, preprocessor, xs, ys, settings, seed), start=1
+        ):
+            entry = entries[index]
+            row = {
+                "params": {key: _plain(value) for key, value in entry.params.items()},
+                "rows": rows,
+                "mean_score": float(np.mean([score for score, _ in scores])),
+                "std_score": float(np.std([score for score, _ in scores])),
+                "mean_fit_seconds": float(np.mean([seconds for _, seconds in scores])),
+            }
+            latest[index] = row
+            tables[entry.name].append(row)
+            if progress is not None:
+                finished = time.perf_counter()
+                progress(
+                    Step(
+                        entry.name,
+                        position,
+                        len(alive),
+                        row["params"],
+                        row["mean_score"],
+                        row["std_score"],
+                        finished - started,
+                    )
+                )
+                started = finished
+        if number < len(schedule):
+            ranked = sorted(alive, key=lambda i: (-_ranked(latest[i]["mean_score"]), i))
+            alive = sorted(ranked[: counts[number]])
+    return [_result(name, spec, tables[name], settings.cv_folds) for name, spec in candidates.items()]
+
+
+def _result(name: str, spec: Candidate, table: list[dict[str, Any]], folds: int) -> SearchResult:
+    """The candidate's best configuration among those in the last round it reached (the first, on a tie)."""
+    rows = max(row["rows"] for row in table)
+    final = [row for row in table if row["rows"] == rows]
+    best = max(range(len(final)), key=lambda i: (_ranked(final[i]["mean_score"]), -i))
     return SearchResult(
         name=name,
         spec=spec,
-        best_params=table[best]["params"],
-        cv_mean=table[best]["mean_score"],
-        cv_std=table[best]["std_score"],
-        fit_seconds=float(sum(r["mean_fit_seconds"] for r in table) * settings.cv_folds),
+        best_params=final[best]["params"],
+        cv_mean=final[best]["mean_score"],
+        cv_std=final[best]["std_score"],
+        rows=rows,
+        fit_seconds=float(sum(row["mean_fit_seconds"] for row in table) * folds),
         table=table,
     )
+
+
+def _sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
+    """A seeded, stratified sample of `rows` training rows (all of them when that is all there are)."""
+    if rows >= len(x):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+    return xs, ys
+
+
+def _cross_validate(
+    entries: list[_Entry], alive: list[int], preprocessor: Any, x: Any, y: Any, settings: Train, seed: int
+) -> Iterator[tuple[int, list[tuple[float, float]]]]:
+    """Each live configuration's (score, fit seconds) per fold, in order, as soon as its folds are done.
+
+    All of the round's fits go to joblib at once (configurations x folds), so every worker stays
+    busy; `train.n_jobs` bounds them locally, and a Dask cluster (tabpipe/model/cluster.py) runs
+    them on its workers.
+    """
+    from joblib import Parallel, delayed
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from tabpipe.model import cluster
+
+    folds = list(StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed).split(x, y))
+    pipelines = {}
+    for index in alive:
+        entry = entries[index]
+        try:
+            pipelines[index] = _pipeline(entry, preprocessor, seed)
+        except ValueError as error:
+            raise PipelineError(f"train: candidate '{entry.name}' failed: {error}".splitlines()[0]) from None
+    tasks = (
+        delayed(_fit_and_score)(clone(pipelines[i]), x, y, train, test, settings.scoring)
+        for i in alive
+        for train, test in folds
+    )
+    with cluster.backend(settings.n_jobs) as n_jobs:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        scores: list[tuple[float, float]] = []
+        position = 0
+        try:
+            for result in results:
+                scores.append(result)
+                if len(scores) == len(folds):
+                    yield alive[position], scores
+                    scores, position = [], position + 1
+        except ValueError as error:
+            name = entries[alive[position]].name
+            raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
+
+
+def _pipeline(entry: _Entry, preprocessor: Any, seed: int) -> Pipeline:
+    """The configuration's settings are checked as the fixed ones are, so a misspelt grid key fails
+    before any fit: LightGBM's set_params takes any name, and LightGBM ignores unknown ones silently."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    model = estimators.estimator(entry.spec.estimator, {**entry.spec.fixed, **entry.params}, seed)
+    return Pipeline([("preprocess", clone(preprocessor)), ("model", model)])
+
+
+def _fit_and_score(pipeline: Pipeline, x: Any, y: Any, train: Any, test: Any, scoring: str) -> tuple[float, float]:
+    """One fold, as cross_validate fits and scores it: (validation score, fit seconds)."""
+    from sklearn.metrics import get_scorer
+    from sklearn.utils import _safe_indexing
+
+    started = time.perf_counter()
+    pipeline.fit(_safe_indexing(x, train), _safe_indexing(y, train))
+    seconds = time.perf_counter() - started
+    return float(get_scorer(scoring)(pipeline, _safe_indexing(x, test), _safe_indexing(y, test))), seconds
 
 
 def _ranked(score: float) -> float:
@@ -198,8 +327,9 @@ def _ranked(score: float) -> float:
 
 
 def best(results: list[SearchResult]) -> SearchResult:
-    """The best mean CV score; on a tie, the candidate listed first in params.yaml (the simpler one)."""
-    scored = [r for r in results if not math.isnan(r.cv_mean)]
+    """The best mean CV score in the last round; on a tie, the candidate listed first in params.yaml."""
+    rows = max(r.rows for r in results)
+    scored = [r for r in results if r.rows == rows and not math.isnan(r.cv_mean)]
     if not scored:
         raise PipelineError("train: every candidate scored NaN in cross-validation")
     return max(scored, key=lambda r: (r.cv_mean, -results.index(r)))
@@ -223,12 +353,18 @@ def serialize(model: Any) -> bytes:
     return buffer.getvalue()
 
 
-def summary(winner: SearchResult, results: list[SearchResult]) -> dict[str, Any]:
-    """Deterministic figures for metrics/train.json (fit times live in MLflow only)."""
+def summary(winner: SearchResult, results: list[SearchResult], folds: int) -> dict[str, Any]:
+    """Deterministic figures for metrics/train.json (fit times live in MLflow only).
+
+    A candidate's score is its best in the last round it reached, on `cv_rows` rows; `fits` is the
+    compute the search spent.
+    """
     return {
         "winner": winner.name,
         "cv_score": round(winner.cv_mean, 6),
         "cv": {r.name: round(r.cv_mean, 6) for r in results},
+        "cv_rows": {r.name: r.rows for r in results},
+        "fits": sum(len(r.table) for r in results) * folds,
     }
 
 

@@ -45,24 +45,30 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
 
     store.use_experiment(f"{settings.experiment}-{dataset}")
     tags = run_tags(dataset, params_digest)
-    results: list[search.SearchResult] = []
-    run_ids: dict[str, str] = {}
-    sizes = {name: len(search.configurations(spec)) for name, spec in settings.candidates.items()}
-    progress = search.Progress(sum(sizes.values()), settings.cv_folds, log)
+    configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
+    schedule = search.plan(configurations, len(x), settings.search)
+    evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
+    progress = search.Progress(evaluations, settings.cv_folds, log)
     with progress.heartbeat():
         with mlflow.start_run(run_name="train", tags=tags):
             mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
-            for name, spec in settings.candidates.items():
-                progress.start(name, sizes[name])
-                with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
-                    result = search.search(name, spec, preprocessor, x, y, settings, seed, progress)
-                    mlflow.log_params({"estimator": spec.estimator, **spec.fixed, **result.best_params})
+            results = search.search(settings.candidates, preprocessor, x, y, settings, seed, progress)
+            run_ids = {}
+            for result in results:
+                with mlflow.start_run(
+                    run_name=result.name, nested=True, tags={**tags, "candidate": result.name}
+                ) as run:
+                    mlflow.log_params({"estimator": result.spec.estimator, **result.spec.fixed, **result.best_params})
                     mlflow.log_metrics(
-                        {"cv_mean": result.cv_mean, "cv_std": result.cv_std, "fit_seconds": result.fit_seconds}
+                        {
+                            "cv_mean": result.cv_mean,
+                            "cv_std": result.cv_std,
+                            "cv_rows": result.rows,
+                            "fit_seconds": result.fit_seconds,
+                        }
                     )
                     mlflow.log_dict({"scoring": settings.scoring, "grid": result.table}, "cv_results.json")
-                results.append(result)
-                run_ids[name] = run.info.run_id
+                run_ids[result.name] = run.info.run_id
             winner = search.best(results)
             progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
             model = search.refit(winner, preprocessor, x, y, seed)
@@ -73,7 +79,7 @@ def train(settings: Train, seed: int, params_digest: str, dataset: str, preproce
         with mlflow.start_run(run_id=run_ids[winner.name]):
             mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(blob)})
             log_model(model, x)
-    return Trained(blob, search.summary(winner, results))
+    return Trained(blob, search.summary(winner, results, settings.cv_folds))
 
 
 def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path, evaluation: Evaluation) -> None:

@@ -61,3 +61,28 @@ def test_predictions_frame_holds_every_class_probability() -> None:
     frame = evaluation.predictions(x, np.array(["b", "c"]), np.array(["b", "a"]), proba, CLASSES)
     assert list(frame.columns) == ["row", "actual", "predicted", "proba_a", "proba_b", "proba_c"]
     assert frame["proba_a"].tolist() == pytest.approx([0.2, 0.7])
+
+
+def test_permutation_importance_on_a_seeded_sample_of_a_large_test_set(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import pandas as pd
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"signal": rng.normal(size=600), "noise": rng.normal(size=600)})
+    y = np.where(x["signal"] + 0.3 * rng.normal(size=600) > 0, "a", "b")
+    model = LogisticRegression().fit(x, y)
+    with caplog.at_level(logging.INFO, logger="evaluate"):
+        sampled = evaluation.importance(model, x, y, scoring="roc_auc", repeats=3, seed=5, rows=200)
+        whole = evaluation.importance(model, x, y, scoring="roc_auc", repeats=3, seed=5, rows=0)
+    xs, _, ys, _ = train_test_split(x, y, train_size=200, stratify=y, random_state=5)
+    expected = permutation_importance(model, xs, ys, scoring="roc_auc", n_repeats=3, random_state=5)
+    by_name = {row["feature"]: row["importance"] for row in sampled}
+    assert by_name["signal"] == round(float(expected.importances_mean[0]), 6)
+    assert sampled != whole and [row["feature"] for row in sampled] == ["signal", "noise"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "evaluate"]
+    assert "on a seeded sample of 200 of 600 test rows (evaluate.importance_rows)" in lines[0]
+    assert lines[2].endswith("on 600 rows")

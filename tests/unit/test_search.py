@@ -1,9 +1,13 @@
-"""Candidate search: seeded and repeatable, picks the best CV score, refits a deployable pipeline."""
+"""Candidate search: seeded and repeatable, a race across candidates, refits a deployable pipeline."""
+
+import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.core.settings import Featurize, Train
+from tabpipe.core.settings import Featurize, Search, Train
 from tabpipe.model import features, search
 from tests.helpers import TOY, params_section, toy_frame
 
@@ -11,24 +15,25 @@ CANDIDATES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.1, 1.0]}},
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 10}, "grid": {"max_depth": [2, None]}},
 }
+HALVING = {"method": "halving", "factor": 3, "min_rows": 100}
 
 
-def train_settings(candidates: dict) -> Train:
-    return params_section(Train, candidates=candidates, scoring="roc_auc_ovr", cv_folds=3, n_jobs=1)
+def train_settings(candidates: dict, **values) -> Train:
+    return params_section(Train, candidates=candidates, scoring="roc_auc_ovr", cv_folds=3, n_jobs=1, **values)
 
 
-def data():
-    frame = toy_frame(120, seed=3)
+def data(rows: int = 120):
+    frame = toy_frame(rows, seed=3)
     frame["y"] = (frame["x"] > 5).map({True: "yes", False: "no"}).astype("str")
     x, y = features.split_xy(frame, TOY)
     featurize = Featurize(numeric_impute="median", scale=True, min_frequency=0)
     return x, y, features.preprocessor(TOY, featurize).fit(x)
 
 
-def run_all(seed: int = 0):
-    x, y, pre = data()
-    settings = train_settings(CANDIDATES)
-    return [search.search(name, spec, pre, x, y, settings, seed) for name, spec in settings.candidates.items()]
+def run_all(seed: int = 0, candidates: dict = CANDIDATES, rows: int = 120, **values):
+    x, y, pre = data(rows)
+    settings = train_settings(candidates, **values)
+    return search.search(settings.candidates, pre, x, y, settings, seed)
 
 
 def test_search_is_repeatable_for_a_seed() -> None:
@@ -64,21 +69,28 @@ def test_refit_gives_a_pipeline_that_learned_the_rule() -> None:
         ({"a": {"estimator": "random_forest", "fixed": {"depth": 3}}}, "has no parameter depth"),
         ({"a": {"estimator": "random_forest", "grid": {"depth": [3]}}}, "random_forest has no parameter depth"),
         ({"a": {"estimator": "lightgbm", "grid": {"num_leave": [7]}}}, "lightgbm has no parameter num_leave"),
-        (
-            {"a": {"estimator": "random_forest", "grid": {"max_depth": [-3]}}},
-            r"train: candidate 'a' failed: .*max_depth",
-        ),
+        ({"a": {"estimator": "logistic_regression", "grid": {"C": [-1.0]}}}, r"train: candidate 'a' failed: .*C"),
     ],
 )
 def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -> None:
-    x, y, pre = data()
     with pytest.raises(PipelineError, match=message):
-        settings = train_settings(candidates)
-        for name, spec in settings.candidates.items():
-            search.search(name, spec, pre, x, y, settings, seed=0)
+        run_all(candidates=candidates)
 
 
-def test_each_configuration_is_reported_as_it_finishes_and_scores_as_grid_search_would() -> None:
+@pytest.mark.parametrize(
+    ("search_values", "message"),
+    [
+        ({**HALVING, "method": "random"}, r"train\.search\.method"),
+        ({**HALVING, "factor": 1}, r"train\.search\.factor: .*at least 2"),
+        ({**HALVING, "min_rows": 0}, r"train\.search\.min_rows: .*at least 1"),
+    ],
+)
+def test_bad_search_params_are_clear_errors(search_values: dict, message: str) -> None:
+    with pytest.raises(PipelineError, match=message):
+        train_settings(CANDIDATES, search=search_values)
+
+
+def test_one_round_scores_every_configuration_as_grid_search_would() -> None:
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
@@ -87,24 +99,83 @@ def test_each_configuration_is_reported_as_it_finishes_and_scores_as_grid_search
 
     x, y, pre = data()
     settings = train_settings(CANDIDATES)
-    spec = settings.candidates["forest"]
+    assert search.plan(4, len(x), settings.search) == [len(x)]  # too few rows for a second round
+    for result in search.search(settings.candidates, pre, x, y, settings, 0):
+        spec = result.spec
+        pipeline = Pipeline(
+            [("preprocess", clone(pre)), ("model", estimators.estimator(spec.estimator, spec.fixed, 0))]
+        )
+        reference = GridSearchCV(
+            pipeline,
+            {f"model__{k}": v for k, v in spec.grid.items()},
+            scoring=settings.scoring,
+            cv=StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=0),
+            refit=False,
+        ).fit(x, y)
+        assert [row["mean_score"] for row in result.table] == list(reference.cv_results_["mean_test_score"])
+        assert [row["std_score"] for row in result.table] == list(reference.cv_results_["std_test_score"])
+        assert result.best_params == {k.removeprefix("model__"): v for k, v in reference.best_params_.items()}
+
+
+def test_halving_keeps_the_best_third_and_gives_them_every_row() -> None:
+    candidates = {
+        "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.001, 0.01, 1.0]}},
+        "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 10}, "grid": {"max_depth": [1, 2, None]}},
+    }
+    results = run_all(candidates=candidates, rows=900, search=HALVING)
+    first = [row for r in results for row in r.table if row["rows"] == 300]
+    last = [(r.name, row) for r in results for row in r.table if row["rows"] == 900]
+    assert len(first) == 6 and len(last) == 2  # 6 configurations on a third of the rows, the best 2 on all
+    cut = sorted((row["mean_score"] for row in first), reverse=True)[1]
+    assert all(row["mean_score"] >= cut for _, row in last)
+    winner = search.best(results)
+    assert winner.rows == 900 and winner.cv_mean == max(row["mean_score"] for _, row in last)
+    assert {name for name, _ in last} >= {winner.name}
+    assert search.summary(winner, results, folds=3)["fits"] == (6 + 2) * 3
+    assert [(r.best_params, r.cv_mean) for r in results] == [
+        (r.best_params, r.cv_mean) for r in run_all(candidates=candidates, rows=900, search=HALVING)
+    ]
+
+
+@given(
+    configurations=st.integers(1, 200),
+    rows=st.integers(1, 10**7),
+    factor=st.integers(2, 5),
+    min_rows=st.integers(1, 10**5),
+)
+def test_halving_plans_end_on_every_row_with_at_most_factor_left(
+    configurations: int, rows: int, factor: int, min_rows: int
+) -> None:
+    rules = Search(method="halving", factor=factor, min_rows=min_rows)
+    schedule = search.plan(configurations, rows, rules)
+    counts = search.survivors(configurations, schedule, factor)
+    rounds = len(schedule)
+    assert schedule == [rows // factor ** (rounds - 1 - i) for i in range(rounds)]  # the last round: every row
+    assert rounds == 1 or schedule[0] >= min_rows
+    assert counts[-1] <= factor or rows // factor**rounds < min_rows  # stops when cut down, or out of rows
+    assert rounds == 1 or counts[-2] > factor  # no round after the field is cut down
+    assert counts == [math.ceil(configurations / factor**i) for i in range(rounds)]
+    assert search.plan(configurations, rows, Search(method="grid", factor=factor, min_rows=min_rows)) == [rows]
+
+
+def test_each_configuration_is_reported_as_it_finishes() -> None:
+    x, y, pre = data(rows=900)
+    candidates = {
+        "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 5}, "grid": {"max_depth": [1, 2, 3, 4]}}
+    }
+    settings = train_settings(candidates, search=HALVING)
     steps: list[search.Step] = []
-    result = search.search("forest", spec, pre, x, y, settings, 0, steps.append)
-    assert [(s.index, s.total) for s in steps] == [(1, 2), (2, 2)]
+
+    class Recorder(search.Progress):
+        def __call__(self, step: search.Step) -> None:
+            steps.append(step)
+
+    import logging
+
+    [result] = search.search(settings.candidates, pre, x, y, settings, 0, Recorder(6, 3, logging.getLogger("t")))
+    assert [(s.index, s.total) for s in steps] == [(1, 4), (2, 4), (3, 4), (4, 4), (1, 2), (2, 2)]
     assert [s.params for s in steps] == [row["params"] for row in result.table]
     assert [s.mean for s in steps] == [row["mean_score"] for row in result.table]
-
-    pipeline = Pipeline([("preprocess", clone(pre)), ("model", estimators.estimator(spec.estimator, spec.fixed, 0))])
-    reference = GridSearchCV(
-        pipeline,
-        {f"model__{k}": v for k, v in spec.grid.items()},
-        scoring=settings.scoring,
-        cv=StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=0),
-        refit=False,
-    ).fit(x, y)
-    assert [row["mean_score"] for row in result.table] == list(reference.cv_results_["mean_test_score"])
-    assert [row["std_score"] for row in result.table] == list(reference.cv_results_["std_test_score"])
-    assert result.best_params == {k.removeprefix("model__"): v for k, v in reference.best_params_.items()}
 
 
 def test_progress_lines_say_what_is_done_and_what_is_left(caplog: pytest.LogCaptureFixture) -> None:
@@ -113,11 +184,11 @@ def test_progress_lines_say_what_is_done_and_what_is_left(caplog: pytest.LogCapt
     log = logging.getLogger("test-progress")
     progress = search.Progress(configurations=4, folds=5, log=log)
     with caplog.at_level(logging.INFO, logger="test-progress"):
-        progress.start("forest", 4)
+        progress.start(1, 2, 4, 1200, 3600)
         for index in (1, 2):
             progress(search.Step("forest", index, 4, {"max_depth": index}, 0.9, 0.01, 0.5))
     lines = [record.getMessage() for record in caplog.records]
-    assert lines[0] == "forest: 4 configuration(s) x 5 folds = 20 fits"
+    assert lines[0] == "round 1/2: 4 configuration(s) x 5 folds = 20 fits, on 1200 of 3600 training rows"
     assert lines[1].startswith("forest 1/4 (max_depth=1): CV 0.9000 +/- 0.0100 in 0.5 s | 1/4 done,")
     assert "2/4 done" in lines[2] and "about" in lines[2] and lines[2].endswith("s left")
 
@@ -155,11 +226,11 @@ def test_the_heartbeat_names_the_work_while_no_configuration_finishes(caplog: py
     log = logging.getLogger("test-heartbeat")
     progress = search.Progress(configurations=1, folds=5, log=log)
     with caplog.at_level(logging.INFO, logger="test-heartbeat"), progress.heartbeat(every=0.05):
-        progress.start("forest", 1)
+        progress.start(1, 1, 1, 100, 100)
         time.sleep(0.5)
     lines = [record.getMessage() for record in caplog.records]
-    assert lines[0] == "forest: 1 configuration(s) x 5 folds = 5 fits"
-    beats = [line for line in lines[1:] if line.startswith("still cross-validating forest, ")]
+    assert lines[0] == "round 1/1: 1 configuration(s) x 5 folds = 5 fits, on 100 of 100 training rows"
+    beats = [line for line in lines[1:] if line.startswith("still cross-validating round 1/1, ")]
     assert beats and len(beats) == len(lines) - 1 and beats[-1].endswith(" s elapsed")
     count = len(caplog.records)
     time.sleep(0.2)
