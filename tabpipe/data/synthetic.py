@@ -3,6 +3,8 @@
 params.yaml's `data.synthetic` sets its size and difficulty; the schema (builtin/synthetic.yaml)
 sets its columns, their roles (by name), kinds, ranges and which ones may be missing, so the data
 always satisfies it. Every random choice derives from the seed: the same params give the same rows.
+make_classification draws its clusters' shapes after the rows, so another row count is another
+draw of the same kind of problem, not more rows of the same one.
 """
 
 from __future__ import annotations
