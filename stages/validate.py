@@ -7,14 +7,15 @@ from tabpipe.data import prepared, validation
 
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "metrics", "report")
-    limits = settings.read(args.params).section(settings.Validate)
+    params = settings.read(args.params)
+    limits = params.section(settings.Validate)
     data_schema = prepared.read_schema(args.prepared)
     splits = {
         str(prepared.split_path(args.prepared, name)): prepared.read_split(args.prepared, name)
         for name in prepared.SPLITS
     }
 
-    outcome = validation.validate(splits, data_schema, limits)
+    outcome = validation.validate(splits, data_schema, limits, seed=params.seed)
 
     files.write_json(args.metrics, outcome.metrics)
     if outcome.report is not None:

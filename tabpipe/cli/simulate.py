@@ -110,7 +110,7 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
     if scenario == "employment":
         data = settings.read(repo / "params.yaml").section(settings.Data)
         everything = data.model_copy(update={"dataset": "employment", "years": []})
-        frame = datasets.load(everything, repo, paths(repo)["data"]["raw"]).frame
+        frame = datasets.load(everything, repo, paths(repo)["data"]["raw"], seed=seed).frame
         return [
             (str(year), frame[frame["year"] == year].sample(frac=fraction, random_state=seed))
             for year in (2016, 2017, 2018)

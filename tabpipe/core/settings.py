@@ -8,9 +8,9 @@ unknown or ill-typed key, or an unknown section, is one line naming it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_mapping
@@ -40,6 +40,15 @@ class ColumnLimits(Section):
     nullable: bool
 
 
+class Synthetic(Section):
+    """The generated dataset (`data.synthetic`): its size, how learnable its target is, how much is missing."""
+
+    rows: Annotated[int, Field(ge=100)]
+    signal: Annotated[float, Field(gt=0)]
+    label_noise: Annotated[float, Field(ge=0, lt=1)]
+    missing_share: Annotated[float, Field(ge=0, lt=1)]
+
+
 class Data(Section):
     key: ClassVar[str] = "data"
     dataset: str
@@ -53,6 +62,7 @@ class Data(Section):
     column_types: dict[str, str]
     missing_markers: list[str]
     limits: dict[str, ColumnLimits]
+    synthetic: Synthetic
 
 
 class Drift(Section):
@@ -87,6 +97,7 @@ class Validate(Section):
     max_missing_share: float
     max_duplicate_share: float
     min_rows_per_class: int
+    sample_rows: Annotated[int, Field(ge=0)]
     drift: Drift
     per_dataset: dict[str, ValidateOverride]
 

@@ -10,19 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.data import checks, split
+from tabpipe.data import checks, split, synthetic
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tabpipe.core.settings import Data
+    from tabpipe.core.settings import Data, Synthetic
 
 log = logging.getLogger("ingest")
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-DATASETS = ("iris", "adult", "employment", "csv")
+DATASETS = ("iris", "adult", "employment", "synthetic", "csv")
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,17 @@ class Prepared:
 
 def prepare(data: Data, seed: int, root: Path, raw: Path) -> Prepared:
     """Load the dataset, keep a seeded share of it (`data.fraction`), and split it into train and test."""
-    loaded = load(data, root, raw)
+    loaded = load(data, root, raw, seed=seed)
     frame = split.subsample(loaded.frame, loaded.schema, fraction=data.fraction, seed=seed)
     train, test = split.train_test(frame, loaded.schema, test_size=data.test_size, seed=seed)
     return Prepared(train, test, loaded.schema, loaded.source)
 
 
-def load(data: Data, root: Path, raw: Path) -> Loaded:
+def load(data: Data, root: Path, raw: Path, *, seed: int) -> Loaded:
     """Load the dataset named by `data.dataset`, cleaned and typed to its schema.
 
     The user's files (`data.iris_csv`, `data.path`) are relative to `root`; the bundled ones are in `raw`.
+    `seed` (base.seed) generates the synthetic dataset.
     """
     name = data.dataset
     if name == "iris":
@@ -64,6 +65,8 @@ def load(data: Data, root: Path, raw: Path) -> Loaded:
         return _bundled("adult", raw / "adult.parquet")
     if name == "employment":
         return _employment(raw / "employment.parquet", data.years)
+    if name == "synthetic":
+        return _synthetic(data.synthetic, seed)
     if name == "csv":
         return _user_csv(root, data)
     raise PipelineError(f"params.yaml: data.dataset is '{name}', expected one of {', '.join(DATASETS)}")
@@ -161,6 +164,18 @@ def _employment(path: Path, years: list[int]) -> Loaded:
     frame = frame[frame["year"].isin(wanted)].reset_index(drop=True)
     log.info("employment: years %s, %d rows", wanted, len(frame))
     return Loaded(frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
+
+
+def _synthetic(settings: Synthetic, seed: int) -> Loaded:
+    schema = builtin("synthetic")
+    frame = coerce(synthetic.generate(settings, schema, seed), schema)
+    source = (
+        f"sklearn.datasets.make_classification (rows {settings.rows}, signal {settings.signal}, "
+        f"label_noise {settings.label_noise}, missing_share {settings.missing_share}, seed {seed})"
+    )
+    require(frame, schema, "synthetic")
+    log.info("synthetic: %s", source)
+    return Loaded(frame, schema, source)
 
 
 def lineage(data: Data) -> str:

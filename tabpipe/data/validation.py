@@ -1,7 +1,12 @@
-"""The validate stage's decision: schema checks on each split plus drift between them."""
+"""The validate stage's decision: schema checks on each split plus drift between them.
+
+The checks see every row (they are cheap and must catch every bad one); the drift tests and the
+report gain nothing from all rows of a large split, so they run on a seeded sample of each.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +18,8 @@ if TYPE_CHECKING:
 
     from tabpipe.core.settings import Drift, Validate
     from tabpipe.data.schema import Schema
+
+log = logging.getLogger("validate")
 
 
 @dataclass(frozen=True)
@@ -26,10 +33,11 @@ class Outcome:
         return not self.failures
 
 
-def validate(splits: dict[str, pd.DataFrame], schema: Schema, settings: Validate) -> Outcome:
+def validate(splits: dict[str, pd.DataFrame], schema: Schema, settings: Validate, *, seed: int) -> Outcome:
     """Check every split against the schema, then measure drift of the last split against the first.
 
     `splits` maps a file name (used in messages) to its frame; the first is the drift reference.
+    Drift and the report use at most `settings.sample_rows` rows of each split, drawn with `seed`.
     """
     limits = settings.for_dataset(schema.name)
     failures: list[str] = []
@@ -37,11 +45,30 @@ def validate(splits: dict[str, pd.DataFrame], schema: Schema, settings: Validate
         failures += [p.line(file) for p in checks.run_all(frame, schema, limits)]
     names = list(splits)
     reference_name, current_name = names[0], names[-1]
-    drift, report = None, None
+    drift, report, sampled = None, None, {}
     if not failures:
-        drift, report = measure(splits[reference_name], splits[current_name], schema, limits.drift, summary=True)
+        sampled = {name: sample(frame, limits.sample_rows, seed) for name, frame in splits.items()}
+        log.info(sampling_note(splits, sampled))
+        drift, report = measure(sampled[reference_name], sampled[current_name], schema, limits.drift, summary=True)
         failures += drift_failures(drift, limits.drift, current_name)
-    return Outcome(summarise(splits, schema, drift, len(failures)), failures, report)
+    metrics = summarise(splits, schema, drift, len(failures))
+    metrics |= {f"drift_rows_{_stem(name)}": len(frame) for name, frame in sampled.items()}
+    return Outcome(metrics, failures, report)
+
+
+def sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of `rows` rows; the whole frame when `rows` is 0 or the frame is no larger."""
+    if not rows or len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=seed)
+
+
+def sampling_note(splits: dict[str, pd.DataFrame], sampled: dict[str, pd.DataFrame]) -> str:
+    """One line saying how many rows of each split drift and the report saw."""
+    counts = " and ".join(f"{len(sampled[name])} of {len(frame)} {_stem(name)} rows" for name, frame in splits.items())
+    if all(len(sampled[name]) == len(frame) for name, frame in splits.items()):
+        return f"drift and report on all rows: {counts} (validate.sample_rows)"
+    return f"drift and report on a seeded sample of {counts} (validate.sample_rows)"
 
 
 def drift_failures(drift: DriftResult, settings: Drift, file: str) -> list[str]:

@@ -19,7 +19,7 @@ def iris(tmp_path: Path, text: str | None) -> datasets.Loaded:
     path = tmp_path / "iris.csv"
     if text is not None:
         path.write_text(text)
-    return datasets.load(params_section(Data, dataset="iris", iris_csv=str(path)), Path("/"), RAW)
+    return datasets.load(params_section(Data, dataset="iris", iris_csv=str(path)), Path("/"), RAW, seed=0)
 
 
 def valid_iris_csv() -> str:
@@ -73,7 +73,7 @@ def user_csv(tmp_path: Path, text: str | bytes, **params: object) -> datasets.Lo
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     # column types and missing markers are the test's own: none unless given
     data = {"dataset": "csv", "path": str(path), "target": "label", "column_types": {}, "missing_markers": [], **params}
-    return datasets.load(params_section(Data, **data), Path("/"), RAW)
+    return datasets.load(params_section(Data, **data), Path("/"), RAW, seed=0)
 
 
 def user_rows(n: int = 40) -> str:
@@ -126,13 +126,13 @@ def test_broken_user_csv_gives_one_clear_line(tmp_path: Path, text: str | bytes,
 
 def test_csv_params_must_name_path_and_target() -> None:
     with pytest.raises(PipelineError, match=r"data\.path is empty"):
-        datasets.load(params_section(Data, dataset="csv", path="", target="y"), Path("/"), RAW)
+        datasets.load(params_section(Data, dataset="csv", path="", target="y"), Path("/"), RAW, seed=0)
     with pytest.raises(PipelineError, match=r"data\.dataset is 'nope'"):
-        datasets.load(params_section(Data, dataset="nope"), Path("/"), RAW)
+        datasets.load(params_section(Data, dataset="nope"), Path("/"), RAW, seed=0)
 
 
 def test_adult_is_the_full_uci_set_with_markers_as_missing() -> None:
-    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT, RAW)
+    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT, RAW, seed=0)
     frame, schema = loaded.frame, loaded.schema
     assert frame.shape == (48_842, 15)
     assert len(schema.numeric) == 6 and len(schema.categorical) == 8
@@ -143,18 +143,18 @@ def test_adult_is_the_full_uci_set_with_markers_as_missing() -> None:
 
 
 def test_employment_keeps_year_and_selects_years() -> None:
-    loaded = datasets.load(params_section(Data, dataset="employment", years=[2015]), ROOT, RAW)
+    loaded = datasets.load(params_section(Data, dataset="employment", years=[2015]), ROOT, RAW, seed=0)
     assert set(loaded.frame["year"]) == {2015}
     assert len(loaded.frame) == 68_785
     assert "year" in loaded.schema.meta and "year" not in loaded.schema.feature_names
     assert not {"prediction", "predicted_probability"} & set(loaded.frame.columns)
-    everything = datasets.load(params_section(Data, dataset="employment", years=[]), ROOT, RAW).frame
+    everything = datasets.load(params_section(Data, dataset="employment", years=[]), ROOT, RAW, seed=0).frame
     assert len(everything) == 68_785 + 208_892
 
 
 def test_employment_unknown_year_is_an_error() -> None:
     with pytest.raises(PipelineError, match=r"data\.years"):
-        datasets.load(params_section(Data, dataset="employment", years=[1999]), ROOT, RAW)
+        datasets.load(params_section(Data, dataset="employment", years=[1999]), ROOT, RAW, seed=0)
 
 
 def test_clean_turns_markers_and_blanks_into_missing() -> None:

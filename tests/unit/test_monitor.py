@@ -22,7 +22,7 @@ def adult() -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    loaded = datasets.load(params_section(settings.Data, dataset="adult"), ROOT, RAW)
+    loaded = datasets.load(params_section(settings.Data, dataset="adult"), ROOT, RAW, seed=0)
     frame, schema = loaded.frame.sample(frac=1.0, random_state=0).reset_index(drop=True), loaded.schema
     fit, reference, iid = frame[:8000], frame[8000:18000], frame[18000:].reset_index(drop=True)
     featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=5)

@@ -1,18 +1,23 @@
 """The validate gate: honest random splits pass, a shifted test set fails and names the drifted columns."""
 
+import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tabpipe.core import settings
 from tabpipe.data import datasets, split, validation
+from tabpipe.data.schema import Schema
 from tests.helpers import RAW, ROOT, params_section
 
 VALIDATE = settings.read(ROOT / "params.yaml").section(settings.Validate)
 
 
 def splits(dataset: str, seed: int) -> tuple[dict, datasets.Loaded]:
-    loaded = datasets.load(params_section(settings.Data, dataset=dataset), ROOT, RAW)
+    loaded = datasets.load(params_section(settings.Data, dataset=dataset), ROOT, RAW, seed=0)
     train, test = split.train_test(loaded.frame, loaded.schema, test_size=0.25, seed=seed)
     return {"train.parquet": train, "test.parquet": test}, loaded
 
@@ -20,7 +25,7 @@ def splits(dataset: str, seed: int) -> tuple[dict, datasets.Loaded]:
 @pytest.mark.parametrize("seed", [0, 1, 2, 42])
 def test_honest_iris_split_passes(seed: int) -> None:
     parts, loaded = splits("iris", seed)
-    outcome = validation.validate(parts, loaded.schema, VALIDATE)
+    outcome = validation.validate(parts, loaded.schema, VALIDATE, seed=0)
     assert outcome.passed, outcome.failures
     assert outcome.metrics["passed"] is True
     assert outcome.metrics["drifted_share"] <= VALIDATE.drift.max_drifted_share
@@ -32,7 +37,7 @@ def test_shifted_test_set_fails_naming_columns() -> None:
     shifted = parts["test.parquet"].copy()
     shifted["petal_length"] = (shifted["petal_length"] * 1.8).clip(upper=30)
     shifted["sepal_width"] = (shifted["sepal_width"] + 1.5).clip(upper=30)
-    outcome = validation.validate({**parts, "test.parquet": shifted}, loaded.schema, VALIDATE)
+    outcome = validation.validate({**parts, "test.parquet": shifted}, loaded.schema, VALIDATE, seed=0)
     assert not outcome.passed
     (line,) = outcome.failures
     assert line.startswith("test.parquet: columns ")
@@ -46,7 +51,7 @@ def test_schema_failures_skip_drift_and_count() -> None:
     broken = parts["train.parquet"].copy()
     broken.loc[0, "species"] = "rose"
     broken.loc[1, "petal_width"] = 99.0
-    outcome = validation.validate({**parts, "train.parquet": broken}, loaded.schema, VALIDATE)
+    outcome = validation.validate({**parts, "train.parquet": broken}, loaded.schema, VALIDATE, seed=0)
     assert outcome.report is None and "drifted_share" not in outcome.metrics
     assert outcome.metrics["checks_failed"] == 2
     assert any("column 'species'" in line and "rose" in line for line in outcome.failures)
@@ -71,12 +76,68 @@ def test_per_dataset_overrides_apply_only_to_their_dataset() -> None:
 @pytest.mark.parametrize("dataset", ["adult", "employment"])
 def test_honest_split_of_bundled_data_passes(dataset: str) -> None:
     parts, loaded = splits(dataset, 42)
-    outcome = validation.validate(parts, loaded.schema, VALIDATE)
+    outcome = validation.validate(parts, loaded.schema, VALIDATE, seed=0)
     assert outcome.passed, outcome.failures
 
 
 def test_report_is_written_as_html(tmp_path: Path) -> None:
     parts, loaded = splits("iris", 42)
-    outcome = validation.validate(parts, loaded.schema, VALIDATE)
+    outcome = validation.validate(parts, loaded.schema, VALIDATE, seed=0)
     outcome.report.save_html(str(tmp_path / "r.html"))
     assert "<html" in (tmp_path / "r.html").read_text()[:2000].lower()
+
+
+def synthetic_splits(rows: int) -> tuple[dict[str, pd.DataFrame], Schema]:
+    data = params_section(settings.Data, dataset="synthetic")
+    data = data.model_copy(update={"synthetic": data.synthetic.model_copy(update={"rows": rows})})
+    prepared = datasets.prepare(data, 42, ROOT, RAW)
+    return {"train.parquet": prepared.train, "test.parquet": prepared.test}, prepared.schema
+
+
+def test_drift_and_report_see_a_seeded_sample_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    parts, schema = synthetic_splits(4000)
+    with caplog.at_level(logging.INFO, logger="validate"):
+        outcome = validation.validate(parts, schema, VALIDATE.model_copy(update={"sample_rows": 400}), seed=0)
+    assert outcome.passed, outcome.failures
+    assert (outcome.metrics["rows_train"], outcome.metrics["rows_test"]) == (3000, 1000)
+    assert (outcome.metrics["drift_rows_train"], outcome.metrics["drift_rows_test"]) == (400, 400)
+    counted = [m["value"] for m in outcome.report.dict()["metrics"] if m["metric_name"] == "RowCount()"]
+    assert counted and set(counted) == {400}
+    assert caplog.messages == [
+        "drift and report on a seeded sample of 400 of 3000 train rows and 400 of 1000 test rows (validate.sample_rows)"
+    ]
+
+
+def test_sample_rows_zero_or_above_the_split_size_means_every_row(caplog: pytest.LogCaptureFixture) -> None:
+    parts, schema = synthetic_splits(400)
+    for rows in (0, 300):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="validate"):
+            outcome = validation.validate(parts, schema, VALIDATE.model_copy(update={"sample_rows": rows}), seed=0)
+        assert (outcome.metrics["drift_rows_train"], outcome.metrics["drift_rows_test"]) == (300, 100)
+        assert caplog.messages == [
+            "drift and report on all rows: 300 of 300 train rows and 100 of 100 test rows (validate.sample_rows)"
+        ]
+
+
+def test_the_checks_catch_one_bad_row_outside_the_sample() -> None:
+    parts, schema = synthetic_splits(4000)
+    limits = VALIDATE.model_copy(update={"sample_rows": 100})
+    train = parts["train.parquet"]
+    unsampled = train.index.difference(validation.sample(train, limits.sample_rows, 0).index)
+    broken = train.copy()
+    broken.loc[unsampled[0], "informative_1"] = 1000.0
+    broken.loc[unsampled[-1], "noise_colour"] = "teal"
+    outcome = validation.validate({**parts, "train.parquet": broken}, schema, limits, seed=0)
+    assert outcome.metrics["checks_failed"] == 2
+    assert any("'informative_1': 1 values outside" in line for line in outcome.failures)
+    assert any("'noise_colour': 1 unknown categories, such as 'teal'" in line for line in outcome.failures)
+
+
+@given(rows=st.integers(0, 300), wanted=st.integers(0, 400), seed=st.integers(0, 2**32 - 1))
+def test_a_sample_is_seeded_and_at_most_the_rows_asked_for(rows: int, wanted: int, seed: int) -> None:
+    frame = pd.DataFrame({"x": range(rows)})
+    sampled = validation.sample(frame, wanted, seed)
+    assert len(sampled) == (min(wanted, rows) if wanted else rows)
+    assert sampled.index.is_unique and sampled.index.isin(frame.index).all()
+    assert sampled.equals(validation.sample(frame, wanted, seed))
