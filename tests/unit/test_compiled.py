@@ -137,7 +137,7 @@ def test_any_row_gets_the_pipelines_label(
 @pytest.fixture(scope="module")
 def adult() -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
     """Real mixed data: 4,000 adult rows to fit, 4,000 others to check, missing categories in both."""
-    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT, RAW)
+    loaded = datasets.load(params_section(Data, dataset="adult"), ROOT, RAW, seed=0)
     rows = loaded.frame.sample(n=8000, random_state=0).reset_index(drop=True)
     return rows[:4000], rows[4000:].reset_index(drop=True), loaded.schema
 
