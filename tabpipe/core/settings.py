@@ -140,22 +140,8 @@ class Search(Section):
     """How the candidates' configurations share the training budget (`train.search`)."""
 
     method: Literal["halving", "grid"]
-    factor: int
-    min_rows: int
-
-    @field_validator("factor")
-    @classmethod
-    def _cuts(cls, factor: int) -> int:
-        if factor < 2:
-            raise ValueError("must be at least 2")
-        return factor
-
-    @field_validator("min_rows")
-    @classmethod
-    def _positive(cls, rows: int) -> int:
-        if rows < 1:
-            raise ValueError("must be at least 1")
-        return rows
+    factor: Annotated[int, Field(ge=2)]
+    min_rows: Annotated[int, Field(ge=1)]
 
 
 class Train(Section):

@@ -81,8 +81,8 @@ def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -
     ("search_values", "message"),
     [
         ({**HALVING, "method": "random"}, r"train\.search\.method"),
-        ({**HALVING, "factor": 1}, r"train\.search\.factor: .*at least 2"),
-        ({**HALVING, "min_rows": 0}, r"train\.search\.min_rows: .*at least 1"),
+        ({**HALVING, "factor": 1}, r"train\.search\.factor: .*greater than or equal to 2"),
+        ({**HALVING, "min_rows": 0}, r"train\.search\.min_rows: .*greater than or equal to 1"),
     ],
 )
 def test_bad_search_params_are_clear_errors(search_values: dict, message: str) -> None:
