@@ -139,10 +139,10 @@ def importance(
 
     started = time.perf_counter()
     if 0 < rows < len(x):
-        from sklearn.model_selection import train_test_split
+        from tabpipe.model.features import stratified_sample
 
         total = len(x)
-        x, _, y, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+        x, y = stratified_sample(x, y, rows, seed)
         log.info(
             "permutation importance: %d features x %d repeats on a seeded sample of %d of %d test rows"
             " (evaluate.importance_rows)",

@@ -55,6 +55,19 @@ def split_xy(frame: Any, schema: Schema) -> tuple[Any, Any]:
     return frame[schema.feature_names], frame[schema.target].astype(str).to_numpy()
 
 
+def stratified_sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
+    """A seeded sample of `rows` rows keeping the class shares; all of them when `rows` is 0 or not fewer.
+
+    The search's early rounds and permutation importance both rank things on fewer rows than there are.
+    """
+    if not 0 < rows < len(x):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+    return xs, ys
+
+
 def summary(schema: Schema, fitted: ColumnTransformer) -> dict[str, int]:
     """metrics/features.json: how many columns go in, and how many the model sees after one-hot."""
     return {"inputs": len(schema.features), "outputs": len(fitted.get_feature_names_out())}

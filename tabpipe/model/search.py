@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.model import estimators
+from tabpipe.model import estimators, features
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -195,7 +195,7 @@ def search(
     for number, rows in enumerate(schedule, start=1):
         if progress is not None:
             progress.start(number, len(schedule), len(alive), rows, len(x))
-        xs, ys = _sample(x, y, rows, seed)
+        xs, ys = features.stratified_sample(x, y, rows, seed)
         started = time.perf_counter()
         for position, (index, scores) in enumerate(
             _cross_validate(entries, alive, preprocessor, xs, ys, settings, seed), start=1
@@ -245,16 +245,6 @@ def _result(name: str, spec: Candidate, table: list[dict[str, Any]], folds: int)
         fit_seconds=float(sum(row["mean_fit_seconds"] for row in table) * folds),
         table=table,
     )
-
-
-def _sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
-    """A seeded, stratified sample of `rows` training rows (all of them when that is all there are)."""
-    if rows >= len(x):
-        return x, y
-    from sklearn.model_selection import train_test_split
-
-    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
-    return xs, ys
 
 
 def _cross_validate(
