@@ -3,10 +3,14 @@
     tabpipe bench pipeline                                   # iris, adult, employment (about 30 min)
     tabpipe bench pipeline --datasets iris --scaling ""      # a quick run
     tabpipe bench pipeline --scaling employment --fractions 0.125,0.25,0.5,1
+    tabpipe bench pipeline --datasets "" --scaling synthetic --rows 100000,300000,1000000 \
+        --out bench/results/pipeline-synthetic.json      # a million rows (about 30 min)
 
 Each run is in a scratch copy of the project with the default params.yaml (only data.dataset and
-data.fraction set). Every stage command is wrapped so that its wall time and peak resident memory
-(the largest process, loky workers included) are recorded. Results go to --out (JSON) and stdout.
+data.fraction, or data.synthetic.rows, set). Every stage command is wrapped so that its wall time
+and peak resident memory are recorded: of its largest process (exact, from the kernel), and of all
+its processes together, loky workers included (sampled every 0.1 s). Results go to --out (JSON),
+the scaling chart beside it (.png), and the tables to stdout.
 """
 
 from __future__ import annotations
@@ -28,15 +32,32 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.sandbox import scratch
 
 BIN = Path(sys.executable).parent
-WRAPPER = '''"""Run a stage command; record its wall time and the peak RSS of its largest process."""
+WRAPPER = '''"""Run a stage command; record its wall time, its largest process's peak RSS and its tree's."""
 import json, resource, subprocess, sys, time
+import psutil
 stage, command = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
-code = subprocess.call(command, shell=True)
+child = subprocess.Popen(command, shell=True)
+tree_peak = 0
+while child.poll() is None:
+    try:
+        processes = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        tree_peak = max(tree_peak, total)
+    except psutil.Error:
+        pass
+    time.sleep(0.1)
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+record = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": peak_kb / 1024,
+          "tree_peak_mb": max(tree_peak / 2**20, peak_kb / 1024)}
 with open(".bench-stages.jsonl", "a") as out:
-    out.write(json.dumps({"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": peak_kb / 1024}) + "\\n")
-sys.exit(code)
+    out.write(json.dumps(record) + "\\n")
+sys.exit(child.returncode)
 '''
 
 
@@ -66,48 +87,42 @@ def stages(repo: Path) -> list[dict[str, Any]]:
     path = repo / ".bench-stages.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     path.unlink(missing_ok=True)
-    return [{**r, "seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"])} for r in rows]
+    rounded = [{key: round(r[key]) for key in ("peak_mb", "tree_peak_mb")} for r in rows]
+    return [{**r, **mb, "seconds": round(r["seconds"], 2)} for r, mb in zip(rows, rounded, strict=True)]
 
 
-def run_dataset(root: Path, dataset: str, fraction: float, workdir: Path, bare: bool) -> dict[str, Any]:
-    import pandas as pd
+def run_dataset(
+    root: Path, dataset: str, values: dict[str, Any], workdir: Path, bare: bool, changes: bool = True
+) -> dict[str, Any]:
+    """`dvc repro` from clean with `values` set; with `changes`, a no-op and a one-parameter repro too."""
+    import pyarrow.parquet as pq
 
-    environ = scratch.environment(workdir / f"{dataset}-{fraction}", BIN)
-    repo = scratch.copy_project(root, workdir / f"{dataset}-{fraction}" / "repo", environ)
-    prepare(repo, {"data.dataset": dataset, "data.fraction": fraction}, environ)
+    folder = workdir / str(len(list(workdir.iterdir())))
+    environ = scratch.environment(folder, BIN)
+    repo = scratch.copy_project(root, folder / "repo", environ)
+    prepare(repo, {"data.dataset": dataset, **values}, environ)
     dvc = str(BIN / "dvc")
     full, _ = timed([dvc, "repro"], repo, environ)
-    full_stages = stages(repo)
-    noop = statistics.median(timed([dvc, "repro"], repo, environ)[0] for _ in range(3))
-    stages(repo)
-    scratch.set_params(repo, {"evaluate.importance_repeats": 3})
-    change, output = timed([dvc, "repro"], repo, environ)
     rows = json.loads((repo / "data/prepared/source.json").read_text())
     result = {
         "dataset": dataset,
-        "fraction": fraction,
+        **values,
         "source": rows["source"],
-        "train_rows": len(pd.read_parquet(repo / "data/prepared/train.parquet")),
+        "train_rows": pq.ParquetFile(repo / "data/prepared/train.parquet").metadata.num_rows,
         "full_repro_s": round(full, 1),
-        "noop_repro_s": round(noop, 2),
-        "one_param_change_s": round(change, 1),
-        "one_param_change_stages": re.findall(r"Running stage '(\w+)'", output),
-        "stages": full_stages,
+        "stages": stages(repo),
     }
+    if changes:
+        result["noop_repro_s"] = round(statistics.median(timed([dvc, "repro"], repo, environ)[0] for _ in range(3)), 2)
+        stages(repo)
+        scratch.set_params(repo, {"evaluate.importance_repeats": 3})
+        change, output = timed([dvc, "repro"], repo, environ)
+        result["one_param_change_s"] = round(change, 1)
+        result["one_param_change_stages"] = re.findall(r"Running stage '(\w+)'", output)
     if bare:
         subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, env=environ, check=True)
         seconds, _ = timed(
-            [
-                sys.executable,
-                "-m",
-                "tabpipe",
-                "bench",
-                "bare",
-                "--params",
-                str(repo / "params.yaml"),
-                "--root",
-                str(repo),
-            ],
+            [sys.executable, "-m", "tabpipe", "bench", "bare", "--params", "params.yaml", "--root", str(repo)],
             repo,
             environ,
         )
@@ -129,59 +144,76 @@ def tables(results: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> str:
             f" {r.get('ratio', '-')} | {r['noop_repro_s']} | {r['one_param_change_s']}"
             f" ({', '.join(r['one_param_change_stages'])}) |"
         )
-    lines += ["", "| dataset | stage | seconds | peak MB |", "|---|---|---|---|"]
+    lines += ["", "| dataset | stage | seconds | peak MB (largest process) | peak MB (all processes) |"]
+    lines += ["|---|---|---|---|---|"]
     for r in results:
-        lines += [f"| {r['dataset']} | {s['stage']} | {s['seconds']} | {s['peak_mb']} |" for s in r["stages"]]
+        lines += [
+            f"| {r['dataset']} | {s['stage']} | {s['seconds']} | {s['peak_mb']} | {s['tree_peak_mb']} |"
+            for s in r["stages"]
+        ]
     if scaling:
         names = [s["stage"] for s in scaling[0]["stages"]]
         lines += [
             "",
-            "| fraction | train rows | " + " | ".join(f"{n} MB" for n in names) + " |",
-            "|---|---|" + "---|" * len(names),
+            f"| {scaling[0]['dataset']}: train rows | dvc repro s | "
+            + " | ".join(f"{n} s / MB" for n in names)
+            + " | peak MB |",
+            "|---|---|" + "---|" * (len(names) + 1),
         ]
         for r in scaling:
-            peaks = {s["stage"]: s["peak_mb"] for s in r["stages"]}
+            cells = {s["stage"]: f"{s['seconds']:.0f} / {s['tree_peak_mb']}" for s in r["stages"]}
+            peak = max(s["tree_peak_mb"] for s in r["stages"])
             lines.append(
-                f"| {r['fraction']} | {r['train_rows']} | " + " | ".join(str(peaks.get(n, "-")) for n in names) + " |"
+                f"| {r['train_rows']} | {r['full_repro_s']} | "
+                + " | ".join(cells.get(n, "-") for n in names)
+                + f" | {peak} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def plot_scaling(scaling: list[dict[str, Any]], path: Path) -> None:
+    """Seconds and peak memory (all processes) per stage against training rows, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for stage in [s["stage"] for s in scaling[0]["stages"]]:
-        points = [(r["train_rows"], s["peak_mb"]) for r in scaling for s in r["stages"] if s["stage"] == stage]
-        axis.plot(*zip(*points, strict=True), "o-", label=stage)
-    axis.set_xlabel("training rows (employment)")
-    axis.set_ylabel("peak resident memory, MB")
-    axis.set_xlim(left=0)
-    axis.set_ylim(bottom=0)
-    axis.legend(fontsize=8)
-    axis.set_title("Peak memory per stage against rows")
+        for axis, key in zip(axes, ("seconds", "tree_peak_mb"), strict=True):
+            points = [(r["train_rows"], s[key]) for r in scaling for s in r["stages"] if s["stage"] == stage]
+            axis.plot(*zip(*points, strict=True), "o-", label=stage)
+    for axis, label in zip(axes, ("wall time, s", "peak resident memory, all processes, MB"), strict=True):
+        axis.set_xlabel(f"training rows ({scaling[0]['dataset']})")
+        axis.set_ylabel(label)
+        axis.set_xlim(left=0)
+        axis.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    figure.suptitle("Time and peak memory per stage against rows")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def run(root: Path, datasets: list[str], scaling: str, fractions: list[float], out: Path) -> str:
-    """Every dataset beside the bare script, then the scaling runs; writes `out` (and its chart), returns tables."""
+def run(root: Path, datasets: list[str], scaling: str, sizes: list[float], out: Path) -> str:
+    """Every dataset beside the bare script, then the scaling runs; writes `out` (and its chart), returns tables.
+
+    The scaling runs take fractions of the dataset's rows, or for synthetic the rows to generate.
+    """
+    key = "data.synthetic.rows" if scaling == "synthetic" else "data.fraction"
     results, scaled = [], []
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
         try:
             for dataset in datasets:
-                results.append(run_dataset(root, dataset, 1.0, workdir, bare=True))
-            for fraction in fractions if scaling else []:
-                done = [r for r in results if r["dataset"] == scaling and fraction == 1.0]
-                scaled.append(done[0] if done else run_dataset(root, scaling, fraction, workdir, bare=False))
+                results.append(run_dataset(root, dataset, {}, workdir, bare=True))
+            for size in sizes if scaling else []:
+                value = int(size) if key == "data.synthetic.rows" else size
+                done = [r for r in results if r["dataset"] == scaling and key == "data.fraction" and value == 1.0]
+                scaled.append(done[0] if done else run_dataset(root, scaling, {key: value}, workdir, False, False))
         except RuntimeError as error:
             raise PipelineError(f"bench: {error}") from error
     files.write_json(out, {"datasets": results, "scaling": scaled})
     if scaled:
-        plot_scaling(scaled, out.with_name("memory_scaling.png"))
+        plot_scaling(scaled, out.with_suffix(".png"))
     return tables(results, scaled)

@@ -271,6 +271,9 @@ def bench_pipeline(
     datasets: Annotated[str, typer.Option(help="datasets, comma-separated")] = "iris,adult,employment",
     scaling: Annotated[str, typer.Option(help="dataset for the memory scaling table ('' for none)")] = "employment",
     fractions: Annotated[str, typer.Option(help="fractions of it, comma-separated")] = "0.125,0.25,0.5,1",
+    rows: Annotated[str, typer.Option(help="--scaling synthetic: rows to generate, comma-separated")] = (
+        "100000,300000,1000000"
+    ),
     out: Annotated[Path, typer.Option(help="results JSON (the chart goes beside it)")] = Path(
         "bench/results/pipeline.json"
     ),
@@ -280,7 +283,8 @@ def bench_pipeline(
     def work() -> str:
         from tabpipe.bench import pipeline
 
-        chosen = [float(f) for f in fractions.split(",") if f]
+        sizes = rows if scaling == "synthetic" else fractions
+        chosen = [float(f) for f in sizes.split(",") if f]
         return pipeline.run(_root(), [d for d in datasets.split(",") if d], scaling, chosen, out)
 
     _run(work)

@@ -142,6 +142,7 @@ class Search(Section):
     method: Literal["halving", "grid"]
     factor: Annotated[int, Field(ge=2)]
     min_rows: Annotated[int, Field(ge=1)]
+    max_rows: Annotated[int, Field(ge=0)]
 
 
 class Train(Section):

@@ -2,9 +2,10 @@
 
 The race is successive halving across candidates (`train.search`): each round cross-validates the
 configurations still in it on a seeded, stratified sample of the training rows, keeps the best
-1/factor, and gives those factor times the rows; the last round has every training row. So most of
-the compute goes to the configurations that are still in contention. With `method: grid`, or too
-few rows for a second round, there is one round: every configuration on every row, as GridSearchCV.
+1/factor, and gives those factor times the rows; the last round has every training row (at most
+`max_rows` of them). So most of the compute goes to the configurations that are still in contention.
+With `method: grid`, or too few rows for a second round, there is one round: every configuration on
+every row, as GridSearchCV.
 
 The fits of a round (configurations x folds) run through joblib: in local processes, or on a Dask
 cluster when `TABPIPE_DASK_SCHEDULER` names one (tabpipe/model/cluster.py). Each fit is seeded and
@@ -126,11 +127,14 @@ def configurations(spec: Candidate) -> list[dict[str, Any]]:
 
 
 def plan(configurations: int, rows: int, rules: Search) -> list[int]:
-    """The rows each round gives every configuration in it; the last round has all of them.
+    """The rows each round gives every configuration in it; the last round has all of them, or `max_rows`.
 
     Rounds continue until `factor` or fewer configurations are left, as long as the first round
-    still gets `min_rows`; a round keeps ceil(n / factor) of its n configurations.
+    still gets `min_rows`; a round keeps ceil(n / factor) of its n configurations. Ranking
+    configurations needs far fewer rows than the final model gains from, so with `max_rows` the
+    search's cost stops growing with the data; the winner is refitted on every row either way.
     """
+    rows = min(rows, rules.max_rows) if rules.max_rows else rows
     rounds = 1
     if rules.method == "halving":
         left, needed = configurations, 1

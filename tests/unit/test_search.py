@@ -15,7 +15,7 @@ CANDIDATES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.1, 1.0]}},
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 10}, "grid": {"max_depth": [2, None]}},
 }
-HALVING = {"method": "halving", "factor": 3, "min_rows": 100}
+HALVING = {"method": "halving", "factor": 3, "min_rows": 100, "max_rows": 0}
 
 
 def train_settings(candidates: dict, **values) -> Train:
@@ -83,6 +83,7 @@ def test_bad_candidate_params_are_clear_errors(candidates: dict, message: str) -
         ({**HALVING, "method": "random"}, r"train\.search\.method"),
         ({**HALVING, "factor": 1}, r"train\.search\.factor: .*greater than or equal to 2"),
         ({**HALVING, "min_rows": 0}, r"train\.search\.min_rows: .*greater than or equal to 1"),
+        ({**HALVING, "max_rows": -1}, r"train\.search\.max_rows: .*greater than or equal to 0"),
     ],
 )
 def test_bad_search_params_are_clear_errors(search_values: dict, message: str) -> None:
@@ -137,25 +138,34 @@ def test_halving_keeps_the_best_third_and_gives_them_every_row() -> None:
     ]
 
 
+def test_max_rows_caps_the_rows_every_round_searches_on() -> None:
+    results = run_all(rows=900, search={**HALVING, "max_rows": 450})
+    assert sorted({row["rows"] for r in results for row in r.table}) == [150, 450]
+    assert search.best(results).rows == 450
+
+
 @given(
     configurations=st.integers(1, 200),
     rows=st.integers(1, 10**7),
     factor=st.integers(2, 5),
     min_rows=st.integers(1, 10**5),
+    max_rows=st.integers(0, 10**6),
 )
 def test_halving_plans_end_on_every_row_with_at_most_factor_left(
-    configurations: int, rows: int, factor: int, min_rows: int
+    configurations: int, rows: int, factor: int, min_rows: int, max_rows: int
 ) -> None:
-    rules = Search(method="halving", factor=factor, min_rows=min_rows)
+    rules = Search(method="halving", factor=factor, min_rows=min_rows, max_rows=max_rows)
     schedule = search.plan(configurations, rows, rules)
+    searched = min(rows, max_rows) if max_rows else rows  # every row, or at most max_rows
     counts = search.survivors(configurations, schedule, factor)
     rounds = len(schedule)
-    assert schedule == [rows // factor ** (rounds - 1 - i) for i in range(rounds)]  # the last round: every row
+    assert schedule == [searched // factor ** (rounds - 1 - i) for i in range(rounds)]  # the last round: every row
     assert rounds == 1 or schedule[0] >= min_rows
-    assert counts[-1] <= factor or rows // factor**rounds < min_rows  # stops when cut down, or out of rows
+    assert counts[-1] <= factor or searched // factor**rounds < min_rows  # stops when cut down, or out of rows
     assert rounds == 1 or counts[-2] > factor  # no round after the field is cut down
     assert counts == [math.ceil(configurations / factor**i) for i in range(rounds)]
-    assert search.plan(configurations, rows, Search(method="grid", factor=factor, min_rows=min_rows)) == [rows]
+    grid = Search(method="grid", factor=factor, min_rows=min_rows, max_rows=max_rows)
+    assert search.plan(configurations, rows, grid) == [searched]
 
 
 def test_each_configuration_is_reported_as_it_finishes() -> None:
