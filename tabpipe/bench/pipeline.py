@@ -104,6 +104,7 @@ def run_dataset(
     dvc = str(BIN / "dvc")
     full, _ = timed([dvc, "repro"], repo, environ)
     rows = json.loads((repo / "data/prepared/source.json").read_text())
+    trained = json.loads((repo / "metrics/train.json").read_text())
     result = {
         "dataset": dataset,
         **values,
@@ -111,6 +112,9 @@ def run_dataset(
         "train_rows": pq.ParquetFile(repo / "data/prepared/train.parquet").metadata.num_rows,
         "full_repro_s": round(full, 1),
         "stages": stages(repo),
+        "winner": trained["winner"],
+        "searched_rows": max(trained["cv_rows"].values()),
+        "roc_auc": json.loads((repo / "metrics/evaluate.json").read_text())["roc_auc"],
     }
     if changes:
         result["noop_repro_s"] = round(statistics.median(timed([dvc, "repro"], repo, environ)[0] for _ in range(3)), 2)
@@ -157,8 +161,8 @@ def tables(results: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> str:
             "",
             f"| {scaling[0]['dataset']}: train rows | dvc repro s | "
             + " | ".join(f"{n} s / MB" for n in names)
-            + " | peak MB |",
-            "|---|---|" + "---|" * (len(names) + 1),
+            + " | peak MB | searched rows | winner | test ROC AUC |",
+            "|---|---|" + "---|" * (len(names) + 4),
         ]
         for r in scaling:
             cells = {s["stage"]: f"{s['seconds']:.0f} / {s['tree_peak_mb']}" for s in r["stages"]}
@@ -166,7 +170,7 @@ def tables(results: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['train_rows']} | {r['full_repro_s']} | "
                 + " | ".join(cells.get(n, "-") for n in names)
-                + f" | {peak} |"
+                + f" | {peak} | {r['searched_rows']} | {r['winner']} | {r['roc_auc']} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -60,5 +60,6 @@ def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> N
         "package",
     ]
     assert all(s["tree_peak_mb"] >= s["peak_mb"] > 50 for s in iris["stages"])
+    assert (iris["winner"], iris["searched_rows"]) == ("logreg", 112) and 0.5 < iris["roc_auc"] <= 1
     assert iris["one_param_change_stages"] == ["evaluate"] and iris["bare_s"] > 0 and iris["ratio"] > 0
     assert "| iris | 112 |" in result.stdout

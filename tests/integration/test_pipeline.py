@@ -66,6 +66,26 @@ def test_exp_run_switches_dataset(project: Path, dataset: str) -> None:
     assert schema["name"] == dataset
 
 
+@pytest.mark.slow
+def test_a_million_synthetic_rows_run_end_to_end(project: Path, tmp_path: Path) -> None:
+    """The whole pipeline on 1,000,000 rows (about 10 minutes; BENCHMARKS.md charts 100k to 1M).
+
+    The steps that gain nothing from every row sample them, seeded; the winner is refitted on all.
+    """
+    set_params(project, **{"data.dataset": "synthetic", "data.synthetic.rows": 1_000_000})
+    dvc("repro", cwd=project, env=env(BENTOML_HOME=str(tmp_path / "bentoml")), timeout=3600)
+    validation = json.loads((project / "metrics/validation.json").read_text())
+    assert validation["passed"] and (validation["rows_train"], validation["rows_test"]) == (750_000, 250_000)
+    assert validation["drift_rows_train"] == validation["drift_rows_test"] == 50_000  # validate.sample_rows
+    trained = json.loads((project / "metrics/train.json").read_text())
+    assert max(trained["cv_rows"].values()) == 100_000  # train.search.max_rows
+    assert len(pd.read_parquet(project / "data/prepared/train.parquet", columns=["informative_1"])) == 750_000
+    evaluated = json.loads((project / "metrics/evaluate.json").read_text())
+    assert evaluated["roc_auc"] > 0.95
+    assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
+    assert dvc("status", "--quiet", cwd=project, check=False).returncode == 0
+
+
 def write_csv(path: Path, columns: list[str], classes: tuple[str, str] = ("stay", "leave")) -> None:
     """A separable two-class CSV: `signal` decides the class, the other columns are noise."""
     rng = np.random.default_rng(7)
