@@ -27,16 +27,16 @@ LONGEST_FIRST = [
     "tests/integration/test_load.py",
     "tests/integration/test_service.py",
     "tests/integration/test_team.py",
-    "tests/integration/test_pipeline.py",
-    "tests/integration/test_experiments.py",
     "tests/integration/test_release.py",
+    "tests/integration/test_experiments.py",
+    "tests/integration/test_pipeline.py",
     "tests/integration/test_deploy.py",
-    "tests/integration/test_unseen.py",
     "tests/integration/test_bench.py",
     "tests/integration/test_simulation.py",
-    "tests/integration/test_cluster.py",
     "tests/integration/test_faults.py",
     "tests/integration/test_monitor_service.py",
+    "tests/integration/test_cluster.py",
+    "tests/integration/test_unseen.py",
 ]
 
 
