@@ -68,7 +68,7 @@ def test_exp_run_switches_dataset(project: Path, dataset: str) -> None:
 
 @pytest.mark.slow
 def test_a_million_synthetic_rows_run_end_to_end(project: Path, tmp_path: Path) -> None:
-    """The whole pipeline on 1,000,000 rows (about 10 minutes; BENCHMARKS.md charts 100k to 1M).
+    """The whole pipeline on 1,000,000 rows (about 4 minutes; BENCHMARKS.md charts 100k to 1M).
 
     The steps that gain nothing from every row sample them, seeded; the winner is refitted on all.
     """
