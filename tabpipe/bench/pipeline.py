@@ -4,7 +4,7 @@
     tabpipe bench pipeline --datasets iris --scaling ""      # a quick run
     tabpipe bench pipeline --scaling employment --fractions 0.125,0.25,0.5,1
     tabpipe bench pipeline --datasets "" --scaling synthetic --rows 100000,300000,1000000 \
-        --out bench/results/pipeline-synthetic.json      # a million rows (about 30 min)
+        --out bench/results/pipeline-synthetic.json      # a million rows (about 9 min)
 
 Each run is in a scratch copy of the project with the default params.yaml (only data.dataset and
 data.fraction, or data.synthetic.rows, set). Every stage command is wrapped so that its wall time
