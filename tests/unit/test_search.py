@@ -138,10 +138,14 @@ def test_halving_keeps_the_best_third_and_gives_them_every_row() -> None:
     ]
 
 
-def test_max_rows_caps_the_rows_every_round_searches_on() -> None:
+def test_max_rows_caps_the_rows_every_round_searches_on_but_not_the_refit() -> None:
     results = run_all(rows=900, search={**HALVING, "max_rows": 450})
     assert sorted({row["rows"] for r in results for row in r.table}) == [150, 450]
     assert search.best(results).rows == 450
+    x, y, pre = data(900)
+    (forest,) = [r for r in results if r.name == "forest"]
+    tree = search.refit(forest, pre, x, y, 0)[-1].estimators_[0].tree_
+    assert tree.weighted_n_node_samples[0] == 900  # its bootstrap draws from every training row
 
 
 @given(
@@ -159,7 +163,7 @@ def test_halving_plans_end_on_every_row_with_at_most_factor_left(
     searched = min(rows, max_rows) if max_rows else rows  # every row, or at most max_rows
     counts = search.survivors(configurations, schedule, factor)
     rounds = len(schedule)
-    assert schedule == [searched // factor ** (rounds - 1 - i) for i in range(rounds)]  # the last round: every row
+    assert schedule == [searched // factor ** (rounds - 1 - i) for i in range(rounds)]  # ends on all searched
     assert rounds == 1 or schedule[0] >= min_rows
     assert counts[-1] <= factor or searched // factor**rounds < min_rows  # stops when cut down, or out of rows
     assert rounds == 1 or counts[-2] > factor  # no round after the field is cut down
