@@ -260,7 +260,7 @@ def bench_serving(
         root, overrides = _root(), _overrides(set_)
         count = workers or overrides.get("serve.workers")
         count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
-        load = serving.Load(_ints(concurrency), _ints(batches), batch_concurrency, duration, count)
+        load = serving.Load(_numbers(concurrency), _numbers(batches), batch_concurrency, duration, count)
         return serving.run(root, models.split(","), load, fraction, out, overrides)
 
     _run(work)
@@ -283,8 +283,7 @@ def bench_pipeline(
     def work() -> str:
         from tabpipe.bench import pipeline
 
-        sizes = rows if scaling == "synthetic" else fractions
-        chosen = [float(f) for f in sizes.split(",") if f]
+        chosen = _numbers(rows) if scaling == "synthetic" else _numbers(fractions, float)
         return pipeline.run(_root(), [d for d in datasets.split(",") if d], scaling, chosen, out)
 
     _run(work)
@@ -320,13 +319,15 @@ def bench_bare(
     _run(work)
 
 
-def _ints(text: str) -> list[int]:
+def _numbers(text: str, kind: type = int) -> list[Any]:
+    """Comma-separated numbers of one kind (int or float); anything else is one error line."""
     from tabpipe.core.errors import PipelineError
 
     try:
-        return [int(part) for part in text.split(",") if part]
+        return [kind(part) for part in text.split(",") if part]
     except ValueError:
-        raise PipelineError(f"{text!r}: expected whole numbers separated by commas") from None
+        what = "whole numbers" if kind is int else "numbers"
+        raise PipelineError(f"{text!r}: expected {what} separated by commas") from None
 
 
 def main() -> None:

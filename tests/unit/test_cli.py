@@ -60,4 +60,8 @@ def test_errors_are_one_line_and_exit_one(tmp_path: Path) -> None:
     assert (
         levels.returncode == 1 and levels.stderr.strip() == "error: '1,x': expected whole numbers separated by commas"
     )
+    rows = tabpipe("bench", "pipeline", "--datasets", "", "--scaling", "synthetic", "--rows", "1e6")
+    assert rows.returncode == 1 and rows.stderr.strip() == "error: '1e6': expected whole numbers separated by commas"
+    shares = tabpipe("bench", "pipeline", "--datasets", "", "--fractions", "half")
+    assert shares.returncode == 1 and shares.stderr.strip() == "error: 'half': expected numbers separated by commas"
     assert "Traceback" not in outside.stderr + bad.stderr + unknown.stderr + levels.stderr
