@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tabpipe.model.cluster import SCHEDULER
 from tabpipe.sandbox.scratch import background, free_port
-from tests.helpers import BIN, ROOT, dvc, env, make_project
+from tests.helpers import BIN, ROOT, Reproduced, dvc, env
 
 pytestmark = pytest.mark.integration
 # As on a real cluster (README): the workers run this checkout's tabpipe, with the stages' kernels.
@@ -52,9 +51,10 @@ def executed(address: str) -> dict[str, int]:
         return client.run(lambda dask_worker: dask_worker.state.executed_count)
 
 
-def test_the_search_on_a_dask_cluster_gives_the_local_winner_and_model_bytes(tmp_path: Path, cluster: str) -> None:
-    project = make_project(tmp_path / "repo")
-    dvc("repro", "train", cwd=project)
+def test_the_search_on_a_dask_cluster_gives_the_local_winner_and_model_bytes(
+    reproduced: Reproduced, cluster: str
+) -> None:
+    project = reproduced.repo  # trained locally by `dvc repro`
     outputs = ["models/model.joblib", "metrics/train.json", "dvc.lock"]
     local = {name: (project / name).read_bytes() for name in outputs}
     assert sum(executed(cluster).values()) == 0

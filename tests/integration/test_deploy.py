@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, STRONG, WEAK, dvc, env, post, run, serving, set_params, tabpipe_command
+from tests.helpers import BIN, STRONG, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +44,8 @@ def repro(project: Path, home: Path, **params: object) -> None:
     dvc("repro", cwd=project, env=env(BENTOML_HOME=str(home)))
 
 
-def test_release_ships_only_a_bento_that_answers_as_evaluate_did(project: Path, tmp_path: Path) -> None:
-    repo, home = project, tmp_path / "bentoml"
-    repro(repo, home)  # the default project: iris, default params
+def test_release_ships_only_a_bento_that_answers_as_evaluate_did(reproduced: Reproduced) -> None:
+    repo, home = reproduced.repo, reproduced.home  # the default project after `dvc repro`: iris, default params
     released = tabpipe("release", repo=repo, home=home)
     assert released.returncode == 0, released.stderr
     (line,) = released.stdout.strip().splitlines()

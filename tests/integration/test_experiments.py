@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dvc, make_project, run
+from tests.helpers import Reproduced, copy_reproduced, dvc, run
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +30,10 @@ def commit(repo: Path, message: str) -> None:
     run(["git", "commit", "-q", "-m", message], repo)
 
 
-@pytest.fixture
-def reproduced(project: Path) -> Path:
-    dvc("repro", cwd=project)
-    return project
-
-
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One reproduced project for the tests that only read it (the others change it: their own copy)."""
-    repo = make_project(tmp_path_factory.mktemp("experiments") / "repo")
-    dvc("repro", cwd=repo)
-    return repo
+    return copy_reproduced(golden, tmp_path_factory.mktemp("experiments")).repo
 
 
 def test_repro_logs_candidates_winner_model_and_test_metrics(shared: Path) -> None:
@@ -118,8 +110,8 @@ def test_plots_and_metrics_render_for_review(shared: Path) -> None:
     assert "roc_auc" in text and "cv_score" in text
 
 
-def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(reproduced: Path) -> None:
-    repo = reproduced
+def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(reproduced: Reproduced) -> None:
+    repo = reproduced.repo
     commit(repo, "baseline results")
     before = json.loads((repo / "metrics/train.json").read_text())["cv"]["logreg"]
     # Changing the winner's own grid changes the model, so evaluate must rerun too. The target
@@ -145,8 +137,8 @@ def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(reproduced: P
     assert "weak-logreg" in tagged
 
 
-def test_queued_sweep_runs_land_in_the_workspace_store(reproduced: Path) -> None:
-    repo = reproduced
+def test_queued_sweep_runs_land_in_the_workspace_store(reproduced: Reproduced) -> None:
+    repo = reproduced.repo
     commit(repo, "baseline results")
     dvc("exp", "run", "--queue", "-S", "train.candidates.forest.fixed.n_estimators=7,9", cwd=repo)
     dvc("queue", "start", "-j", "1", cwd=repo)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import BIN, ROOT, dvc, env, make_project, serving
+from tests.helpers import BIN, ROOT, Reproduced, dvc, env, serving
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +65,9 @@ def readable(repo: Path) -> None:
         json.loads(path.read_text())
 
 
-def test_dvc_repro_killed_mid_run_recovers_with_the_same_outputs(tmp_path: Path) -> None:
-    repo = make_project(tmp_path / "repo")
-    run_env = env(BENTOML_HOME=str(tmp_path / "bentoml"))
-    dvc("repro", cwd=repo, env=run_env)
+def test_dvc_repro_killed_mid_run_recovers_with_the_same_outputs(reproduced: Reproduced) -> None:
+    repo = reproduced.repo
+    run_env = env(BENTOML_HOME=str(reproduced.home))
     expected = outputs(repo)
     for delay in (3.0, 9.0):
         process = subprocess.Popen(
@@ -97,9 +96,8 @@ def status_of(url: str, path: str, body: bytes | None = None) -> int:
         return error.code
 
 
-def test_a_corrupt_model_in_the_store_leaves_the_service_up_and_not_ready(tmp_path: Path) -> None:
-    repo, home = make_project(tmp_path / "repo"), tmp_path / "bentoml"
-    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
+def test_a_corrupt_model_in_the_store_leaves_the_service_up_and_not_ready(reproduced: Reproduced) -> None:
+    repo, home = reproduced.repo, reproduced.home
     (stored,) = (home / "models").glob("tabpipe-iris/*/model.onnx")
     stored.write_bytes(stored.read_bytes()[:-100])  # truncated on disk after it was imported
     row = json.dumps({"rows": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]})

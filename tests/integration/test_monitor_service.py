@@ -18,17 +18,16 @@ import yaml
 
 from tabpipe.monitor import assess
 from tabpipe.serve import predlog
-from tests.helpers import ROOT, dvc, env, get, make_project, post, serving, tabpipe_command, webhook_receiver
+from tests.helpers import ROOT, Reproduced, copy_reproduced, env, get, post, serving, tabpipe_command, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def site(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     base = tmp_path_factory.mktemp("monitor")
-    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log" / "predictions.db"
-    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
-    yield {"repo": repo, "home": home, "log": log}
+    project = copy_reproduced(golden, base)
+    yield {"repo": project.repo, "home": project.home, "log": base / "log" / "predictions.db"}
 
 
 def started(site: dict) -> contextlib.AbstractContextManager[str]:

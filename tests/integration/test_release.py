@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import STRONG, WEAK, Receiver, dvc, env, set_params, webhook_receiver
+from tests.helpers import STRONG, WEAK, Receiver, Reproduced, dvc, env, set_params, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -132,10 +132,10 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     assert alias(project, "champion") == "4" and alias(project, "previous") == "3"
 
 
-def test_a_fresh_clone_registers_its_own_champion(project: Path, tmp_path: Path) -> None:
+def test_a_fresh_clone_registers_its_own_champion(reproduced: Reproduced, tmp_path: Path) -> None:
     from tests.helpers import run
 
-    dvc("repro", cwd=project, env=env(BENTOML_HOME=str(tmp_path / "a")))
+    project = reproduced.repo
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "results"], project)
     clone = tmp_path / "clone"

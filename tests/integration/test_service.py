@@ -9,19 +9,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, Served, dvc, env, get, make_project, post, run, serving, set_params, tabpipe_command
+from tests.helpers import (
+    BIN,
+    Reproduced,
+    Served,
+    copy_reproduced,
+    dvc,
+    env,
+    get,
+    make_project,
+    post,
+    run,
+    serving,
+    set_params,
+    tabpipe_command,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The project after `dvc repro`, with its own BentoML store."""
-    base = tmp_path_factory.mktemp("service")
-    repo, home = make_project(base / "repo"), base / "bentoml"
-    set_params(repo, **{"serve.max_rows": 50, "serve.max_body_bytes": 100_000})
-    dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
-    return repo, home
+def built(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The project after `dvc repro`, with its own BentoML store (serving limits changed: package reran)."""
+    project = copy_reproduced(golden, tmp_path_factory.mktemp("service"))
+    set_params(project.repo, **{"serve.max_rows": 50, "serve.max_body_bytes": 100_000})
+    dvc("repro", cwd=project.repo, env=env(BENTOML_HOME=str(project.home)))
+    return project.repo, project.home
 
 
 @pytest.fixture(scope="module")

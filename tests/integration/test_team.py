@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import (
     STRONG,
     WEAK,
+    Reproduced,
     dvc,
     env,
     run,
@@ -63,9 +64,8 @@ def add_remote(repo: Path, url: str) -> None:
     dvc("remote", "modify", "team", "endpointurl", url, cwd=repo)
 
 
-def test_push_pull_through_s3_and_serve_a_fresh_clone(project: Path, tmp_path: Path) -> None:
-    repo, team_env = project, env(BENTOML_HOME=str(tmp_path / "store-a"), **CREDENTIALS)
-    dvc("repro", cwd=repo, env=team_env)
+def test_push_pull_through_s3_and_serve_a_fresh_clone(reproduced: Reproduced, tmp_path: Path) -> None:
+    repo, team_env = reproduced.repo, env(BENTOML_HOME=str(reproduced.home), **CREDENTIALS)
     with s3_server(tmp_path) as url:
         make_bucket(url)
         add_remote(repo, url)
@@ -150,8 +150,8 @@ def test_an_unreachable_tracking_server_fails_train_with_a_clear_line(project: P
     assert "error: MLflow tracking server at http://127.0.0.1:9" in result.stderr
 
 
-def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(project: Path) -> None:
-    dvc("repro", cwd=project)  # main's model becomes the champion
+def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(reproduced: Reproduced) -> None:
+    project = reproduced.repo  # after `dvc repro`: main's model is the champion
     commit(project, "baseline results")
     run(["git", "checkout", "-q", "-b", "stricter-gate"], project)
     set_params(project, **{"train.cv_folds": 4, "gate.min.f1_macro": 0.99})
