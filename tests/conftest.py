@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,20 @@ import pandas as pd
 import pytest
 
 from tabpipe.data.schema import Schema
-from tests.helpers import FAMILIES, SMALL_ADULT, TOY, Served, dvc, env, make_project, serving, set_params
+from tests.helpers import (
+    FAMILIES,
+    SMALL_ADULT,
+    TOY,
+    Reproduced,
+    Served,
+    copy_reproduced,
+    dvc,
+    env,
+    make_project,
+    reproduce,
+    serving,
+    set_params,
+)
 
 # Test files that share a session-scoped fixture (`served_family`): one worker runs them all, so
 # each family is trained and served once.
@@ -84,18 +98,58 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "repo")
 
 
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Reproduced:
+    """The default project after `dvc repro`, built once per test run and shared by every worker.
+
+    Tests never change it: they take a copy (`reproduced`). The first worker to ask builds it under a
+    file lock in the run's temporary folder (shared by the workers, new for every run); the others wait.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if worker_id != "master" else base) / "golden"
+    shared.mkdir(exist_ok=True)
+    with FileLock(shared / "build.lock"):
+        if not (shared / "done").exists():
+            for leftover in ("repo", "bentoml"):  # a build that failed in another worker
+                shutil.rmtree(shared / leftover, ignore_errors=True)
+            reproduce(shared)
+            (shared / "done").touch()
+    return Reproduced(shared / "repo", shared / "bentoml")
+
+
+@pytest.fixture
+def reproduced(golden: Reproduced, tmp_path: Path) -> Reproduced:
+    """A copy of the reproduced default project, this test's to change (as if it had run `dvc repro`)."""
+    return copy_reproduced(golden, tmp_path / "reproduced")
+
+
 @pytest.fixture
 def toy() -> Schema:
     return TOY
 
 
+@pytest.fixture(scope="session")
+def small_adult(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
+    """The small adult project reproduced up to featurize: what every served family shares."""
+    base = tmp_path_factory.mktemp("small-adult")
+    repo = make_project(base / "repo")
+    set_params(repo, **SMALL_ADULT)
+    dvc("repro", "featurize", cwd=repo)
+    return Reproduced(repo, base / "bentoml")
+
+
 @pytest.fixture(scope="session", params=sorted(FAMILIES))
-def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served_family(
+    request: pytest.FixtureRequest, small_adult: Reproduced, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     """Each family served once per session, shared by the load and fuzz tests (pytest groups them)."""
     family = request.param
     base = tmp_path_factory.mktemp(f"served-{family}")
-    repo, home, log = make_project(base / "repo"), base / "bentoml", base / "log.db"
-    set_params(repo, **SMALL_ADULT, **{"train.candidates": {family: FAMILIES[family]}})
+    project, log = copy_reproduced(small_adult, base), base / "log.db"
+    repo, home = project.repo, project.home
+    set_params(repo, **{"train.candidates": {family: FAMILIES[family]}})
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
     features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
     test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in features]].head(3)
