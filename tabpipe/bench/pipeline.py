@@ -1,4 +1,5 @@
-"""Pipeline benchmark: `dvc repro` from clean, no-op and after one parameter change, beside a bare one-process script.
+"""Pipeline benchmark: `dvc repro` from clean, no-op, after one parameter change and as an experiment, beside a bare
+one-process script.
 
     tabpipe bench pipeline                                   # iris, adult, employment (about 30 min)
     tabpipe bench pipeline --datasets iris --scaling ""      # a quick run
@@ -9,8 +10,11 @@
 Each run is in a scratch copy of the project with the default params.yaml (only data.dataset and
 data.fraction, or data.synthetic.rows, set). Every stage command is wrapped so that its wall time
 and peak resident memory are recorded: of its largest process (exact, from the kernel), and of all
-its processes together, loky workers included (sampled every 0.1 s). Results go to --out (JSON),
-the scaling chart beside it (.png), and the tables to stdout.
+its processes together, loky workers included (sampled every 0.1 s). Each stage's fixed cost shows
+beside its work: the seconds its processes spent importing (Python's own -X importtime count).
+With a bare run, a user's first experiment (`dvc exp run -S`, EXPERIMENT) is timed against the bare
+script with the same params, in the same scratch project. Results go to --out (JSON), the scaling
+chart beside it (.png), and the tables to stdout.
 """
 
 from __future__ import annotations
@@ -32,12 +36,30 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.sandbox import scratch
 
 BIN = Path(sys.executable).parent
-WRAPPER = '''"""Run a stage command; record its wall time, its largest process's peak RSS and its tree's."""
-import json, resource, subprocess, sys, time
+# The experiment timed against the bare script: a search setting, and a gate that lets the result ship.
+EXPERIMENT = {"train.cv_folds": 4, "gate.champion.tolerance": 1.0}
+WRAPPER = '''"""Run a stage command; record its wall time, its imports' time, and its peak RSS (largest process, tree).
+
+The command runs with PYTHONPROFILEIMPORTTIME: Python reports every import on stderr, its workers' too.
+Those lines are summed (top-level imports only: each includes what it imports) and not passed on.
+"""
+import json, os, re, resource, subprocess, sys, threading, time
 import psutil
 stage, command = sys.argv[1], sys.argv[2]
+IMPORT = re.compile(r"import time:\\s+\\d+ \\|\\s+(\\d+) \\|( +)\\S")
+imported = [0]
+def relay(stream):
+    for line in stream:
+        match = IMPORT.match(line)
+        if match is None:
+            sys.stderr.write(line)
+        elif len(match.group(2)) == 3:
+            imported[0] += int(match.group(1))
 started = time.perf_counter()
-child = subprocess.Popen(command, shell=True)
+child = subprocess.Popen(command, shell=True, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+reader = threading.Thread(target=relay, args=(child.stderr,))
+reader.start()
 tree_peak = 0
 while child.poll() is None:
     try:
@@ -52,9 +74,10 @@ while child.poll() is None:
     except psutil.Error:
         pass
     time.sleep(0.1)
+reader.join()
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-record = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": peak_kb / 1024,
-          "tree_peak_mb": max(tree_peak / 2**20, peak_kb / 1024)}
+record = {"stage": stage, "seconds": time.perf_counter() - started, "imports_s": imported[0] / 1e6,
+          "peak_mb": peak_kb / 1024, "tree_peak_mb": max(tree_peak / 2**20, peak_kb / 1024)}
 with open(".bench-stages.jsonl", "a") as out:
     out.write(json.dumps(record) + "\\n")
 sys.exit(child.returncode)
@@ -88,7 +111,10 @@ def stages(repo: Path) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     path.unlink(missing_ok=True)
     rounded = [{key: round(r[key]) for key in ("peak_mb", "tree_peak_mb")} for r in rows]
-    return [{**r, **mb, "seconds": round(r["seconds"], 2)} for r, mb in zip(rows, rounded, strict=True)]
+    return [
+        {**r, **mb, "seconds": round(r["seconds"], 2), "imports_s": round(r["imports_s"], 2)}
+        for r, mb in zip(rows, rounded, strict=True)
+    ]
 
 
 def run_dataset(
@@ -123,17 +149,41 @@ def run_dataset(
         change, output = timed([dvc, "repro"], repo, environ)
         result["one_param_change_s"] = round(change, 1)
         result["one_param_change_stages"] = re.findall(r"Running stage '(\w+)'", output)
+        stages(repo)
     if bare:
         subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, env=environ, check=True)
-        seconds, _ = timed(
-            [sys.executable, "-m", "tabpipe", "bench", "bare", "--params", "params.yaml", "--root", str(repo)],
-            repo,
-            environ,
-        )
+        seconds = bare_seconds(repo, environ)
         result["bare_s"] = round(seconds, 1)
         result["ratio"] = round(full / seconds, 2)
+    if bare and changes:
+        result.update(experiment(repo, environ, dvc))
     print(json.dumps(result), file=sys.stderr)
     return result
+
+
+def bare_seconds(repo: Path, environ: dict[str, str], params: str = "params.yaml") -> float:
+    """The bare script's wall time, as a user runs it (its own process, its own imports)."""
+    args = [sys.executable, "-m", "tabpipe", "bench", "bare", "--params", params, "--root", str(repo)]
+    return timed(args, repo, environ)[0]
+
+
+def experiment(repo: Path, environ: dict[str, str], dvc: str) -> dict[str, Any]:
+    """A user's first experiment, `dvc exp run -S` of EXPERIMENT, beside the bare script with the same params.
+
+    The workspace holds the reproduced default params, so the experiment reruns train and what follows it.
+    """
+    sets = [word for key, value in EXPERIMENT.items() for word in ("-S", f"{key}={value}")]
+    seconds, output = timed([dvc, "exp", "run", *sets], repo, environ)
+    timed_stages = stages(repo)
+    bare = bare_seconds(repo, environ)  # params.yaml now holds the experiment's values
+    return {
+        "experiment": " ".join(sets),
+        "experiment_s": round(seconds, 1),
+        "experiment_stages": re.findall(r"Running stage '(\w+)'", output),
+        "experiment_bare_s": round(bare, 1),
+        "experiment_ratio": round(seconds / bare, 2),
+        "experiment_timed_stages": timed_stages,
+    }
 
 
 def tables(results: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> str:
@@ -148,13 +198,30 @@ def tables(results: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> str:
             f" {r.get('ratio', '-')} | {r['noop_repro_s']} | {r['one_param_change_s']}"
             f" ({', '.join(r['one_param_change_stages'])}) |"
         )
-    lines += ["", "| dataset | stage | seconds | peak MB (largest process) | peak MB (all processes) |"]
-    lines += ["|---|---|---|---|---|"]
-    for r in results:
+    experiments = [r for r in results if "experiment_s" in r]
+    if experiments:
         lines += [
-            f"| {r['dataset']} | {s['stage']} | {s['seconds']} | {s['peak_mb']} | {s['tree_peak_mb']} |"
-            for s in r["stages"]
+            "",
+            "| dataset | experiment | dvc exp run s (stages) | bare script s | ratio |",
+            "|---|---|---|---|---|",
         ]
+        lines += [
+            f"| {r['dataset']} | `dvc exp run {r['experiment']}` | {r['experiment_s']}"
+            f" ({', '.join(r['experiment_stages'])}) | {r['experiment_bare_s']} | {r['experiment_ratio']} |"
+            for r in experiments
+        ]
+    lines += [
+        "",
+        "| dataset | run | stage | seconds | of which imports s | peak MB (largest process) | peak MB (all) |",
+    ]
+    lines += ["|---|---|---|---|---|---|---|"]
+    for r in results:
+        for run, timed_stages in (("from clean", r["stages"]), ("experiment", r.get("experiment_timed_stages", []))):
+            lines += [
+                f"| {r['dataset']} | {run} | {s['stage']} | {s['seconds']} | {s['imports_s']} | {s['peak_mb']}"
+                f" | {s['tree_peak_mb']} |"
+                for s in timed_stages
+            ]
     if scaling:
         names = [s["stage"] for s in scaling[0]["stages"]]
         lines += [

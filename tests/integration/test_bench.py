@@ -60,6 +60,13 @@ def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> N
         "package",
     ]
     assert all(s["tree_peak_mb"] >= s["peak_mb"] > 50 for s in iris["stages"])
+    # Imports are summed over a stage's processes: train's workers import in parallel with it.
+    assert all(s["imports_s"] > 0 for s in iris["stages"])
+    assert all(s["imports_s"] < s["seconds"] for s in iris["stages"] if s["stage"] != "train")
+    assert iris["experiment_stages"] == ["train", "compile", "evaluate", "gate", "package"]
+    assert [s["stage"] for s in iris["experiment_timed_stages"]] == iris["experiment_stages"]
+    assert iris["experiment_bare_s"] > 0 and iris["experiment_ratio"] > 0
+    assert "| iris | `dvc exp run -S train.cv_folds=4 -S gate.champion.tolerance=1.0` |" in result.stdout
     assert (iris["winner"], iris["searched_rows"]) == ("logreg", 112) and 0.5 < iris["roc_auc"] <= 1
     assert iris["one_param_change_stages"] == ["evaluate"] and iris["bare_s"] > 0 and iris["ratio"] > 0
     assert "| iris | 112 |" in result.stdout
