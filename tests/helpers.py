@@ -98,7 +98,7 @@ def make_project(repo: Path) -> Path:
 
 @dataclass(frozen=True)
 class Reproduced:
-    """A project after `dvc repro` of the default params, and the BentoML store its package stage filled."""
+    """A project after `dvc repro` (of all stages, or up to one), and the BentoML store package fills."""
 
     repo: Path
     home: Path

@@ -161,9 +161,9 @@ def run_dataset(
     return result
 
 
-def bare_seconds(repo: Path, environ: dict[str, str], params: str = "params.yaml") -> float:
-    """The bare script's wall time, as a user runs it (its own process, its own imports)."""
-    args = [sys.executable, "-m", "tabpipe", "bench", "bare", "--params", params, "--root", str(repo)]
+def bare_seconds(repo: Path, environ: dict[str, str]) -> float:
+    """The bare script's wall time with the workspace's params.yaml, as a user runs it (its own process and imports)."""
+    args = [sys.executable, "-m", "tabpipe", "bench", "bare", "--params", "params.yaml", "--root", str(repo)]
     return timed(args, repo, environ)[0]
 
 
