@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.model.evaluation import METRICS, score
+from tabpipe.model.evaluation import METRICS, sample_scores, score
 from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = {"log_loss"}
 TESTS = ("bootstrap", "mcnemar")
+BOOTSTRAP_CHUNK = 100  # resamples scored at once: a 100 x rows matrix of weights per model
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,15 @@ def compare(
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     cand, champ = score(metric, y, candidate, classes), score(metric, y, champion, classes)
     rng = np.random.default_rng(seed)
-    diffs = np.empty(rounds)
-    for i in range(rounds):
-        rows = rng.integers(0, len(y), len(y))
-        diffs[i] = sign * (
-            score(metric, y[rows], candidate[rows], classes) - score(metric, y[rows], champion[rows], classes)
-        )
-    low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    p_value = float((diffs <= 0).mean()) if test == "bootstrap" else mcnemar(y, candidate, champion, classes)
+    diffs = []
+    for start in range(0, rounds, BOOTSTRAP_CHUNK):
+        rows = rng.integers(0, len(y), (min(BOOTSTRAP_CHUNK, rounds - start), len(y)))
+        cand_scores = sample_scores(metric, y, candidate, classes, rows)
+        diffs.append(sign * (cand_scores - sample_scores(metric, y, champion, classes, rows)))
+    defined = np.concatenate(diffs)
+    defined = defined[~np.isnan(defined)]  # resamples holding one class have no ROC AUC
+    low, high = np.quantile(defined, [alpha / 2, 1 - alpha / 2])
+    p_value = float((defined <= 0).mean()) if test == "bootstrap" else mcnemar(y, candidate, champion, classes)
     return Comparison(metric, cand, champ, sign * (cand - champ), float(low), float(high), p_value, test)
 
 

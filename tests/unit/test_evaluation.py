@@ -86,3 +86,29 @@ def test_permutation_importance_on_a_seeded_sample_of_a_large_test_set(caplog: p
     lines = [r.getMessage() for r in caplog.records if r.name == "evaluate"]
     assert "on a seeded sample of 200 of 600 test rows (evaluate.importance_rows)" in lines[0]
     assert lines[2].endswith("on 600 rows")
+
+
+@settings(deadline=None)
+@given(
+    n_classes=st.sampled_from([2, 3]),
+    rows=st.integers(4, 40),
+    seed=st.integers(0, 2**16),
+    grid=st.sampled_from([0, 4]),
+    metric=st.sampled_from(["roc_auc", "accuracy"]),
+)
+def test_resampled_scores_match_scikit_learn_on_each_resample(
+    n_classes: int, rows: int, seed: int, grid: int, metric: str
+) -> None:
+    """The gate's vectorised bootstrap gives what scikit-learn gives on every resample (ties included: grid)."""
+    rng = np.random.default_rng(seed)
+    classes = CLASSES[:n_classes]
+    y = np.asarray(classes)[rng.integers(0, n_classes, rows)]
+    weights = rng.integers(1, grid + 1, (rows, n_classes)) if grid else rng.random((rows, n_classes)) + 0.01
+    proba = weights / weights.sum(axis=1, keepdims=True)  # grid: coarse probabilities, many tied scores
+    samples = rng.integers(0, rows, (25, rows))
+    fast = evaluation.sample_scores(metric, y, proba, classes, samples)
+    for sample, value in zip(samples, fast, strict=True):
+        if metric == "roc_auc" and len(set(y[sample])) < n_classes:
+            assert np.isnan(value)  # a class missing from the resample: no one-vs-rest ROC AUC
+            continue
+        assert value == pytest.approx(evaluation.score(metric, y[sample], proba[sample], classes), abs=1e-12)
