@@ -1,0 +1,104 @@
+"""One model's life in a real MLflow store, in this process: train, evaluate, compile, release, replace.
+
+The stages do this under `dvc repro` (tests/integration); here the same functions run against a
+SQLite store in a temporary folder, so a broken call fails fast and in detail.
+"""
+
+from pathlib import Path
+
+import joblib
+import pytest
+
+from tabpipe.core import hashing, settings
+from tabpipe.core.errors import PipelineError
+from tabpipe.model import evaluation, features, runtime
+from tabpipe.tracking import registry, runs, store
+from tests.helpers import TOY, toy_frame
+
+FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
+SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)
+EVALUATE = settings.Evaluate(importance_scoring="roc_auc", importance_repeats=1, importance_rows=0)
+
+
+def train_settings(**candidates: settings.Candidate) -> settings.Train:
+    return settings.Train(
+        experiment="lifecycle", scoring="roc_auc", cv_folds=2, n_jobs=1, search=SEARCH, candidates=candidates
+    )
+
+
+LOGREG = settings.Candidate(estimator="logistic_regression", grid={"C": [0.1, 1.0]})
+STUMP = settings.Candidate(estimator="random_forest", fixed={"n_estimators": 3, "max_depth": 1})
+
+
+@pytest.fixture
+def tracked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite store of this test's own (what `dvc repro` uses at a repository's root)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri(tmp_path))
+    return tmp_path
+
+
+def trained(candidates: settings.Train, folder: Path) -> tuple[runs.Trained, object, str]:
+    """Train as the stage does; (what it writes, the model, the model file's SHA-256)."""
+    x, y = features.split_xy(toy_frame(60, seed=1), TOY)
+    preprocessor = features.preprocessor(TOY, FEATURIZE).fit(x)
+    result = runs.train(candidates, 0, "digest", TOY.name, preprocessor, x, y)
+    model_file = folder / "model.joblib"
+    model_file.write_bytes(result.blob)
+    return result, joblib.load(model_file), hashing.file_sha256(model_file)
+
+
+def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Path) -> None:
+    import mlflow
+
+    first, model, sha = trained(train_settings(logreg=LOGREG, stump=STUMP), tracked)
+    assert first.summary["winner"] in {"logreg", "stump"} and set(first.summary["cv"]) == {"logreg", "stump"}
+
+    # The winner's run is found by the model file's hash and holds the logged pipeline.
+    run_id = runs.run_for_model(sha)
+    assert run_id is not None and runs.logged_model_of(run_id) is not None
+    children = mlflow.search_runs(search_all_experiments=True, filter_string="tags.candidate != ''")
+    assert sorted(children["tags.candidate"]) == ["logreg", "stump"]
+
+    # Evaluate logs test metrics against that model, with the test split as their dataset, and the figures.
+    test = toy_frame(40, seed=2)
+    test_file = tracked / "test.parquet"
+    test.to_parquet(test_file, index=False)
+    x_test, y_test = features.split_xy(test, TOY)
+    result = evaluation.evaluate(model, x_test, y_test, EVALUATE, 0)
+    runs.record_evaluation(sha, test, TOY.target, test_file, result)
+    logged = mlflow.get_run(run_id)
+    assert logged.data.metrics["test_roc_auc"] == result.metrics["roc_auc"]
+    assert [i.dataset.name for i in logged.inputs.dataset_inputs] == ["test"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png", "permutation_importance.json"} <= artifacts
+
+    # The compiled model is logged once, however often package runs.
+    built = runtime.build(first.blob, model, TOY, "onnx")
+    served = tracked / built.file_name
+    served.write_bytes(built.blob)
+    compiled_id = runs.log_compiled(sha, served)
+    assert compiled_id is not None and runs.log_compiled(sha, served) == compiled_id
+
+    # The first release makes version 1 champion; releasing it again changes nothing.
+    name, version = registry.release_gated("tabpipe", TOY.name, sha, result.metrics, "digest", {"runtime": "onnx"})
+    assert (name, version) == ("tabpipe-toy", "1")
+    assert registry.release_gated("tabpipe", TOY.name, sha, result.metrics, "digest", {})[1] == "1"
+    champion = registry.champion(name)
+    assert champion is not None and (champion.version, champion.model_sha256) == ("1", sha)
+    assert registry.version_metrics(name, "1")["roc_auc"] == result.metrics["roc_auc"]
+    assert registry.challenger(name, sha) == (champion, None)  # the champion itself: nothing to compare
+
+    # Another model is compared with the champion, loaded from the registry, then replaces it.
+    (tracked / "second").mkdir()
+    other_sha = trained(train_settings(stump=STUMP), tracked / "second")[2]
+    assert other_sha != sha
+    current, incumbent = registry.challenger(name, other_sha)
+    assert current == champion and (incumbent.predict_proba(x_test) == model.predict_proba(x_test)).all()
+    assert registry.release_gated("tabpipe", TOY.name, other_sha, {}, "digest", {}) == (name, "2")
+    client = store.client()
+    assert client.get_model_version_by_alias(name, registry.PREVIOUS).version == 1
+    assert client.get_model_version_by_alias(name, registry.CHAMPION).version == 2
+
+    # A model no run holds cannot be released: one line saying how to get it back.
+    with pytest.raises(PipelineError, match="no run holds this model"):
+        registry.release_gated("tabpipe", TOY.name, "0" * 64, {}, "digest", {})
