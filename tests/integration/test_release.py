@@ -94,8 +94,8 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     (second_news,) = told()
     assert "version 2" in second_news and "(was " in second_news and "roc_auc" in second_news
 
-    # Rerunning the champion changes nothing and announces nothing.
-    dvc("repro", "--force", cwd=project, env=run_env)
+    # Rerunning the champion's gate and package changes nothing and announces nothing.
+    dvc("repro", "--force", "--downstream", "gate", cwd=project, env=run_env)
     assert versions(project) == ["1", "2"] and alias(project, "champion") == "2"
     assert json.loads((project / "metrics/gate.json").read_text())["passed"] is True
     assert told() == []

@@ -55,7 +55,18 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
 
     # The winner's run is found by the model file's hash and holds the logged pipeline.
     run_id = runs.run_for_model(sha)
-    assert run_id is not None and runs.logged_model_of(run_id) is not None
+    model_id = runs.logged_model_of(run_id) if run_id else None
+    assert model_id is not None
+    pinned = (
+        Path(
+            mlflow.artifacts.download_artifacts(
+                f"{mlflow.get_logged_model(model_id).artifact_location}/requirements.txt"
+            )
+        )
+        .read_text()
+        .split()
+    )
+    assert set(runs.requirements(model)) <= set(pinned)  # MLflow checked them without its module scan
     children = mlflow.search_runs(search_all_experiments=True, filter_string="tags.candidate != ''")
     assert sorted(children["tags.candidate"]) == ["logreg", "stump"]
 
