@@ -2,7 +2,9 @@
 
 Every key is required (only a candidate's `fixed` and `grid` may be left out, meaning none):
 params.yaml is the one place a value is set, so no code default can disagree with it. A missing,
-unknown or ill-typed key, or an unknown section, is one line naming it.
+unknown or ill-typed key, or an unknown section, is one line naming it. Every choice is a Literal
+here, the one list the code that acts on it reads (`get_args`), and `read` parses every section,
+so a typo stops the first stage that runs, not the stage that uses the key.
 """
 
 from __future__ import annotations
@@ -10,10 +12,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_mapping
+
+DatasetName = Literal["iris", "adult", "employment", "synthetic", "csv"]
+ColumnKind = Literal["numeric", "categorical"]
+Impute = Literal["median", "mean"]
+EstimatorName = Literal["logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
+Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
+PairedTest = Literal["bootstrap", "mcnemar"]
+# Evidently 0.7's drift tests by the column kind they accept (its stattest registry).
+NumericDrift = Literal[
+    "anderson",
+    "cramer_von_mises",
+    "ed",
+    "empirical_mmd",
+    "es",
+    "hellinger",
+    "jensenshannon",
+    "kl_div",
+    "ks",
+    "mannw",
+    "psi",
+    "t_test",
+    "wasserstein",
+]
+CategoricalDrift = Literal[
+    "TVD", "chisquare", "fisher_exact", "g_test", "hellinger", "jensenshannon", "kl_div", "psi", "z"
+]
+
+
+def scorer(name: str) -> str:
+    """A scikit-learn scorer's name (`train.scoring`, `evaluate.importance_scoring`), checked against its registry."""
+    from sklearn.metrics import get_scorer_names
+
+    if name not in get_scorer_names():
+        raise ValueError("is not a scikit-learn scorer (sklearn.metrics.get_scorer_names())")
+    return name
+
+
+Scorer = Annotated[str, AfterValidator(scorer)]
 
 
 class Section(BaseModel):
@@ -51,7 +91,7 @@ class Synthetic(Section):
 
 class Data(Section):
     key: ClassVar[str] = "data"
-    dataset: str
+    dataset: DatasetName
     test_size: float
     fraction: float
     iris_csv: str
@@ -59,7 +99,7 @@ class Data(Section):
     path: str
     name: str
     target: str
-    column_types: dict[str, str]
+    column_types: dict[str, ColumnKind]
     missing_markers: list[str]
     limits: dict[str, ColumnLimits]
     synthetic: Synthetic
@@ -68,17 +108,17 @@ class Data(Section):
 class Drift(Section):
     """Per-feature drift tests: the method and threshold for each column kind, and the share that fails."""
 
-    num_method: str
+    num_method: NumericDrift
     num_threshold: float
-    cat_method: str
+    cat_method: CategoricalDrift
     cat_threshold: float
     max_drifted_share: float
 
 
 class DriftOverride(Section):
-    num_method: str | None = None
+    num_method: NumericDrift | None = None
     num_threshold: float | None = None
-    cat_method: str | None = None
+    cat_method: CategoricalDrift | None = None
     cat_threshold: float | None = None
     max_drifted_share: float | None = None
 
@@ -115,7 +155,7 @@ class Validate(Section):
 
 class Featurize(Section):
     key: ClassVar[str] = "featurize"
-    numeric_impute: str
+    numeric_impute: Impute
     scale: bool
     min_frequency: int
 
@@ -123,7 +163,7 @@ class Featurize(Section):
 class Candidate(Section):
     """One model family to try: an estimator name, fixed settings and a grid to search."""
 
-    estimator: str
+    estimator: EstimatorName
     fixed: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
 
@@ -148,7 +188,7 @@ class Search(Section):
 class Train(Section):
     key: ClassVar[str] = "train"
     experiment: str
-    scoring: str
+    scoring: Scorer
     cv_folds: int
     n_jobs: int
     search: Search
@@ -164,7 +204,7 @@ class Train(Section):
 
 class Evaluate(Section):
     key: ClassVar[str] = "evaluate"
-    importance_scoring: str
+    importance_scoring: Scorer
     importance_repeats: int
     importance_rows: int
 
@@ -172,9 +212,9 @@ class Evaluate(Section):
 class ChampionRule(Section):
     """How a candidate is compared with the serving champion on the same test rows."""
 
-    metric: str
+    metric: Metric
     tolerance: float
-    test: str
+    test: PairedTest
     rounds: int
     alpha: float
     require_improvement: bool
@@ -192,7 +232,7 @@ class CompiledRule(Section):
 class Gate(Section):
     key: ClassVar[str] = "gate"
     registered_model: str
-    min: dict[str, float]
+    min: dict[Metric, float]
     champion: ChampionRule
     compiled: CompiledRule
 
@@ -215,7 +255,7 @@ class Monitor(Section):
     drift: Drift
     important_features: int
     prediction_threshold: float
-    max_metric_drop: dict[str, float]
+    max_metric_drop: dict[Metric, float]
 
 
 class Notify(Section):
@@ -250,12 +290,22 @@ class Params:
 
 
 def read(path: str | Path) -> Params:
+    """params.yaml with every section it holds checked now: whichever stage runs first reports a typo."""
     raw = read_mapping(path, "stage sections")
-    known = {kind.key for kind in _sections(Section)}
+    known = {kind.key: kind for kind in _sections(Section)}
     unknown = [str(name) for name in raw if name not in known]
     if unknown:
         raise PipelineError("\n".join(f"{path}: {name}: unknown section" for name in unknown))
-    return Params(raw, str(path))
+    params = Params(raw, str(path))
+    problems = []
+    for name in raw:
+        try:
+            params.section(known[name])
+        except PipelineError as error:
+            problems.append(str(error))
+    if problems:
+        raise PipelineError("\n".join(problems))
+    return params
 
 
 def _sections(kind: type[Section]) -> list[type[Section]]:

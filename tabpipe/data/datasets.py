@@ -7,9 +7,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import DatasetName
 from tabpipe.data import checks, split, synthetic
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ingest")
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-DATASETS = ("iris", "adult", "employment", "synthetic", "csv")
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,7 @@ def load(data: Data, root: Path, raw: Path, *, seed: int) -> Loaded:
         return _employment(raw / "employment.parquet", data.years)
     if name == "synthetic":
         return _synthetic(data.synthetic, seed)
-    if name == "csv":
-        return _user_csv(root, data)
-    raise PipelineError(f"params.yaml: data.dataset is '{name}', expected one of {', '.join(DATASETS)}")
+    return _user_csv(root, data)  # csv: settings allow no other name
 
 
 def require(frame: pd.DataFrame, schema: Schema, file: str) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from tabpipe.core.settings import Metric
 from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("evaluate")
 
 DIGITS = 6
-METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
+METRICS: tuple[str, ...] = get_args(Metric)  # every metric evaluate reports, in metrics/evaluate.json's order
 MAX_CURVE_POINTS = 400
 
 

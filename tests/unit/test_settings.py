@@ -185,3 +185,72 @@ def test_an_unknown_section_is_one_line_naming_it(tmp_path: Path) -> None:
     with pytest.raises(PipelineError) as error:
         settings.read(tmp_path / "params.yaml")
     assert str(error.value) == f"{tmp_path / 'params.yaml'}: trian: unknown section"
+
+
+TYPOS = [
+    ("data.dataset", "irsi"),
+    ("data.column_types", {"age": "number"}),
+    ("validate.drift.num_method", "kss"),
+    ("validate.drift.cat_method", "ks"),
+    ("validate.per_dataset.employment.drift", {"cat_method": "wasserstein"}),
+    ("featurize.numeric_impute", "mode"),
+    ("train.scoring", "roc"),
+    ("train.search.method", "halve"),
+    ("train.candidates.logreg.estimator", "logistic"),
+    ("evaluate.importance_scoring", "acuracy"),
+    ("gate.min", {"roc_auc": 0.85, "auc": 0.8}),
+    ("gate.champion.metric", "auc"),
+    ("gate.champion.test", "bootstrapp"),
+    ("serve.runtime", "onx"),
+    ("monitor.drift.num_method", "psi2"),
+    ("monitor.max_metric_drop", {"acc": 0.05}),
+]
+
+
+@pytest.mark.parametrize(("dotted", "value"), TYPOS, ids=[dotted for dotted, _ in TYPOS])
+def test_a_typo_in_any_choice_stops_reading_params_with_one_line_naming_the_key(
+    tmp_path: Path, dotted: str, value: object
+) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(edited(dotted, value).raw))
+    with pytest.raises(PipelineError) as error:
+        settings.read(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {dotted}"), message
+
+
+def test_the_first_stage_to_run_reports_a_typo_in_a_later_stages_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dvc exp run -S gate.champion.test=bootstrapp` stops at ingest, before any work, not at the gate."""
+    from stages import ingest
+    from tabpipe.core import stage
+    from tests.helpers import stage_argv
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(edited("gate.champion.test", "bootstrapp").raw))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", stage_argv("ingest"))
+    with pytest.raises(SystemExit) as stopped:
+        stage.run(ingest.main)
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: params.yaml: gate.champion.test: Input should be 'bootstrap' or 'mcnemar' (got 'bootstrapp')"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "ingest wrote something"
+
+
+def test_the_choices_are_the_ones_the_code_and_evidently_accept() -> None:
+    from typing import get_args
+
+    from evidently.legacy.calculations.stattests import registry
+
+    from tabpipe.model import estimators
+
+    assert set(get_args(settings.EstimatorName)) == set(estimators.ESTIMATORS)
+    kinds: dict[str, set[str]] = {}
+    for name, by_type in registry._registered_stat_tests.items():
+        for column_type in by_type:
+            kinds.setdefault(str(column_type.value), set()).add(name)
+    assert set(get_args(settings.NumericDrift)) == kinds["num"]
+    assert set(get_args(settings.CategoricalDrift)) == kinds["cat"]
