@@ -16,13 +16,13 @@ from pydantic import Field
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import contract, manifest, predlog, request, store
+from tabpipe.serve import bento_model, contract, manifest, predlog, request
 from tabpipe.serve.guard import RequestGuard
 
 try:
     MODELS = paths()["models"]
     MANIFEST = manifest.read(MODELS["serving"])
-    store.require(MANIFEST, MODELS["served"] / MANIFEST.model_file)
+    bento_model.require(MANIFEST, MODELS["served"] / MANIFEST.model_file)
 except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
     raise SystemExit(f"error: {error}") from None
 LIMITS = MANIFEST.serve
@@ -64,7 +64,7 @@ class Classifier:
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
-            self.model = store.load_model(self.bento_model)
+            self.model = bento_model.load_model(self.bento_model)
             if MANIFEST.model_file.endswith(".joblib"):  # the scikit-learn pipeline: one BLAS thread too
                 from threadpoolctl import threadpool_limits
 

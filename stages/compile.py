@@ -4,8 +4,7 @@ import joblib
 
 from tabpipe.core import files, settings, stage
 from tabpipe.data import prepared
-from tabpipe.model import features, runtime
-from tabpipe.model.compiled import agreement
+from tabpipe.model import conversion, features, runtime
 
 
 def main() -> None:
@@ -15,13 +14,13 @@ def main() -> None:
     x, _ = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
     pipeline = joblib.load(args.model)
 
-    built = runtime.build(args.model.read_bytes(), pipeline, data_schema, serve.runtime)
+    built = conversion.build(args.model.read_bytes(), pipeline, data_schema, serve.runtime)
 
     for stale in set(runtime.FILES.values()) - {built.file_name}:
         (args.out / stale).unlink(missing_ok=True)
     files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
     served = runtime.load(args.out / built.file_name)
-    summary = {"runtime": built.runtime, **agreement(pipeline.predict_proba(x), served.predict_proba(x))}
+    summary = {"runtime": built.runtime, **conversion.agreement(pipeline.predict_proba(x), served.predict_proba(x))}
     files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
 
 

@@ -7,7 +7,7 @@ from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
 from tabpipe.model import runtime
 from tabpipe.notify import webhook
-from tabpipe.serve import manifest, store
+from tabpipe.serve import bento_model, manifest
 from tabpipe.tracking import registry, runs
 
 
@@ -41,7 +41,7 @@ def main() -> None:
 
     files.write_json(args.out, built)
     files.write_json(args.release, manifest.release_record(built))
-    store.ensure_model(manifest.read(args.out), served, labels={"mlflow_model": name, "mlflow_version": version})
+    bento_model.ensure_model(manifest.read(args.out), served, labels={"mlflow_model": name, "mlflow_version": version})
 
 
 def headline(metrics: dict) -> dict[str, float]:

@@ -1,28 +1,24 @@
-"""Stage train: search every candidate with seeded cross-validation, refit the winner, track it all in MLflow."""
+"""Stage train: search every candidate with seeded cross-validation and refit the winner, in an MLflow run."""
 
 import joblib
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
-from tabpipe.model import features
+from tabpipe.model import features, training
 from tabpipe.tracking import runs
 
 
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "preprocessor", "model", "metrics")
     params = settings.read(args.params)
+    train = params.section(settings.Train)
     data_schema = prepared.read_schema(args.prepared)
     x, y = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
 
-    trained = runs.train(
-        params.section(settings.Train),
-        params.seed,
-        hashing.params_hash(params.raw),
-        data_schema.name,
-        joblib.load(args.preprocessor),
-        x,
-        y,
-    )
+    with runs.training_run(train, params.seed, hashing.params_hash(params.raw), data_schema.name) as run:
+        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y)
+        run.record(trained)
+    run.log_winner(trained, x)
 
     files.write_with(args.model, lambda tmp: tmp.write_bytes(trained.blob))
     files.write_json(args.metrics, trained.summary)

@@ -25,8 +25,8 @@ import yaml
 from tabpipe.core import settings
 from tabpipe.core.layout import paths
 from tabpipe.data.schema import Feature, Schema
-from tabpipe.sandbox import scratch
-from tabpipe.sandbox.scratch import background, free_port
+from tabpipe.sandbox import project, servers
+from tabpipe.sandbox.servers import background, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = paths(ROOT)["data"]["raw"]  # the bundled datasets
@@ -93,7 +93,7 @@ def dvc(*args: str, cwd: Path, check: bool = True, **kwargs) -> subprocess.Compl
 
 def make_project(repo: Path) -> Path:
     """A fresh git repository holding a copy of the project, committed, with no outputs yet."""
-    return scratch.copy_project(ROOT, repo, env())
+    return project.copy_project(ROOT, repo, env())
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def reproduce(base: Path) -> Reproduced:
 def copy_reproduced(source: Reproduced, base: Path) -> Reproduced:
     """A reproduced project copied to `base`, as if `dvc repro` had run there: git, DVC cache, MLflow, BentoML.
 
-    The MLflow store names artifact folders by absolute path (tabpipe/tracking/store.py), so those
+    The MLflow store names artifact folders by absolute path (tabpipe/tracking/backend.py), so those
     are moved to the copy; DVC's temporary state stays behind, as in a fresh clone.
     """
     repo, home = base / "repo", base / "bentoml"
@@ -177,13 +177,13 @@ SMALL_ADULT = {
 
 def set_params(repo: Path, **values: object) -> None:
     """Edit the project's params.yaml: set_params(repo, **{"gate.min.roc_auc": 0.5})."""
-    scratch.set_params(repo, values)
+    project.set_params(repo, values)
 
 
 @contextlib.contextmanager
 def serving(repo: Path, bentoml_home: Path, ready: str = "/readyz", **extra_env: str) -> Iterator[str]:
     """A real `bentoml serve` of the project on 127.0.0.1."""
-    with scratch.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env), ready) as url:
+    with servers.bentoml_serve(repo, BIN, env(BENTOML_HOME=str(bentoml_home), **extra_env), ready) as url:
         yield url
 
 

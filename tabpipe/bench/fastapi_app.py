@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field
 
 from tabpipe.core.layout import paths
 from tabpipe.model.predict import classes_of, predict
-from tabpipe.serve import manifest, request, store
+from tabpipe.serve import bento_model, manifest, request
 
 MODELS = paths(Path(os.environ.get("TABPIPE_PROJECT", ".")))["models"]
 MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
-MODEL = store.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
+MODEL = bento_model.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
 CLASSES = classes_of(MODEL)
 Row = request.row_model(SCHEMA, MANIFEST.serve.unseen)
 

@@ -2,10 +2,10 @@
 one-process script.
 
     tabpipe bench pipeline                                   # iris, adult, employment (about 30 min)
-    tabpipe bench pipeline --datasets iris --scaling ""      # a quick run
-    tabpipe bench pipeline --scaling employment --fractions 0.125,0.25,0.5,1
-    tabpipe bench pipeline --datasets "" --scaling synthetic --rows 100000,300000,1000000 \
-        --out bench/results/pipeline-synthetic.json      # a million rows (about 9 min)
+    tabpipe bench pipeline --dataset iris --scaling none     # a quick run
+    tabpipe bench pipeline --dataset none --scaling employment --fraction 0.5 --fraction 1
+    tabpipe bench pipeline --dataset none --scaling synthetic \
+        --out bench/results/pipeline-synthetic.json      # 100,000 to a million rows (about 9 min)
 
 Each run is in a scratch copy of the project with the default params.yaml (only data.dataset and
 data.fraction, or data.synthetic.rows, set). Every stage command is wrapped so that its wall time
@@ -33,7 +33,7 @@ import yaml
 
 from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
-from tabpipe.sandbox import scratch
+from tabpipe.sandbox import project
 
 BIN = Path(sys.executable).parent
 # The experiment timed against the bare script: a search setting, and a gate that lets the result ship.
@@ -86,7 +86,7 @@ sys.exit(child.returncode)
 
 def prepare(repo: Path, values: dict[str, Any], environ: dict[str, str]) -> None:
     """Set params, wrap every stage command with the recorder, and commit (DVC needs a commit)."""
-    scratch.set_params(repo, values)
+    project.set_params(repo, values)
     (repo / "bench_stage.py").write_text(WRAPPER)
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
     for name, stage in pipeline["stages"].items():
@@ -124,8 +124,8 @@ def run_dataset(
     import pyarrow.parquet as pq
 
     folder = workdir / str(len(list(workdir.iterdir())))
-    environ = scratch.environment(folder, BIN)
-    repo = scratch.copy_project(root, folder / "repo", environ)
+    environ = project.environment(folder, BIN)
+    repo = project.copy_project(root, folder / "repo", environ)
     prepare(repo, {"data.dataset": dataset, **values}, environ)
     dvc = str(BIN / "dvc")
     full, _ = timed([dvc, "repro"], repo, environ)
@@ -145,7 +145,7 @@ def run_dataset(
     if changes:
         result["noop_repro_s"] = round(statistics.median(timed([dvc, "repro"], repo, environ)[0] for _ in range(3)), 2)
         stages(repo)
-        scratch.set_params(repo, {"evaluate.importance_repeats": 3})
+        project.set_params(repo, {"evaluate.importance_repeats": 3})
         change, output = timed([dvc, "repro"], repo, environ)
         result["one_param_change_s"] = round(change, 1)
         result["one_param_change_stages"] = re.findall(r"Running stage '(\w+)'", output)

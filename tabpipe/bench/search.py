@@ -19,7 +19,7 @@ from typing import Any
 from tabpipe.bench.pipeline import BIN, prepare, stages, timed
 from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
-from tabpipe.sandbox import scratch
+from tabpipe.sandbox import project
 
 BEFORE = {  # train.candidates before the search raced them (issue 16): 11 configurations, all on every row
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.1, 1.0, 10.0]}},
@@ -47,8 +47,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def run_variant(root: Path, dataset: str, name: str, values: dict[str, Any], workdir: Path) -> dict[str, Any]:
     folder = workdir / str(len(list(workdir.iterdir())))
-    environ = scratch.environment(folder, BIN)
-    repo = scratch.copy_project(root, folder / "repo", environ)
+    environ = project.environment(folder, BIN)
+    repo = project.copy_project(root, folder / "repo", environ)
     prepare(repo, {"data.dataset": dataset, **values}, environ)
     seconds, _ = timed([str(BIN / "dvc"), "repro"], repo, environ)
     trained = json.loads((repo / "metrics/train.json").read_text())

@@ -1,7 +1,8 @@
 """Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
     tabpipe bench serving                     # adult, logreg + forest + boosting, 4 servers, ~25 min
-    tabpipe bench serving --duration 1 --concurrency 1,2 --batches 100 --models logreg --fraction 0.05  # smoke
+    tabpipe bench serving --duration 1 --concurrency 1 --concurrency 2 --batch 100 --model logreg \
+        --fraction 0.05                       # a smoke run
 
 Each family is trained alone by the real pipeline (`dvc repro` on adult) in a scratch copy of the
 project. Then, with the same worker count each (`--workers`, default serve.workers):
@@ -34,7 +35,7 @@ from typing import Any
 
 from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
-from tabpipe.sandbox import scratch
+from tabpipe.sandbox import project, servers
 
 BIN = Path(sys.executable).parent
 FAMILIES = {
@@ -67,10 +68,10 @@ def build(
     root: Path, name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]
 ) -> Path:
     """A scratch project whose pipeline trains only this family on adult, after `dvc repro`."""
-    repo = scratch.copy_project(root, workdir / name, environ)
+    repo = project.copy_project(root, workdir / name, environ)
     params = {"data.dataset": "adult", "data.fraction": fraction, "train.candidates": {name: FAMILIES[name]}}
     params |= {"train.cv_folds": 2, "evaluate.importance_repeats": 1, "serve.prediction_log": str(repo / "log.db")}
-    scratch.set_params(repo, {**params, **overrides})
+    project.set_params(repo, {**params, **overrides})
     result = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=environ, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"dvc repro for {name} failed:\n{result.stderr[-2000:]}")
@@ -178,24 +179,24 @@ def scripts(folder: Path, rows: list[dict[str, Any]], sizes: list[int], key: str
 @contextlib.contextmanager
 def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iterator[str]:
     """Start one server kind on 127.0.0.1 with `workers` workers; yields its predict URL."""
-    port = scratch.free_port()
+    port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
     peer_env = {**environ, "OMP_NUM_THREADS": "1"}
     if kind == "ours":
-        with scratch.bentoml_serve(repo, BIN, environ) as address:
+        with servers.bentoml_serve(repo, BIN, environ) as address:
             yield f"{address}/predict"
     elif kind == "fastapi":
         args = [str(BIN / "uvicorn"), "tabpipe.bench.fastapi_app:app", "--host", "127.0.0.1", "--port", str(port)]
         args += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
         run_env = {**peer_env, "TABPIPE_PROJECT": str(repo), "PYTHONPATH": str(repo)}
-        with scratch.background(args, repo, run_env, f"{url}/health", repo / "fastapi.log"):
+        with servers.background(args, repo, run_env, f"{url}/health", repo / "fastapi.log"):
             yield f"{url}/predict"
     elif kind == "mlflow":
         uri = f"models:/{json.loads((repo / 'models/serving.json').read_text())['name']}@champion"
         args = [str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1"]
         args += ["-p", str(port), "--workers", str(workers)]
         run_env = {**peer_env, "MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
-        with scratch.background(args, repo, run_env, f"{url}/health", repo / "mlflow.log", timeout=180):
+        with servers.background(args, repo, run_env, f"{url}/health", repo / "mlflow.log", timeout=180):
             yield f"{url}/invocations"
     else:
         args = [
@@ -208,7 +209,7 @@ def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iter
             str(port),
         ]
         run_env = {**environ, "TABPIPE_BENCH_WORKERS": str(workers)}
-        with scratch.background(args, repo, run_env, f"{url}/readyz", repo / "ceiling.log"):
+        with servers.background(args, repo, run_env, f"{url}/readyz", repo / "ceiling.log"):
             yield f"{url}/predict"
 
 
@@ -259,7 +260,7 @@ def run(root: Path, models: list[str], load: Load, fraction: float, out: Path, o
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
         workdir = Path(temporary)
-        environ = scratch.environment(workdir, BIN)
+        environ = project.environment(workdir, BIN)
         try:
             for name in models:
                 repo = build(root, name, workdir, fraction, environ, overrides)

@@ -22,7 +22,7 @@ from tabpipe.core.layout import paths
 from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
 from tabpipe.notify import webhook
-from tabpipe.serve import manifest, predlog, store
+from tabpipe.serve import bento_model, manifest, predlog
 
 log = logging.getLogger("monitor")
 
@@ -55,7 +55,7 @@ def run(args: Options) -> int:
 
     if args.batch:
         log.info("reading %s and predicting it with %s", args.batch, served.tag)
-        model = store.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
+        model = bento_model.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
         log_path = args.log or predlog.location(params.section(settings.Serve).prediction_log, dict(os.environ))

@@ -127,13 +127,13 @@ def batches(scenario: str, repo: Path, fraction: float, seed: int) -> list[tuple
 def simulate(
     root: Path, scenario: str, workdir: Path, overrides: dict[str, Any], limit: int | None = None
 ) -> list[dict[str, Any]]:
-    from tabpipe.sandbox import scratch
+    from tabpipe.sandbox import project, servers
     from tabpipe.serve import predlog
 
-    environ = scratch.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))
-    repo = scratch.copy_project(root, workdir / "repo", environ)
+    environ = project.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))
+    repo = project.copy_project(root, workdir / "repo", environ)
     base = {**SCENARIOS[scenario], "train.candidates": CANDIDATES, "train.cv_folds": 3, **overrides}
-    scratch.set_params(repo, base)
+    project.set_params(repo, base)
     subprocess.run(["git", "commit", "-qam", f"simulation: {scenario}"], cwd=repo, env=environ, check=True)
     say(f"{scenario}: training the first model in {repo}")
     passed, error = pipeline(repo, environ)
@@ -150,7 +150,7 @@ def simulate(
         started = time.monotonic()
         say(f"batch {name}: serving the champion and replaying {len(batch):,} rows")
         serving = json.loads((repo / "models/serving.json").read_text())
-        with scratch.bentoml_serve(repo, BIN, environ) as url:
+        with servers.bentoml_serve(repo, BIN, environ) as url:
             mark = predlog.last_id(log)
             labels = replay(url, batch, features, target)
         labels.to_csv(workdir / "labels.csv", index=False)

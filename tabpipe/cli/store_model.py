@@ -7,11 +7,11 @@
 """
 
 from tabpipe.core.layout import paths
-from tabpipe.serve import manifest, store
+from tabpipe.serve import bento_model, manifest
 
 
 def run() -> str:
     """Store the served model of the project in the current directory; returns its BentoML tag."""
     models = paths()["models"]
     served = manifest.read(models["serving"])
-    return str(store.ensure_model(served, models["served"] / served.model_file))
+    return str(bento_model.ensure_model(served, models["served"] / served.model_file))

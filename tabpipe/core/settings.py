@@ -23,6 +23,7 @@ Impute = Literal["median", "mean"]
 EstimatorName = Literal["logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
 Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
 PairedTest = Literal["bootstrap", "mcnemar"]
+Runtime = Literal["onnx", "auto", "sklearn"]  # what serves: see serve.runtime in params.yaml
 # Evidently 0.7's drift tests by the column kind they accept (its stattest registry).
 NumericDrift = Literal[
     "anderson",
@@ -244,7 +245,7 @@ class Serve(Section):
     workers: int
     access_log: bool
     prediction_log: str
-    runtime: Literal["onnx", "auto", "sklearn"]
+    runtime: Runtime
     unseen: Literal["answer", "refuse"]
 
 

@@ -23,9 +23,9 @@ from tabpipe.core.files import read_parquet
 from tabpipe.core.hashing import file_sha256
 from tabpipe.core.layout import paths
 from tabpipe.data import prepared
-from tabpipe.sandbox.scratch import background, free_port
+from tabpipe.sandbox.servers import background, free_port
+from tabpipe.serve import bento_model
 from tabpipe.serve import manifest as manifests
-from tabpipe.serve import store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,7 +179,7 @@ def expectation(root: Path, served: Manifest, rows: list[dict[str, Any]]) -> Exp
     if model_file.is_file() and file_sha256(model_file) == served.model_sha256:
         saved = read_parquet(locations["data"]["predictions"])
         return from_predictions(saved, list(served.schema.classes), len(rows))
-    return from_model(store.load_model(bentoml.models.get(served.tag)), rows, served)
+    return from_model(bento_model.load_model(bentoml.models.get(served.tag)), rows, served)
 
 
 def discard(tag: str) -> str:
@@ -198,8 +198,8 @@ def discard(tag: str) -> str:
 def record(root: Path, served: Manifest, tag: str) -> None:
     """Tag the registry's champion with the Bento when the champion is the model it serves (best effort)."""
     from tabpipe.core import settings
+    from tabpipe.tracking import backend as tracking
     from tabpipe.tracking import registry
-    from tabpipe.tracking import store as tracking
 
     uri = tracking.tracking_uri(root)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
@@ -223,7 +223,7 @@ def run(root: Path, count: int, timeout: float) -> str:
 
     locations = paths(root)
     served = manifests.read(locations["models"]["serving"])
-    store.require(served, locations["models"]["served"] / served.model_file)
+    bento_model.require(served, locations["models"]["served"] / served.model_file)
     test = prepared.read_split(locations["data"]["prepared"], "test")
     rows = smoke_rows(test, served.schema.feature_names, count)
     expected = expectation(root, served, rows)

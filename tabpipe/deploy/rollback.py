@@ -15,8 +15,8 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.data.schema import Schema
 from tabpipe.serve import manifest as manifests
+from tabpipe.tracking import backend as tracking
 from tabpipe.tracking import registry
-from tabpipe.tracking import store as tracking
 from tabpipe.tracking.keys import MODEL_HASH_TAG
 
 SERVED_TAG = "served.sha256"  # the served file's hash, as `package` tags every registered version

@@ -1,5 +1,7 @@
 """What serves: the compiled ONNX model, or the scikit-learn pipeline when `serve.runtime` allows it.
 
+Serve-time: finding and loading the served file (tabpipe/model/conversion.py writes it).
+
 The compile stage writes one file into the served folder: `model.onnx` or `model.joblib`.
 evaluate, the gate, the service and the monitor all load that same file, so what is served is
 what was measured.
@@ -7,52 +9,12 @@ what was measured.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from tabpipe.core.errors import PipelineError
 
-if TYPE_CHECKING:
-    from tabpipe.data.schema import Schema
-
-log = logging.getLogger("compile")
-
-Runtime = Literal["onnx", "auto", "sklearn"]
 FILES = {"onnx": "model.onnx", "sklearn": "model.joblib"}
-
-
-@dataclass(frozen=True)
-class Built:
-    """The served model's bytes, which runtime runs them, and why it is not ONNX (when it is not)."""
-
-    runtime: str
-    blob: bytes
-    reason: str = ""
-
-    @property
-    def file_name(self) -> str:
-        return FILES[self.runtime]
-
-
-def build(pipeline_bytes: bytes, pipeline: Any, schema: Schema, runtime: Runtime) -> Built:
-    """Compile the pipeline as `runtime` says.
-
-    onnx: compile, or fail saying why. auto: compile, or serve the pipeline with one warning line
-    saying why. sklearn: serve the pipeline as it is.
-    """
-    from tabpipe.model import compiled
-
-    if runtime == "sklearn":
-        return Built("sklearn", pipeline_bytes, "serve.runtime is sklearn")
-    try:
-        return Built("onnx", compiled.compile_pipeline(pipeline, schema))
-    except PipelineError as error:
-        if runtime == "onnx":
-            raise PipelineError(f"{error} (set serve.runtime: auto to serve scikit-learn instead)") from None
-        log.warning("serving scikit-learn, not ONNX: %s", error)
-        return Built("sklearn", pipeline_bytes, str(error))
 
 
 def model_file(folder: Path) -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.tracking import store
+from tabpipe.tracking import backend
 from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
 from tabpipe.tracking.runs import logged_model_of, run_for_model, run_tags
 
@@ -34,11 +34,11 @@ def champion(name: str) -> Champion | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        version = store.client().get_model_version_by_alias(name, CHAMPION)
+        version = backend.client().get_model_version_by_alias(name, CHAMPION)
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
-        raise store.unreachable(error) from None
+        raise backend.unreachable(error) from None
     # Pinned to the version read here: the alias may move (a queued experiment's package) before it loads.
     return Champion(
         name, str(version.version), version.tags.get(MODEL_HASH_TAG, ""), f"models:/{name}/{version.version}"
@@ -48,7 +48,7 @@ def champion(name: str) -> Champion | None:
 def load(champion: Champion) -> Any:
     import mlflow
 
-    store.connect()
+    backend.connect()
     return mlflow.sklearn.load_model(champion.model_uri)
 
 
@@ -74,20 +74,20 @@ def release(name: str, model_sha256: str, tags: dict[str, str]) -> str:
     run_id = run_for_model(model_sha256)
     if run_id is None:
         raise PipelineError(
-            f"MLflow store {store.tracking_uri()}: no run holds this model; rerun `dvc repro -f -s train`"
+            f"MLflow store {backend.tracking_uri()}: no run holds this model; rerun `dvc repro -f -s train`"
         )
-    store.connect()
+    backend.connect()
     try:
         model_id = logged_model_of(run_id)
         if model_id is None:
             raise PipelineError(f"MLflow run {run_id} has no logged model; rerun `dvc repro -f -s train`")
         version = mlflow.register_model(f"models:/{model_id}", name, tags={**tags, MODEL_HASH_TAG: model_sha256})
-        registry = store.client()
+        registry = backend.client()
         if current:
             registry.set_registered_model_alias(name, PREVIOUS, current.version)
         registry.set_registered_model_alias(name, CHAMPION, str(version.version))
     except MlflowException as error:
-        raise store.unreachable(error) from None
+        raise backend.unreachable(error) from None
     return str(version.version)
 
 
@@ -96,9 +96,9 @@ def version_metrics(name: str, version: str) -> dict[str, float]:
     from mlflow.exceptions import MlflowException
 
     try:
-        tags = store.client().get_model_version(name, version).tags
+        tags = backend.client().get_model_version(name, version).tags
     except MlflowException as error:
-        raise store.unreachable(error) from None
+        raise backend.unreachable(error) from None
     found = {}
     for key, value in tags.items():
         if key.startswith("metric."):

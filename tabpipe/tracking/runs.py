@@ -1,4 +1,4 @@
-"""Model selection and evaluation tracked in MLflow: one parent run per train stage, one child per candidate.
+"""Training and evaluation recorded in MLflow: one parent run per train stage, one child per candidate.
 
 The winner's run also holds the model, an MLflow 3 logged model (with signature and input
 example); the run is tagged with the SHA-256 of the model file DVC stores, which is how evaluate
@@ -9,77 +9,81 @@ split as the dataset they were measured on. The git commit, user and entry point
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.hashing import bytes_sha256
-from tabpipe.model import search
-from tabpipe.tracking import store
+from tabpipe.tracking import backend
 from tabpipe.tracking.keys import MODEL_HASH_TAG, flatten, metric_key
 
 if TYPE_CHECKING:
     from tabpipe.core.settings import Train
     from tabpipe.model.evaluation import Evaluation
+    from tabpipe.model.training import Trained
 
 log = logging.getLogger("train")
 PIPELINE = "model"  # the winner run's logged models: the scikit-learn pipeline (registered) ...
 COMPILED = "compiled"  # ... and the ONNX model that serves it (logged by package)
 
 
-@dataclass(frozen=True)
-class Trained:
-    """What train writes: the model file's bytes and the deterministic summary for metrics/train.json."""
+class TrainingRun:
+    """The train stage's parent run, open while training runs; `record` adds each candidate's child run."""
 
-    blob: bytes
-    summary: dict[str, Any]
+    def __init__(self, tags: dict[str, str], scoring: str) -> None:
+        self.tags = tags
+        self.scoring = scoring
+        self.winner_run_id = ""
+
+    def record(self, trained: Trained) -> None:
+        """One child run per candidate (its best configuration, CV scores and grid); the winner tagged."""
+        import mlflow
+
+        run_ids = {}
+        for result in trained.results:
+            with mlflow.start_run(
+                run_name=result.name, nested=True, tags={**self.tags, "candidate": result.name}
+            ) as run:
+                mlflow.log_params({"estimator": result.spec.estimator, **result.spec.fixed, **result.best_params})
+                mlflow.log_metrics(
+                    {
+                        "cv_mean": result.cv_mean,
+                        "cv_std": result.cv_std,
+                        "cv_rows": result.rows,
+                        "fit_seconds": result.fit_seconds,
+                    }
+                )
+                mlflow.log_dict({"scoring": self.scoring, "grid": result.table}, "cv_results.json")
+            run_ids[result.name] = run.info.run_id
+        self.winner_run_id = run_ids[trained.winner.name]
+        mlflow.log_metric("best_cv_score", trained.winner.cv_mean)
+        mlflow.set_tags({"winner": trained.winner.name, "winner_run_id": self.winner_run_id})
+
+    def log_winner(self, trained: Trained, x: Any) -> None:
+        """The winner's model into its candidate run, tagged with the model file's hash (how evaluate finds it)."""
+        import mlflow
+
+        log.info("logging the model to MLflow")
+        with mlflow.start_run(run_id=self.winner_run_id):
+            mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(trained.blob)})
+            log_model(trained.model, x)
 
 
-def train(settings: Train, seed: int, params_digest: str, dataset: str, preprocessor: Any, x: Any, y: Any) -> Trained:
-    """Search every candidate (one child run each), refit the winner, and log it as the winner run's model."""
+@contextlib.contextmanager
+def training_run(settings: Train, seed: int, params_digest: str, dataset: str) -> Iterator[TrainingRun]:
+    """The parent run that training runs inside: the experiment <experiment>-<dataset>, the params and tags."""
     import mlflow
 
-    store.use_experiment(f"{settings.experiment}-{dataset}")
+    backend.use_experiment(f"{settings.experiment}-{dataset}")
     tags = run_tags(dataset, params_digest)
-    configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
-    schedule = search.plan(configurations, len(x), settings.search)
-    evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
-    progress = search.Progress(evaluations, settings.cv_folds, log)
-    with progress.heartbeat():
-        with mlflow.start_run(run_name="train", tags=tags):
-            mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
-            results = search.search(settings.candidates, preprocessor, x, y, settings, seed, progress)
-            run_ids = {}
-            for result in results:
-                with mlflow.start_run(
-                    run_name=result.name, nested=True, tags={**tags, "candidate": result.name}
-                ) as run:
-                    mlflow.log_params({"estimator": result.spec.estimator, **result.spec.fixed, **result.best_params})
-                    mlflow.log_metrics(
-                        {
-                            "cv_mean": result.cv_mean,
-                            "cv_std": result.cv_std,
-                            "cv_rows": result.rows,
-                            "fit_seconds": result.fit_seconds,
-                        }
-                    )
-                    mlflow.log_dict({"scoring": settings.scoring, "grid": result.table}, "cv_results.json")
-                run_ids[result.name] = run.info.run_id
-            winner = search.best(results)
-            progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
-            model = search.refit(winner, preprocessor, x, y, seed)
-            blob = search.serialize(model)
-            mlflow.log_metric("best_cv_score", winner.cv_mean)
-            mlflow.set_tags({"winner": winner.name, "winner_run_id": run_ids[winner.name]})
-        progress.doing("logging the model to MLflow")
-        with mlflow.start_run(run_id=run_ids[winner.name]):
-            mlflow.set_tags({"winner": "true", MODEL_HASH_TAG: bytes_sha256(blob)})
-            log_model(model, x)
-    return Trained(blob, search.summary(winner, results, settings.cv_folds))
+    with mlflow.start_run(run_name="train", tags=tags):
+        mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
+        yield TrainingRun(tags, settings.scoring)
 
 
 def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path, evaluation: Evaluation) -> None:
@@ -92,7 +96,9 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
     warn = logging.getLogger("evaluate").warning
     run_id = run_for_model(model_sha256)
     if run_id is None:
-        warn("no MLflow run holds this model (store %s); test metrics were not logged to MLflow", store.tracking_uri())
+        warn(
+            "no MLflow run holds this model (store %s); test metrics were not logged to MLflow", backend.tracking_uri()
+        )
         return
     model_id = logged_model_of(run_id)
     if model_id is None:
@@ -202,7 +208,7 @@ def log_compiled(model_sha256: str, served: Path) -> str | None:
     run_id = run_for_model(model_sha256)
     if served.suffix != ".onnx" or run_id is None:
         return None
-    experiment_id = store.client().get_run(run_id).info.experiment_id
+    experiment_id = backend.client().get_run(run_id).info.experiment_id
     logged = mlflow.search_logged_models(
         experiment_ids=[experiment_id],
         filter_string=f"source_run_id = '{run_id}' and name = '{COMPILED}'",
@@ -229,7 +235,7 @@ def run_for_model(model_sha256: str) -> str | None:
     """The newest winner run whose model file has this hash (how evaluate finds train's winner)."""
     import mlflow
 
-    store.connect()
+    backend.connect()
     runs = mlflow.search_runs(
         search_all_experiments=True,
         filter_string=f"tags.`{MODEL_HASH_TAG}` = '{model_sha256}' and tags.winner = 'true'",
@@ -244,7 +250,7 @@ def logged_model_of(run_id: str) -> str | None:
     """The id of the pipeline a run logged (its `model_id`), or None. The run's compiled model is another."""
     import mlflow
 
-    experiment_id = store.client().get_run(run_id).info.experiment_id
+    experiment_id = backend.client().get_run(run_id).info.experiment_id
     logged = mlflow.search_logged_models(
         experiment_ids=[experiment_id],
         filter_string=f"source_run_id = '{run_id}' and name = '{PIPELINE}'",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tabpipe.model.cluster import SCHEDULER
-from tabpipe.sandbox.scratch import background, free_port
+from tabpipe.sandbox.servers import background, free_port
 from tests.helpers import BIN, ROOT, Reproduced, dvc, env
 
 pytestmark = pytest.mark.integration

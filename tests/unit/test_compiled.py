@@ -17,7 +17,7 @@ from tabpipe.core.settings import Data, Featurize, Gate
 from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
-from tabpipe.model import compiled, estimators, features, runtime, search
+from tabpipe.model import compiled, conversion, estimators, features, runtime, search
 from tests.helpers import RAW, ROOT, params_section
 
 # Numbers on very different scales (as adult's fnlwgt), missing values in both kinds, a rare category.
@@ -38,7 +38,7 @@ FAMILIES = sorted(estimators.ESTIMATORS)
 def test_labels_differ_only_on_near_ties() -> None:
     pipeline = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     served = np.array([[0.4999999, 0.5000001], [0.9, 0.1], [0.2, 0.8]])
-    assert compiled.agreement(pipeline, served) == {
+    assert conversion.agreement(pipeline, served) == {
         "label_agreement": round(2 / 3, 6),
         "label_disagreements": 1,
         "max_probability_difference": 1e-7,
@@ -77,7 +77,7 @@ def models() -> dict[str, tuple[Any, compiled.Compiled]]:
     out = {}
     for family in FAMILIES:
         model = fitted(family)
-        out[family] = (model, compiled.Compiled(compiled.compile_pipeline(model, SCHEMA)))
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, SCHEMA)))
     return out
 
 
@@ -156,8 +156,8 @@ def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
     assert test[schema.categorical].isna().any().any()  # missing categories reach the compiled model
     model = lightgbm_on(train, schema)
     x, _ = features.split_xy(test, schema)
-    measured = compiled.agreement(
-        model.predict_proba(x), compiled.Compiled(compiled.compile_pipeline(model, schema)).predict_proba(x)
+    measured = conversion.agreement(
+        model.predict_proba(x), compiled.Compiled(conversion.compile_pipeline(model, schema)).predict_proba(x)
     )
     rule = params_section(Gate).compiled
     assert measured["label_agreement"] >= rule.min_label_agreement
@@ -168,7 +168,7 @@ def test_lightgbm_is_byte_deterministic_for_a_seed(adult: tuple) -> None:
     train, _, schema = adult
     first, second = lightgbm_on(train, schema), lightgbm_on(train, schema)
     assert search.serialize(first) == search.serialize(second)
-    assert compiled.compile_pipeline(first, schema) == compiled.compile_pipeline(second, schema)
+    assert conversion.compile_pipeline(first, schema) == conversion.compile_pipeline(second, schema)
 
 
 def test_lightgbm_compares_with_double_thresholds_as_lightgbm_does() -> None:
@@ -185,13 +185,13 @@ def test_lightgbm_compares_with_double_thresholds_as_lightgbm_does() -> None:
     row[SCHEMA.numeric[feature]] = raw
     seen = (raw - scaler.mean_[feature]) / scaler.scale_[feature]
     assert seen > threshold and np.float32(seen) == np.float32(threshold)  # float32 would go left here
-    served = compiled.Compiled(compiled.compile_pipeline(model, SCHEMA))
+    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA))
     np.testing.assert_allclose(served.predict_proba(row), model.predict_proba(row), rtol=0, atol=1e-6)
 
 
 def test_compiling_twice_gives_the_same_bytes() -> None:
     model = fitted("random_forest")
-    assert compiled.compile_pipeline(model, SCHEMA) == compiled.compile_pipeline(model, SCHEMA)
+    assert conversion.compile_pipeline(model, SCHEMA) == conversion.compile_pipeline(model, SCHEMA)
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -206,7 +206,7 @@ def test_compiled_models_score_with_scikit_learn_scorers(binary: bool) -> None:
     x, y = features.split_xy(data, SCHEMA)
     pre = features.preprocessor(SCHEMA, params_section(Featurize))
     model = Pipeline([("preprocess", pre), ("model", estimators.estimator("logistic_regression", {}, 0))]).fit(x, y)
-    served = compiled.Compiled(compiled.compile_pipeline(model, SCHEMA))
+    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA))
     got = permutation_importance(served, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
     expected = permutation_importance(model, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
     np.testing.assert_allclose(got.importances_mean, expected.importances_mean, atol=1e-9)
@@ -224,7 +224,7 @@ def uncompilable() -> Any:
 
 def test_runtime_onnx_refuses_a_pipeline_that_cannot_compile() -> None:
     with pytest.raises(PipelineError) as error:
-        runtime.build(b"pipeline", uncompilable(), SCHEMA, "onnx")
+        conversion.build(b"pipeline", uncompilable(), SCHEMA, "onnx")
     message = str(error.value)
     assert "\n" not in message
     assert "DummyClassifier does not compile to ONNX" in message and "serve.runtime: auto" in message
@@ -232,7 +232,7 @@ def test_runtime_onnx_refuses_a_pipeline_that_cannot_compile() -> None:
 
 def test_runtime_auto_serves_scikit_learn_with_one_warning_saying_why(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="compile"):
-        built = runtime.build(b"pipeline", uncompilable(), SCHEMA, "auto")
+        built = conversion.build(b"pipeline", uncompilable(), SCHEMA, "auto")
     assert (built.runtime, built.blob, built.file_name) == ("sklearn", b"pipeline", "model.joblib")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "DummyClassifier does not compile" in warnings[0]
@@ -241,11 +241,11 @@ def test_runtime_auto_serves_scikit_learn_with_one_warning_saying_why(caplog: py
 def test_runtime_auto_and_onnx_compile_what_can_compile(tmp_path: Any) -> None:
     model = fitted("hist_gradient_boosting")
     for mode in ("auto", "onnx"):
-        built = runtime.build(b"pipeline", model, SCHEMA, mode)
+        built = conversion.build(b"pipeline", model, SCHEMA, mode)
         assert built.runtime == "onnx" and built.reason == ""
         (tmp_path / built.file_name).write_bytes(built.blob)
         assert isinstance(runtime.load(runtime.model_file(tmp_path)), compiled.Compiled)
-    built = runtime.build(b"pipeline", model, SCHEMA, "sklearn")
+    built = conversion.build(b"pipeline", model, SCHEMA, "sklearn")
     assert built.runtime == "sklearn" and built.blob == b"pipeline"
 
 

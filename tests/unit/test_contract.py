@@ -17,7 +17,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import ColumnLimits, Featurize
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
-from tabpipe.model import compiled, estimators, features
+from tabpipe.model import compiled, conversion, estimators, features
 from tabpipe.serve import contract, request
 from tests.helpers import params_section
 
@@ -210,7 +210,7 @@ def models() -> dict[str, tuple[Any, compiled.Compiled]]:
     for family in FAMILIES:
         pre = features.preprocessor(SCHEMA, params_section(Featurize, min_frequency=5))
         model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed.get(family, {}), 0))]).fit(x, y)
-        out[family] = (model, compiled.Compiled(compiled.compile_pipeline(model, SCHEMA)))
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, SCHEMA)))
     return out
 
 

@@ -118,17 +118,52 @@ def test_the_closure_follows_lazy_imports_and_skips_type_checking_ones(tmp_path:
     assert names == {"__init__.py", "a.py", "b.py"}
 
 
-def test_the_bento_packs_exactly_what_the_service_imports() -> None:
-    spec = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
-    patterns = spec["include"]
-    needed = {str(p.relative_to(ROOT)) for p in closure("service")}
-    packed = {
-        str(p.relative_to(ROOT))
+# What builds or trains a model and never runs in the service: the Bento must not ship it.
+BUILD_TIME = {"skl2onnx", "onnxmltools", "onnx", "lightgbm", "mlflow", "evidently", "dvc"}
+BUILD_TIME_MODULES = ("tabpipe.tracking", "tabpipe.model.conversion", "tabpipe.model.search", "tabpipe.model.training")
+
+
+def packed_files() -> set[Path]:
+    patterns = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["include"]
+    return {
+        p
         for p in ROOT.rglob("*.py")
         if ".venv" not in p.parts and any(fnmatch.fnmatch(str(p.relative_to(ROOT)), pat) for pat in patterns)
     }
-    assert needed - packed == set(), "bentofile.yaml misses files the service imports"
-    assert packed - needed == set(), "bentofile.yaml packs files the service never imports"
+
+
+def build_time(name: str) -> bool:
+    return name.split(".")[0] in BUILD_TIME or any(name == m or name.startswith(f"{m}.") for m in BUILD_TIME_MODULES)
+
+
+def test_the_bento_packs_what_the_service_imports_and_no_build_time_code() -> None:
+    packed = packed_files()
+    needed = closure("service")
+    assert {str(p.relative_to(ROOT)) for p in needed - packed} == set(), (
+        "bentofile.yaml misses files the service imports"
+    )
+    reached = set().union(*(closure(".".join(p.relative_to(ROOT).with_suffix("").parts)) for p in packed))
+    unpacked = {str(p.relative_to(ROOT)) for p in reached - packed}
+    assert unpacked == set(), "a packed file imports a file the Bento lacks"
+    shipped = {(str(p.relative_to(ROOT)), name) for p in packed for name in runtime_imports(p) if build_time(name)}
+    assert shipped == set(), "the Bento ships build-time code"
+
+
+def test_the_build_time_check_sees_a_lazy_converter_import(tmp_path: Path) -> None:
+    (tmp_path / "served.py").write_text("def load():\n    from skl2onnx import convert_sklearn\n")
+    (tmp_path / "fine.py").write_text("import onnxruntime\nfrom tabpipe.model import compiled\n")
+    assert sorted(n for n in runtime_imports(tmp_path / "served.py") if build_time(n)) == [
+        "skl2onnx",
+        "skl2onnx.convert_sklearn",
+    ]
+    assert [n for n in runtime_imports(tmp_path / "fine.py") if build_time(n)] == []
+
+
+def test_training_runs_without_mlflow() -> None:
+    """The model package trains, compiles and scores; tracking observes it and is never imported by it."""
+    for path in sorted((ROOT / "tabpipe/model").glob("*.py")):
+        tracked = {n for n in runtime_imports(path) if n.split(".")[0] == "mlflow" or n.startswith("tabpipe.tracking")}
+        assert not tracked, f"{path.relative_to(ROOT)} imports {sorted(tracked)}"
 
 
 def layer(path: Path) -> str | None:

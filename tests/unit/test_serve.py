@@ -15,7 +15,7 @@ from tabpipe.core.settings import Serve
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import builtin
 from tabpipe.model import runtime
-from tabpipe.serve import manifest, request, store
+from tabpipe.serve import bento_model, manifest, request
 from tests.helpers import TOY, params_section, toy_frame
 
 ADULT = builtin("adult")
@@ -100,15 +100,15 @@ def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: P
     path = tmp_path / "model.joblib"
     joblib.dump({"weights": [1, 2, 3]}, path)
     info = gated(path)
-    tag = store.ensure_model(info, path)
-    assert tag == info.tag and store.ensure_model(info, path) == tag
+    tag = bento_model.ensure_model(info, path)
+    assert tag == info.tag and bento_model.ensure_model(info, path) == tag
     stored = bentoml.models.get(tag)
     assert stored.info.metadata["model_sha256"] == info.model_sha256
-    assert store.load_model(stored) == {"weights": [1, 2, 3]}
+    assert bento_model.load_model(stored) == {"weights": [1, 2, 3]}
 
     Path(stored.path_of(info.model_file)).write_bytes(b"tampered")
     with pytest.raises(PipelineError, match="does not match the recorded"):
-        store.load_model(stored)
+        bento_model.load_model(stored)
 
 
 def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path) -> None:
@@ -117,9 +117,9 @@ def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path)
     info = gated(path)
     joblib.dump("something else", path)
     with pytest.raises(PipelineError, match="does not match the gated model"):
-        store.ensure_model(info, path)
+        bento_model.ensure_model(info, path)
     with pytest.raises(PipelineError, match="model file missing"):
-        store.ensure_model(info, tmp_path / "absent.joblib")
+        bento_model.ensure_model(info, tmp_path / "absent.joblib")
 
 
 def test_served_models_predict_on_one_thread() -> None:

@@ -5,22 +5,22 @@ from pathlib import Path
 import pytest
 
 from tabpipe.core.hashing import params_hash
-from tabpipe.tracking import keys, runs, store
+from tabpipe.tracking import backend, keys, runs
 
 
 def test_store_follows_dvc_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.chdir(Path("/"))
-    uri = store.tracking_uri()
+    uri = backend.tracking_uri()
     assert uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
-    assert store.artifact_location("tabpipe-iris", uri) == (tmp_path.resolve() / "mlruns/tabpipe-iris").as_uri()
+    assert backend.artifact_location("tabpipe-iris", uri) == (tmp_path.resolve() / "mlruns/tabpipe-iris").as_uri()
 
 
 def test_server_uri_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert store.tracking_uri() == "http://127.0.0.1:5999"
-    assert store.artifact_location("x", store.tracking_uri()) is None
+    assert backend.tracking_uri() == "http://127.0.0.1:5999"
+    assert backend.artifact_location("x", backend.tracking_uri()) is None
 
 
 def test_metric_keys_are_valid_for_mlflow() -> None:

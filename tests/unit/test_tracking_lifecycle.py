@@ -11,8 +11,8 @@ import pytest
 
 from tabpipe.core import hashing, settings
 from tabpipe.core.errors import PipelineError
-from tabpipe.model import evaluation, features, runtime
-from tabpipe.tracking import registry, runs, store
+from tabpipe.model import conversion, evaluation, features, training
+from tabpipe.tracking import backend, registry, runs
 from tests.helpers import TOY, toy_frame
 
 FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
@@ -33,15 +33,18 @@ STUMP = settings.Candidate(estimator="random_forest", fixed={"n_estimators": 3, 
 @pytest.fixture
 def tracked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A SQLite store of this test's own (what `dvc repro` uses at a repository's root)."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", backend.tracking_uri(tmp_path))
     return tmp_path
 
 
-def trained(candidates: settings.Train, folder: Path) -> tuple[runs.Trained, object, str]:
+def trained(candidates: settings.Train, folder: Path) -> tuple[training.Trained, object, str]:
     """Train as the stage does; (what it writes, the model, the model file's SHA-256)."""
     x, y = features.split_xy(toy_frame(60, seed=1), TOY)
     preprocessor = features.preprocessor(TOY, FEATURIZE).fit(x)
-    result = runs.train(candidates, 0, "digest", TOY.name, preprocessor, x, y)
+    with runs.training_run(candidates, 0, "digest", TOY.name) as run:
+        result = training.train(candidates, 0, preprocessor, x, y)
+        run.record(result)
+    run.log_winner(result, x)
     model_file = folder / "model.joblib"
     model_file.write_bytes(result.blob)
     return result, joblib.load(model_file), hashing.file_sha256(model_file)
@@ -84,7 +87,7 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png", "permutation_importance.json"} <= artifacts
 
     # The compiled model is logged once, however often package runs.
-    built = runtime.build(first.blob, model, TOY, "onnx")
+    built = conversion.build(first.blob, model, TOY, "onnx")
     served = tracked / built.file_name
     served.write_bytes(built.blob)
     compiled_id = runs.log_compiled(sha, served)
@@ -106,7 +109,7 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     current, incumbent = registry.challenger(name, other_sha)
     assert current == champion and (incumbent.predict_proba(x_test) == model.predict_proba(x_test)).all()
     assert registry.release_gated("tabpipe", TOY.name, other_sha, {}, "digest", {}) == (name, "2")
-    client = store.client()
+    client = backend.client()
     assert client.get_model_version_by_alias(name, registry.PREVIOUS).version == 1
     assert client.get_model_version_by_alias(name, registry.CHAMPION).version == 2
 

@@ -1,0 +1,44 @@
+"""Training's entry point: plan the search, race every candidate, refit the winner, serialise it.
+
+This is the whole of "how is the model trained", with no tracking in it: the train stage runs it
+inside an MLflow run (tabpipe/tracking/runs.py), which records what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tabpipe.model import search
+
+if TYPE_CHECKING:
+    from tabpipe.core.settings import Train
+
+log = logging.getLogger("train")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The refitted winner, its file's bytes, every candidate's search result, and metrics/train.json."""
+
+    model: Any
+    blob: bytes
+    winner: search.SearchResult
+    results: list[search.SearchResult]
+    summary: dict[str, Any]
+
+
+def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trained:
+    """Search every candidate on the training rows (progress on the `train` log), then refit the best on all."""
+    configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
+    schedule = search.plan(configurations, len(x), settings.search)
+    evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
+    progress = search.Progress(evaluations, settings.cv_folds, log)
+    with progress.heartbeat():
+        results = search.search(settings.candidates, preprocessor, x, y, settings, seed, progress)
+        winner = search.best(results)
+        progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
+        model = search.refit(winner, preprocessor, x, y, seed)
+    blob = search.serialize(model)
+    return Trained(model, blob, winner, results, search.summary(winner, results, settings.cv_folds))
