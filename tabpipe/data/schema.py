@@ -9,20 +9,21 @@ import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_json
+from tabpipe.core.settings import ColumnKind
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tabpipe.core.settings import ColumnLimits
 
-Kind = Literal["numeric", "categorical"]
-KINDS: tuple[str, ...] = ("numeric", "categorical")
+Kind = ColumnKind
+KINDS: tuple[str, ...] = get_args(ColumnKind)
 Limits = Literal["declared", "observed"]
 LIMITS: tuple[str, ...] = ("declared", "observed")
 

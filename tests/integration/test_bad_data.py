@@ -167,7 +167,14 @@ CASES: list[tuple[str, str, bytes | None, dict, str, list[str]]] = [
         "ingest",
         ["'height'"],
     ),
-    ("override kind unknown", CSV, text(good()), {"data.column_types": {"age": "text"}}, "ingest", ["'age'", "text"]),
+    (
+        "override kind unknown",
+        CSV,
+        text(good()),
+        {"data.column_types": {"age": "text"}},
+        "ingest",
+        ["data.column_types.age", "'text'"],
+    ),
     ("bad year", None, None, {"data.dataset": "employment", "data.years": [1999]}, "ingest", ["data.years", "1999"]),
     ("validate without prepared data", None, None, {}, "validate", ["data/prepared/schema.json", "not found"]),
 ]

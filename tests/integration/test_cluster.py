@@ -12,7 +12,7 @@ from tabpipe.sandbox.servers import background, free_port
 from tests.helpers import BIN, ROOT, Reproduced, dvc, env
 
 pytestmark = pytest.mark.integration
-# As on a real cluster (README): the workers run this checkout's tabpipe, with the stages' kernels.
+# As on a real cluster (docs/training.md): the workers run this checkout's tabpipe, with the stages' kernels.
 WORKER_ENV = {
     "PYTHONPATH": str(ROOT),
     "OPENBLAS_CORETYPE": "Haswell",

@@ -127,8 +127,8 @@ def test_broken_user_csv_gives_one_clear_line(tmp_path: Path, text: str | bytes,
 def test_csv_params_must_name_path_and_target() -> None:
     with pytest.raises(PipelineError, match=r"data\.path is empty"):
         datasets.load(params_section(Data, dataset="csv", path="", target="y"), Path("/"), RAW, seed=0)
-    with pytest.raises(PipelineError, match=r"data\.dataset is 'nope'"):
-        datasets.load(params_section(Data, dataset="nope"), Path("/"), RAW, seed=0)
+    with pytest.raises(PipelineError, match=r"data\.dataset: Input should be 'iris', 'adult'"):
+        params_section(Data, dataset="nope")  # refused as params are read, before any dataset loads
 
 
 def test_adult_is_the_full_uci_set_with_markers_as_missing() -> None:

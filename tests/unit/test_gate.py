@@ -91,12 +91,6 @@ def test_bootstrap_is_seeded(labels: np.ndarray) -> None:
     assert run() == run()
 
 
-def test_unknown_test_is_a_params_error(labels: np.ndarray) -> None:
-    proba = noisy(labels, 1.0, seed=1)
-    with pytest.raises(PipelineError, match=r"gate\.champion\.test"):
-        gate.compare("roc_auc", labels, proba, proba, CLASSES, test="ttest", rounds=10, seed=0, alpha=0.05)
-
-
 def fitted(frame, columns: list[str]):
     """A real scikit-learn pipeline trained on `columns` of the frame (as train fits one)."""
     from sklearn.compose import make_column_transformer

@@ -64,7 +64,7 @@ def test_refit_gives_a_pipeline_that_learned_the_rule() -> None:
     [
         ({}, r"train\.candidates: is empty"),
         ({"a": {"grid": {}}}, r"train\.candidates\.a\.estimator: missing"),
-        ({"a": {"estimator": "svm"}}, "estimator 'svm'"),
+        ({"a": {"estimator": "svm"}}, r"train\.candidates\.a\.estimator: Input should be 'logistic_regression'"),
         ({"a": {"estimator": "random_forest", "grid": {"max_depth": []}}}, "non-empty list"),
         ({"a": {"estimator": "random_forest", "fixed": {"depth": 3}}}, "has no parameter depth"),
         ({"a": {"estimator": "random_forest", "grid": {"depth": [3]}}}, "random_forest has no parameter depth"),
