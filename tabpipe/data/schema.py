@@ -16,6 +16,7 @@ import yaml
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_json
 from tabpipe.core.settings import ColumnKind
+from tabpipe.data.task import TaskKind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,10 @@ class Feature:
 
 @dataclass(frozen=True)
 class Schema:
-    """A dataset's features, target and classes; `meta` columns are carried but never learned from."""
+    """A dataset's features, target and task; `meta` columns are carried but never learned from.
+
+    Classification lists its classes; a regression target is a number and has none.
+    """
 
     name: str
     features: tuple[Feature, ...]
@@ -56,6 +60,11 @@ class Schema:
     classes: tuple[str, ...]
     missing_markers: tuple[str, ...] = ()
     meta: tuple[str, ...] = field(default=())
+    task: TaskKind = "classification"
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def feature_names(self) -> list[str]:
@@ -107,6 +116,7 @@ class Schema:
                 classes=tuple(str(c) for c in data["classes"]),
                 missing_markers=tuple(str(m) for m in data.get("missing_markers", ())),
                 meta=tuple(str(m) for m in data.get("meta", ())),
+                task=_task(data.get("task", "classification")),
             )
         except (KeyError, TypeError) as error:
             raise PipelineError(f"schema: missing or malformed entry {error}") from None
@@ -131,6 +141,7 @@ def infer(
     column_types: dict[str, str] | None = None,
     missing_markers: tuple[str, ...] = (),
     limits: dict[str, ColumnLimits] | None = None,
+    task: TaskKind = "classification",
 ) -> Schema:
     """Infer a schema from a normalised user frame: numeric dtypes are numeric unless overridden.
 
@@ -165,8 +176,8 @@ def infer(
         else:
             categories = tuple(sorted(as_text(values).dropna().unique()))
             features.append(Feature(column, "categorical", categories=categories, nullable=nullable, limits="observed"))
-    classes = tuple(sorted(as_text(frame[target]).dropna().unique()))
-    return Schema(name, tuple(features), target, classes, tuple(missing_markers))
+    classes = () if task == "regression" else tuple(sorted(as_text(frame[target]).dropna().unique()))
+    return Schema(name, tuple(features), target, classes, tuple(missing_markers), task=task)
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -176,6 +187,12 @@ def as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values) and values.dropna().map(float.is_integer).all():
         values = values.astype("Int64")
     return values.map(lambda v: v if pd.isna(v) else str(v)).astype("str")
+
+
+def _task(value: Any) -> TaskKind:
+    if value not in get_args(TaskKind):
+        raise PipelineError(f"schema: task '{value}', expected one of {', '.join(get_args(TaskKind))}")
+    return value
 
 
 def _kind(value: Any, column: str) -> Kind:

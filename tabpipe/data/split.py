@@ -1,4 +1,4 @@
-"""The seeded, stratified train/test split."""
+"""The seeded, stratified train/test split: by class, or for regression by the target's quantiles."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ if TYPE_CHECKING:
 def train_test(
     frame: pd.DataFrame, schema: Schema, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split so that every class keeps its share in both parts; the seed makes it repeatable."""
+    """Split so that every class (or target decile) keeps its share in both parts; the seed makes it repeatable."""
     from sklearn.model_selection import train_test_split
 
     if not 0 < test_size < 1:
         raise PipelineError(f"params.yaml: data.test_size is {test_size}, expected a fraction between 0 and 1")
+    if schema.regression:
+        train, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=strata(frame[schema.target], test_size)
+        )
+        return train.reset_index(drop=True), test.reset_index(drop=True)
     counts = frame[schema.target].value_counts()
     short = counts[counts < 2]
     if len(short):
@@ -43,9 +48,22 @@ def subsample(frame: pd.DataFrame, schema: Schema, *, fraction: float, seed: int
     if fraction == 1:
         return frame
     try:
-        kept, _ = train_test_split(frame, train_size=fraction, random_state=seed, stratify=frame[schema.target])
+        by = strata(frame[schema.target], 1 - fraction) if schema.regression else frame[schema.target]
+        kept, _ = train_test_split(frame, train_size=fraction, random_state=seed, stratify=by)
     except ValueError as error:
         raise PipelineError(
             f"params.yaml: data.fraction {fraction} of {len(frame)} rows is too few ({error})"
         ) from None
     return kept.sort_index().reset_index(drop=True)
+
+
+def strata(target: pd.Series, share: float) -> pd.Series:
+    """A regression target's quantile bins, as many as keep at least two rows of each in the smaller part.
+
+    Up to ten (deciles); fewer for small data, down to one bin (a plain random split).
+    """
+    import pandas as pd
+
+    smaller = min(share, 1 - share) * len(target)
+    bins = max(1, min(10, int(smaller // 2)))
+    return pd.qcut(target.rank(method="first"), bins, labels=False)

@@ -112,7 +112,7 @@ def test_numeric_target_labels_read_as_people_write_them(tmp_path: Path) -> None
         (user_rows().replace(",", ";"), "one column found"),
         (user_rows().replace("label", "outcome"), "column 'label': target column missing"),
         ("age,age,label\n1,2,no\n3,4,yes\n", "column 'age': appears more than once"),
-        ("age,city,label\n" + "".join(f"{i},a,no\n" for i in range(20)), "only one class"),
+        ("age,city,label\n" + "".join(f"{i},a,no\n" for i in range(20)), "one value (no) on every labelled row"),
         (b"age,city,label\n1,\xe9t\xe9,no\n", "not UTF-8"),
         ('age,city,label\n1,"a,no\n', "cannot be parsed"),
     ],

@@ -1,0 +1,167 @@
+"""Regression data: the task chosen from the target or declared, and a regression table through ingest and checks."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Data, Validate
+from tabpipe.data import checks, datasets, split, task
+from tabpipe.data.schema import Schema
+from tests.helpers import RAW, params_section
+
+VALIDATE = params_section(Validate)
+
+
+@given(st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=3), min_size=2).filter(lambda v: len(set(v)) > 1))
+def test_text_targets_are_classes(values: list[str]) -> None:
+    chosen = task.choose(pd.Series(values), "auto", "y")
+    assert chosen.task == "classification" and "holds text" in chosen.reason
+
+
+@given(st.integers(2, task.MAX_CLASSES), st.integers(-1000, 1000))
+def test_few_whole_numbers_are_classes_and_many_are_a_quantity(distinct: int, offset: int) -> None:
+    few = pd.Series([float(offset + i % distinct) for i in range(3 * distinct)])
+    assert task.choose(few, "auto", "y").task == "classification"
+    many = pd.Series([float(offset + i) for i in range(task.MAX_CLASSES + distinct)])
+    chosen = task.choose(many, "auto", "y")
+    assert chosen.task == "regression" and "data.task: classification" in chosen.reason
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2).filter(lambda v: any(x != round(x) for x in v)))
+def test_fractional_numbers_are_a_quantity_unless_declared_classes(values: list[float]) -> None:
+    series = pd.Series(values)
+    if series.nunique() < 2:
+        return
+    assert task.choose(series, "auto", "y").task == "regression"
+    assert task.choose(series, "classification", "y") == task.Chosen("classification", "data.task is classification")
+
+
+@pytest.mark.parametrize(
+    ("values", "declared", "message"),
+    [
+        (["a", "a", None], "auto", "column 'y': one value (a) on every labelled row"),
+        ([2.5, 2.5], "regression", "column 'y': one value (2.5) on every labelled row"),
+        ([1.5, "cheap", 3.0], "regression", "column 'y': 'cheap' is not a number, and data.task is regression"),
+        ([1.5, math.inf, 3.0], "regression", "column 'y': 1 rows are infinite; a target must be finite"),
+        ([1.5, -math.inf, 3.0, 0.25], "auto", "column 'y': 1 rows are infinite"),
+    ],
+)
+def test_a_target_that_fits_no_task_is_one_line_naming_the_column(values: list, declared: str, message: str) -> None:
+    with pytest.raises(PipelineError) as error:
+        task.choose(pd.Series(values, dtype=object), declared, "y")
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def diabetes_csv(folder: Path) -> Path:
+    """scikit-learn's diabetes data (442 rows, a whole-number target with 214 values), as a user's CSV."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    path = folder / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_diabetes_by_path_and_target_alone_is_a_regression_split_by_its_quantiles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = params_section(Data, dataset="csv", path=str(diabetes_csv(tmp_path)), target="target")
+    with caplog.at_level(logging.INFO):
+        prepared = datasets.prepare(data, 42, Path("/"), RAW)
+    assert "task: regression (column 'target' holds 214 distinct whole numbers;" in caplog.text
+    schema = prepared.schema
+    assert (schema.task, schema.classes, schema.target) == ("regression", (), "target")
+    assert len(schema.features) == 10 and schema.numeric == schema.feature_names
+    train, test = prepared.train["target"], prepared.test["target"]
+    assert (len(train), len(test)) == (331, 111)
+    assert train.dtype == test.dtype == np.float64
+    # Stratified by deciles of the whole target: every decile lands in both parts in proportion.
+    edges = np.quantile(pd.concat([train, test]), np.linspace(0, 1, 11)[1:-1])
+    for part, size in ((train, 331), (test, 111)):
+        shares = np.bincount(np.searchsorted(edges, part, side="right"), minlength=10) / size
+        assert np.all(np.abs(shares - 0.1) < 0.03), shares
+    again = datasets.prepare(data, 42, Path("/"), RAW)
+    pd.testing.assert_frame_equal(again.test, prepared.test)
+    with pytest.raises(PipelineError, match=r"diabetes\.csv: column 'target': 'many' is not a number"):
+        frame = pd.read_csv(tmp_path / "diabetes.csv").astype({"target": object})
+        frame.loc[3, "target"] = "many"
+        frame.to_csv(tmp_path / "diabetes.csv", index=False)
+        datasets.prepare(data.model_copy(update={"task": "regression"}), 42, Path("/"), RAW)
+
+
+def test_a_declared_task_wins_over_the_target(tmp_path: Path) -> None:
+    data = params_section(Data, dataset="csv", path=str(diabetes_csv(tmp_path)), target="target", task="classification")
+    loaded = datasets.load(data, Path("/"), RAW, seed=0)
+    assert loaded.schema.task == "classification" and len(loaded.schema.classes) == 214
+
+
+def test_california_is_bundled_as_a_regression_dataset(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        prepared = datasets.prepare(params_section(Data, dataset="california"), 42, Path("/"), RAW)
+    assert "task: regression (california declares it)" in caplog.text
+    assert prepared.schema.target == "MedHouseVal" and prepared.schema.regression
+    assert (len(prepared.train), len(prepared.test)) == (15_480, 5_160)
+    assert not checks.run_all(prepared.train, prepared.schema, VALIDATE)
+    with pytest.raises(PipelineError, match=r"data\.task is classification, but california is a regression dataset"):
+        datasets.load(params_section(Data, dataset="california", task="classification"), Path("/"), RAW, seed=0)
+
+
+def regression_schema() -> Schema:
+    from tabpipe.data.schema import Feature
+
+    return Schema("toy", (Feature("x", "numeric", 0.0, 10.0),), "y", (), task="regression")
+
+
+def test_regression_checks_want_a_finite_number_on_every_row_and_count_no_classes() -> None:
+    schema = regression_schema()
+    good = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.5, 1.5, 2.5]})
+    assert checks.run_all(good, schema, VALIDATE) == []
+    bad = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.5, math.inf, None]})
+    assert {(p.column, p.check) for p in checks.structure(bad, schema)} == {
+        ("y", "missing_labels"),
+        ("y", "infinite_target"),
+    }
+    text = pd.DataFrame({"x": [1.0, 2.0], "y": ["cheap", "dear"]})
+    (problem,) = checks.types(text, schema)
+    assert (problem.column, problem.check) == ("y", "dtype") and "regression target" in problem.message
+
+
+@given(st.integers(4, 400), st.floats(0.1, 0.5))
+def test_quantile_strata_leave_at_least_two_rows_per_bin_in_the_smaller_part(rows: int, share: float) -> None:
+    target = pd.Series(np.random.default_rng(rows).normal(size=rows))
+    bins = split.strata(target, share)
+    counts = bins.value_counts()
+    assert 1 <= len(counts) <= 10
+    assert counts.min() * min(share, 1 - share) >= 1.9 or len(counts) == 1
+
+
+def test_train_stops_on_a_regression_task_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until regressors exist, a regression dataset goes through ingest, validate and featurize, then stops here."""
+    from stages import train
+    from tabpipe.core import stage
+    from tabpipe.data import prepared
+    from tests.helpers import ROOT, stage_argv
+
+    data = params_section(Data, dataset="csv", path=str(diabetes_csv(tmp_path)), target="target")
+    prepared.write(tmp_path / "data/prepared", datasets.prepare(data, 42, Path("/"), RAW), "csv")
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", stage_argv("train"))
+    with pytest.raises(SystemExit) as stopped:
+        stage.run(train.main)
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: data/prepared/schema.json: diabetes is a regression task; the candidates are classifiers,"
+        " and training regressors is not built yet"
+    ]
