@@ -67,7 +67,7 @@ CASES: list[tuple[str, str, bytes | None, dict, str, list[str]]] = [
     ("binary", CSV, bytes(range(256)) * 40, {}, "ingest", [CSV]),
     ("ragged row", CSV, text(good()) + b"1,2,north,yes,extra,more\n", {}, "ingest", [CSV, "cannot be parsed"]),
     ("missing target", CSV, text(good().drop(columns="label")), {}, "ingest", [CSV, "'label'", "missing"]),
-    ("one class", CSV, text(good().assign(label="yes")), {}, "ingest", [CSV, "'label'", "one class"]),
+    ("one class", CSV, text(good().assign(label="yes")), {}, "ingest", [CSV, "'label'", "one value (yes)"]),
     ("duplicated header", CSV, b"age,age,city,label\n" + b"1,2,north,yes\n" * 40, {}, "ingest", [CSV, "'age'"]),
     (
         "text in forced number",

@@ -135,13 +135,16 @@ def test_regression_checks_want_a_finite_number_on_every_row_and_count_no_classe
     assert (problem.column, problem.check) == ("y", "dtype") and "regression target" in problem.message
 
 
-@given(st.integers(4, 400), st.floats(0.1, 0.5))
-def test_quantile_strata_leave_at_least_two_rows_per_bin_in_the_smaller_part(rows: int, share: float) -> None:
+@given(st.integers(4, 400), st.floats(0.1, 0.9))
+def test_quantile_strata_split_any_size_with_every_bin_in_both_parts(rows: int, share: float) -> None:
+    from sklearn.model_selection import train_test_split
+
     target = pd.Series(np.random.default_rng(rows).normal(size=rows))
     bins = split.strata(target, share)
-    counts = bins.value_counts()
-    assert 1 <= len(counts) <= 10
-    assert counts.min() * min(share, 1 - share) >= 1.9 or len(counts) == 1
+    assert 1 <= bins.nunique() <= 10
+    assert bins.value_counts().min() >= 2 or bins.nunique() == 1
+    train, test = train_test_split(bins, test_size=share, random_state=0, stratify=bins)
+    assert set(train) == set(test) == set(bins)
 
 
 def test_train_stops_on_a_regression_task_with_one_line(
