@@ -3,6 +3,7 @@
 import joblib
 
 from tabpipe.core import files, settings, stage
+from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import conversion, features, runtime
 
@@ -11,6 +12,11 @@ def main() -> None:
     args = stage.arguments(__doc__, "prepared", "model", "out", "metrics")
     serve = settings.read(args.params).section(settings.Serve)
     data_schema = prepared.read_schema(args.prepared)
+    if data_schema.regression:
+        raise PipelineError(
+            f"{args.prepared}/schema.json: {data_schema.name} is a regression task, and compiling regressors"
+            " is not built yet"
+        )
     x, _ = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
     pipeline = joblib.load(args.model)
 

@@ -3,7 +3,6 @@
 import joblib
 
 from tabpipe.core import files, hashing, settings, stage
-from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import features, training
 from tabpipe.tracking import runs
@@ -14,15 +13,10 @@ def main() -> None:
     params = settings.read(args.params)
     train = params.section(settings.Train)
     data_schema = prepared.read_schema(args.prepared)
-    if data_schema.regression:
-        raise PipelineError(
-            f"{args.prepared}/schema.json: {data_schema.name} is a regression task; the candidates are classifiers"
-            ", and training regressors is not built yet"
-        )
     x, y = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
 
     with runs.training_run(train, params.seed, hashing.params_hash(params.raw), data_schema.name) as run:
-        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y)
+        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y, data_schema.task)
         run.record(trained)
     run.log_winner(trained, x)
 

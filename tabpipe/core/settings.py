@@ -21,7 +21,17 @@ DatasetName = Literal["iris", "adult", "employment", "synthetic", "california", 
 Task = Literal["auto", "classification", "regression"]
 ColumnKind = Literal["numeric", "categorical"]
 Impute = Literal["median", "mean"]
-EstimatorName = Literal["logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
+EstimatorName = Literal[
+    "logistic_regression",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "lightgbm",
+    "ridge",
+    "random_forest_regressor",
+    "hist_gradient_boosting_regressor",
+    "lightgbm_regressor",
+]
 Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
 PairedTest = Literal["bootstrap", "mcnemar"]
 Runtime = Literal["onnx", "auto", "sklearn"]  # what serves: see serve.runtime in params.yaml
@@ -188,6 +198,22 @@ class Search(Section):
     max_rows: Annotated[int, Field(ge=0)]
 
 
+def _some(candidates: dict[str, Candidate]) -> dict[str, Candidate]:
+    if not candidates:
+        raise ValueError("is empty")
+    return candidates
+
+
+Candidates = Annotated[dict[str, Candidate], AfterValidator(_some)]
+
+
+class Regression(Section):
+    """What a regression task searches instead (`train.regression`): its scorer and its regressors."""
+
+    scoring: Scorer
+    candidates: Candidates
+
+
 class Train(Section):
     key: ClassVar[str] = "train"
     experiment: str
@@ -195,14 +221,14 @@ class Train(Section):
     cv_folds: int
     n_jobs: int
     search: Search
-    candidates: dict[str, Candidate]
+    candidates: Candidates
+    regression: Regression
 
-    @field_validator("candidates")
-    @classmethod
-    def _some(cls, candidates: dict[str, Candidate]) -> dict[str, Candidate]:
-        if not candidates:
-            raise ValueError("is empty")
-        return candidates
+    def for_task(self, task: str) -> Train:
+        """These settings with the task's scorer and candidates (classification's are the section's own)."""
+        if task != "regression":
+            return self
+        return self.model_copy(update={"scoring": self.regression.scoring, "candidates": self.regression.candidates})
 
 
 class Evaluate(Section):

@@ -1,6 +1,6 @@
 """Candidate estimators: a name in params.yaml maps to a scikit-learn (compatible) class and its defaults.
 
-A new candidate is one line here plus its entry under `train.candidates`.
+A new candidate is one line here plus its entry under `train.candidates` (or `train.regression.candidates`).
 """
 
 from __future__ import annotations
@@ -11,24 +11,39 @@ from typing import Any
 
 from tabpipe.core.errors import PipelineError
 
-ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
-    "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}),
-    "random_forest": ("sklearn.ensemble.RandomForestClassifier", {}),
-    "extra_trees": ("sklearn.ensemble.ExtraTreesClassifier", {}),
-    "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}),
-    # One thread (train.n_jobs parallelises the folds), the same model for the same seed, no log lines.
-    "lightgbm": (
-        "lightgbm.LGBMClassifier",
-        {"n_jobs": 1, "deterministic": True, "force_col_wise": True, "verbose": -1},
-    ),
+LIGHTGBM = {"n_jobs": 1, "deterministic": True, "force_col_wise": True, "verbose": -1}
+# name: (class, its defaults, the task it learns). One thread for LightGBM (train.n_jobs parallelises the
+# folds), the same model for the same seed, no log lines.
+ESTIMATORS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}, "classification"),
+    "random_forest": ("sklearn.ensemble.RandomForestClassifier", {}, "classification"),
+    "extra_trees": ("sklearn.ensemble.ExtraTreesClassifier", {}, "classification"),
+    "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}, "classification"),
+    "lightgbm": ("lightgbm.LGBMClassifier", LIGHTGBM, "classification"),
+    "ridge": ("sklearn.linear_model.Ridge", {}, "regression"),
+    "random_forest_regressor": ("sklearn.ensemble.RandomForestRegressor", {}, "regression"),
+    "hist_gradient_boosting_regressor": ("sklearn.ensemble.HistGradientBoostingRegressor", {}, "regression"),
+    "lightgbm_regressor": ("lightgbm.LGBMRegressor", LIGHTGBM, "regression"),
 }
+
+
+def names(task: str) -> list[str]:
+    """The estimators that learn `task`, in registry order."""
+    return [name for name, (_, _, learns) in ESTIMATORS.items() if learns == task]
+
+
+def require_task(candidates: dict[str, Any], task: str, section: str) -> None:
+    """Every candidate learns the dataset's task: a classifier cannot fit a quantity, nor a regressor classes."""
+    wrong = [f"{name} ({spec.estimator})" for name, spec in candidates.items() if ESTIMATORS[spec.estimator][2] != task]
+    if wrong:
+        raise PipelineError(f"params.yaml: {section} holds estimators that do not learn {task}: {', '.join(wrong)}")
 
 
 def estimator(kind: str, fixed: dict[str, Any], seed: int) -> Any:
     """An unfitted estimator; its random_state (when it has one) comes from the pipeline seed."""
     if kind not in ESTIMATORS:
         raise PipelineError(f"params.yaml: train candidate estimator '{kind}', expected one of {', '.join(ESTIMATORS)}")
-    path, defaults = ESTIMATORS[kind]
+    path, defaults, _ = ESTIMATORS[kind]
     module, name = path.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
     accepted = inspect.signature(cls).parameters

@@ -51,12 +51,16 @@ def preprocessor(schema: Schema, settings: Featurize) -> ColumnTransformer:
 
 
 def split_xy(frame: Any, schema: Schema) -> tuple[Any, Any]:
-    """Features (in schema order) and labels of a prepared frame."""
-    return frame[schema.feature_names], frame[schema.target].astype(str).to_numpy()
+    """Features (in schema order) and targets of a prepared frame: class labels as text, a quantity as float."""
+    target = frame[schema.target]
+    return frame[schema.feature_names], (
+        target.astype("float64") if schema.regression else target.astype(str)
+    ).to_numpy()
 
 
 def stratified_sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
-    """A seeded sample of `rows` rows keeping the class shares; all of them when `rows` is 0 or not fewer.
+    """A seeded sample of `rows` rows keeping the class shares (a quantity's deciles); all of them when
+    `rows` is 0 or not fewer.
 
     The search's early rounds and permutation importance both rank things on fewer rows than there are.
     """
@@ -64,8 +68,18 @@ def stratified_sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
         return x, y
     from sklearn.model_selection import train_test_split
 
-    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=strata(y, rows / len(x)), random_state=seed)
     return xs, ys
+
+
+def strata(y: Any, share: float) -> Any:
+    """What to stratify by: the classes, or for a regression target (floats) its quantile bins."""
+    import pandas as pd
+
+    from tabpipe.data.split import strata as quantiles
+
+    values = pd.Series(y)
+    return quantiles(values, share).to_numpy() if values.dtype.kind == "f" else y
 
 
 def summary(schema: Schema, fitted: ColumnTransformer) -> dict[str, int]:

@@ -266,7 +266,8 @@ def _cross_validate(
 
     from tabpipe.model import cluster
 
-    folds = list(StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed).split(x, y))
+    by = features.strata(y, 1 / settings.cv_folds)  # classes, or a quantity's quantile bins
+    folds = list(StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed).split(x, by))
     pipelines = {}
     for index in alive:
         entry = entries[index]

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.model import search
+from tabpipe.model import estimators, search
 
 if TYPE_CHECKING:
     from tabpipe.core.settings import Train
@@ -27,10 +27,17 @@ class Trained:
     winner: search.SearchResult
     results: list[search.SearchResult]
     summary: dict[str, Any]
+    scoring: str
 
 
-def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trained:
-    """Search every candidate on the training rows (progress on the `train` log), then refit the best on all."""
+def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, task: str = "classification") -> Trained:
+    """Search every candidate of the task (progress on the `train` log), then refit the best on all rows.
+
+    A regression task searches `train.regression`'s candidates by its scorer.
+    """
+    section = "train.regression.candidates" if task == "regression" else "train.candidates"
+    settings = settings.for_task(task)
+    estimators.require_task(settings.candidates, task, section)
     configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
     schedule = search.plan(configurations, len(x), settings.search)
     evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
@@ -41,4 +48,5 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trai
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
         model = search.refit(winner, preprocessor, x, y, seed)
     blob = search.serialize(model)
-    return Trained(model, blob, winner, results, search.summary(winner, results, settings.cv_folds))
+    summary = search.summary(winner, results, settings.cv_folds)
+    return Trained(model, blob, winner, results, summary, settings.scoring)

@@ -35,9 +35,8 @@ COMPILED = "compiled"  # ... and the ONNX model that serves it (logged by packag
 class TrainingRun:
     """The train stage's parent run, open while training runs; `record` adds each candidate's child run."""
 
-    def __init__(self, tags: dict[str, str], scoring: str) -> None:
+    def __init__(self, tags: dict[str, str]) -> None:
         self.tags = tags
-        self.scoring = scoring
         self.winner_run_id = ""
 
     def record(self, trained: Trained) -> None:
@@ -58,7 +57,7 @@ class TrainingRun:
                         "fit_seconds": result.fit_seconds,
                     }
                 )
-                mlflow.log_dict({"scoring": self.scoring, "grid": result.table}, "cv_results.json")
+                mlflow.log_dict({"scoring": trained.scoring, "grid": result.table}, "cv_results.json")
             run_ids[result.name] = run.info.run_id
         self.winner_run_id = run_ids[trained.winner.name]
         mlflow.log_metric("best_cv_score", trained.winner.cv_mean)
@@ -83,7 +82,7 @@ def training_run(settings: Train, seed: int, params_digest: str, dataset: str) -
     tags = run_tags(dataset, params_digest)
     with mlflow.start_run(run_name="train", tags=tags):
         mlflow.log_params(flatten({"train": settings.model_dump(), "seed": seed}))
-        yield TrainingRun(tags, settings.scoring)
+        yield TrainingRun(tags)
 
 
 def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path, evaluation: Evaluation) -> None:
@@ -184,13 +183,14 @@ def log_model(model: Any, x: Any) -> None:
     from mlflow.models import infer_signature
 
     example = x.head(5)
+    # `mlflow models serve` and pyfunc then answer class probabilities, as the service does; a regressor its values.
+    method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
     skip_module_scan()
     mlflow.sklearn.log_model(
         model,
         name=PIPELINE,
-        # `mlflow models serve` and pyfunc then answer class probabilities, as the service does.
-        pyfunc_predict_fn="predict_proba",
-        signature=infer_signature(example, model.predict_proba(example)),
+        pyfunc_predict_fn=method,
+        signature=infer_signature(example, getattr(model, method)(example)),
         input_example=example,
         serialization_format="cloudpickle",
         pip_requirements=requirements(model),

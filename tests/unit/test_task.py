@@ -147,24 +147,71 @@ def test_quantile_strata_split_any_size_with_every_bin_in_both_parts(rows: int, 
     assert set(train) == set(test) == set(bins)
 
 
-def test_train_stops_on_a_regression_task_with_one_line(
+def run_stage(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The stage's main() as `python -m stages.<name>` runs it, in the current folder; its error lines."""
+    import importlib
+    import sys
+
+    from tabpipe.core import stage
+    from tests.helpers import stage_argv
+
+    sys.argv = stage_argv(name)
+    try:
+        stage.run(importlib.import_module(f"stages.{name}").main)
+    except SystemExit as stopped:
+        assert stopped.code == 1
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+
+
+def test_a_regression_is_featurized_trained_and_recorded_then_compile_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Until regressors exist, a regression dataset goes through ingest, validate and featurize, then stops here."""
-    from stages import train
-    from tabpipe.core import stage
+    """Diabetes by path and target: the regressors race by RMSE, MLflow records the winner; compile is next."""
+    import joblib
+    import mlflow
+    import yaml
+
     from tabpipe.data import prepared
-    from tests.helpers import ROOT, stage_argv
+    from tabpipe.tracking import backend
+    from tests.helpers import ROOT
 
     data = params_section(Data, dataset="csv", path=str(diabetes_csv(tmp_path)), target="target")
     prepared.write(tmp_path / "data/prepared", datasets.prepare(data, 42, Path("/"), RAW), "csv")
-    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    candidates = params["train"]["regression"]["candidates"]
+    candidates["forest"]["fixed"]["n_estimators"] = 20  # cheaper trees: this test is about the task, not the search
+    candidates["lightgbm"]["fixed"]["n_estimators"] = 50
+    del candidates["boosting"]
+    params["train"]["n_jobs"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sys.argv", stage_argv("train"))
-    with pytest.raises(SystemExit) as stopped:
-        stage.run(train.main)
-    assert stopped.value.code == 1
-    assert capsys.readouterr().err.splitlines() == [
-        "error: data/prepared/schema.json: diabetes is a regression task; the candidates are classifiers,"
-        " and training regressors is not built yet"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", backend.tracking_uri(tmp_path))
+
+    assert run_stage("featurize", capsys) == []
+    assert run_stage("train", capsys) == []
+    summary = yaml.safe_load((tmp_path / "metrics/train.json").read_text())
+    assert set(summary["cv"]) == {"linear", "forest", "lightgbm"}
+    assert all(-100 < score < -40 for score in summary["cv"].values()), summary  # -RMSE of a 25-346 target
+    model = joblib.load(tmp_path / "models/model.joblib")
+    test = prepared.read_split(Path("data/prepared"), "test").drop(columns="target")
+    assert not hasattr(model, "predict_proba") and model.predict(test).dtype.kind == "f"
+    winners = mlflow.search_runs(search_all_experiments=True, filter_string="tags.winner = 'true'")
+    assert list(winners["tags.candidate"]) == [summary["winner"]]
+
+    assert run_stage("compile", capsys) == [
+        "error: data/prepared/schema.json: diabetes is a regression task, and compiling regressors is not built yet"
     ]
+
+
+def test_a_task_searches_only_estimators_that_learn_it() -> None:
+    from tabpipe.core.settings import Train
+    from tabpipe.model import training
+
+    train = params_section(Train)
+    regressors = train.regression.candidates
+    wrong = train.regression.model_copy(update={"candidates": {**regressors, "logreg": train.candidates["logreg"]}})
+    expected = r"train\.regression\.candidates holds estimators that do not learn regression: logreg \(logistic_"
+    with pytest.raises(PipelineError, match=expected):
+        training.train(train.model_copy(update={"regression": wrong}), 0, None, None, None, "regression")
+    assert train.for_task("classification") is train
+    assert train.for_task("regression").candidates == regressors

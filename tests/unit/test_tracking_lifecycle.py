@@ -17,12 +17,21 @@ from tests.helpers import TOY, toy_frame
 
 FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
 SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)
+REGRESSION = settings.Regression(
+    scoring="neg_root_mean_squared_error", candidates={"linear": settings.Candidate(estimator="ridge")}
+)
 EVALUATE = settings.Evaluate(importance_scoring="roc_auc", importance_repeats=1, importance_rows=0)
 
 
 def train_settings(**candidates: settings.Candidate) -> settings.Train:
     return settings.Train(
-        experiment="lifecycle", scoring="roc_auc", cv_folds=2, n_jobs=1, search=SEARCH, candidates=candidates
+        experiment="lifecycle",
+        scoring="roc_auc",
+        cv_folds=2,
+        n_jobs=1,
+        search=SEARCH,
+        candidates=candidates,
+        regression=REGRESSION,
     )
 
 
