@@ -3,7 +3,6 @@
 import joblib
 
 from tabpipe.core import files, settings, stage
-from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import conversion, features, runtime
 
@@ -12,11 +11,6 @@ def main() -> None:
     args = stage.arguments(__doc__, "prepared", "model", "out", "metrics")
     serve = settings.read(args.params).section(settings.Serve)
     data_schema = prepared.read_schema(args.prepared)
-    if data_schema.regression:
-        raise PipelineError(
-            f"{args.prepared}/schema.json: {data_schema.name} is a regression task, and compiling regressors"
-            " is not built yet"
-        )
     x, _ = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
     pipeline = joblib.load(args.model)
 
@@ -26,7 +20,11 @@ def main() -> None:
         (args.out / stale).unlink(missing_ok=True)
     files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
     served = runtime.load(args.out / built.file_name)
-    summary = {"runtime": built.runtime, **conversion.agreement(pipeline.predict_proba(x), served.predict_proba(x))}
+    if data_schema.regression:
+        agreement = conversion.value_agreement(pipeline.predict(x), served.predict(x))
+    else:
+        agreement = conversion.agreement(pipeline.predict_proba(x), served.predict_proba(x))
+    summary = {"runtime": built.runtime, **agreement}
     files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 
@@ -67,3 +67,25 @@ def strata(target: pd.Series, share: float) -> pd.Series:
     smaller = min(share, 1 - share) * len(target)
     bins = max(1, min(10, int(smaller // 2)))
     return pd.qcut(target.rank(method="first"), bins, labels=False)
+
+
+def stratified_sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
+    """A seeded sample of `rows` rows keeping the class shares (a quantity's deciles); all of them when
+    `rows` is 0 or not fewer.
+
+    The search's early rounds and permutation importance both rank things on fewer rows than there are.
+    """
+    if not 0 < rows < len(x):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=groups(y, rows / len(x)), random_state=seed)
+    return xs, ys
+
+
+def groups(y: Any, share: float) -> Any:
+    """What to stratify by: the classes, or for a regression target (floats) its quantile bins."""
+    import pandas as pd
+
+    values = pd.Series(y)
+    return strata(values, share).to_numpy() if values.dtype.kind == "f" else y

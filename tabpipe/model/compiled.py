@@ -35,14 +35,20 @@ class Compiled:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.classes_ = np.asarray(json.loads(meta["classes"]), dtype=object)
+        self.regression = meta.get("task") == "regression"
+        if not self.regression:
+            self.classes_ = np.asarray(json.loads(meta["classes"]), dtype=object)
         self.numeric: list[str] = json.loads(meta["numeric"])
         self.categorical: list[str] = json.loads(meta["categorical"])
         self.inputs = [i.name for i in self.session.get_inputs()]
-        self.output = self.session.get_outputs()[1].name
+        self.output = self.session.get_outputs()[0 if self.regression else 1].name
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         return self.run(feed(x, self.numeric, self.categorical))
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """A regressor's values, one per row (a classifier answers through `predict_proba`)."""
+        return self.run(feed(x, self.numeric, self.categorical)).ravel()
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""
@@ -58,8 +64,12 @@ class Compiled:
 
     def __sklearn_tags__(self) -> Any:
         """Enough of scikit-learn's estimator protocol for its scorers (permutation importance)."""
-        from sklearn.utils import ClassifierTags, Tags, TargetTags
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
 
+        if self.regression:
+            return Tags(
+                estimator_type="regressor", target_tags=TargetTags(required=True), regressor_tags=RegressorTags()
+            )
         return Tags(
             estimator_type="classifier", target_tags=TargetTags(required=True), classifier_tags=ClassifierTags()
         )

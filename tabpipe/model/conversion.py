@@ -83,21 +83,23 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
     lightgbm = type(estimator).__module__.startswith("lightgbm.")
     single = not (hasattr(estimator, "coef_") or lightgbm)
     features = (FloatTensorType if single else DoubleTensorType)([None, width])
+    regressor = schema.regression
     try:
         with _converters(lightgbm):
             front = convert_sklearn(preprocessor, initial_types=inputs, target_opset=OPSETS)
             back = convert_sklearn(
                 estimator,
                 initial_types=[("features", features)],
-                options={id(estimator): {"zipmap": False}},
+                options=None if regressor else {id(estimator): {"zipmap": False}},
                 target_opset=OPSETS,
             )
     except Exception as error:  # skl2onnx raises many kinds; the reason is what the user needs
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise PipelineError(f"{type(estimator).__name__} does not compile to ONNX: {reason}") from None
-    onx = _join(front, back, single)
+    onx = _join(front, back, single, regressor)
     meta = {
-        "classes": json.dumps([str(c) for c in model.classes_]),
+        "task": schema.task,
+        "classes": json.dumps([] if regressor else [str(c) for c in model.classes_]),
         "numeric": json.dumps(list(schema.numeric)),
         "categorical": json.dumps(list(schema.categorical)),
     }
@@ -107,8 +109,8 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
     return onx.SerializeToString()
 
 
-def _join(front: Any, back: Any, single: bool) -> Any:
-    """One graph: preprocessor -> (float32 cast for trees) -> estimator -> float64 probabilities."""
+def _join(front: Any, back: Any, single: bool, regressor: bool) -> Any:
+    """One graph: preprocessor -> (float32 cast for trees) -> estimator -> float64 probabilities or values."""
     from onnx import TensorProto, compose, helper
 
     for part in (front, back):  # skl2onnx declares the lowest opsets each part needs; one model needs one set
@@ -120,10 +122,20 @@ def _join(front: Any, back: Any, single: bool) -> Any:
         front.graph.node.append(helper.make_node("Cast", [transformed], ["features32"], to=TensorProto.FLOAT))
         front.graph.output[0].CopyFrom(helper.make_tensor_value_info("features32", TensorProto.FLOAT, [None, None]))
         transformed = "features32"
-    joined = compose.merge_models(front, back, io_map=[(transformed, "features")])
+    features = "features"
+    if regressor:  # skl2onnx names a regressor's output `variable`, as it names the preprocessor's
+        back = compose.add_prefix(back, "model_")
+        features = "model_features"
+    joined = compose.merge_models(front, back, io_map=[(transformed, features)])
     joined.graph.name = "tabpipe"  # not skl2onnx's random names: the same pipeline gives the same bytes
     joined.producer_name = "tabpipe"
     joined.graph.doc_string = ""
+    if regressor:
+        value = joined.graph.output[0]
+        if value.type.tensor_type.elem_type != TensorProto.DOUBLE:  # trees sum their leaves in float32
+            joined.graph.node.append(helper.make_node("Cast", [value.name], ["value64"], to=TensorProto.DOUBLE))
+            value.CopyFrom(helper.make_tensor_value_info("value64", TensorProto.DOUBLE, [None, 1]))
+        return joined
     probabilities = joined.graph.output[1]
     if probabilities.type.tensor_type.elem_type != TensorProto.DOUBLE:
         # Trees sum their leaves in float32, so rows sum to 1 only within ~1e-7: cast, then renormalise.
@@ -138,6 +150,19 @@ def _join(front: Any, back: Any, single: bool) -> Any:
         normalised = helper.make_tensor_value_info("probabilities_normalised", TensorProto.DOUBLE, [None, None])
         probabilities.CopyFrom(normalised)
     return joined
+
+
+def value_agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
+    """How far a compiled regressor's values are from the pipeline's on the same rows: the largest
+    difference, and the same relative to the spread of the pipeline's values (trees sum in float32)."""
+    import numpy as np
+
+    difference = float(np.abs(reference - compiled).max()) if len(reference) else 0.0
+    spread = float(np.ptp(reference)) if len(reference) else 0.0
+    return {
+        "max_value_difference": round(difference, 12),
+        "max_relative_difference": round(difference / spread, 12) if spread else 0.0,
+    }
 
 
 def agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
@@ -177,7 +202,7 @@ def _converters(lightgbm: bool) -> Iterator[None]:
     update_registered_converter(SimpleImputer, "TabpipeImputer", _imputer_shape, _convert_imputer)
     update_registered_converter(OneHotEncoder, "TabpipeOneHot", _onehot_shape, _convert_onehot)
     if lightgbm:  # its import costs nothing then: the pipeline being compiled imported it
-        from lightgbm import LGBMClassifier
+        from lightgbm import LGBMClassifier, LGBMRegressor
 
         update_registered_converter(
             LGBMClassifier,
@@ -185,6 +210,9 @@ def _converters(lightgbm: bool) -> Iterator[None]:
             _lightgbm_shape,
             _convert_lightgbm,
             options={"zipmap": [False], "nocl": [False]},
+        )
+        update_registered_converter(
+            LGBMRegressor, "TabpipeLightGbmRegressor", _lightgbm_regressor_shape, _convert_lightgbm
         )
     tree_ensemble.add_node = int_flags
     try:
@@ -235,6 +263,13 @@ def _lightgbm_shape(operator: Any) -> None:
     operator.outputs[1].type = FloatTensorType(operator.outputs[1].type.shape)
 
 
+def _lightgbm_regressor_shape(operator: Any) -> None:
+    """A regressor's one value per row: float32, as TreeEnsembleRegressor sums its leaves (the join casts it)."""
+    from skl2onnx.common.data_types import FloatTensorType
+
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), 1])
+
+
 def _convert_lightgbm(scope: Any, operator: Any, container: Any) -> None:
     """onnxmltools' converter, with the thresholds kept as doubles (`nodes_values_as_tensor`).
 
@@ -248,7 +283,7 @@ def _convert_lightgbm(scope: Any, operator: Any, container: Any) -> None:
     add_node = container.add_node
 
     def exact(op_type: str, inputs: Any, outputs: Any, *args: Any, **attrs: Any) -> Any:
-        if op_type == "TreeEnsembleClassifier":
+        if op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
             values = [float(v) for v in attrs.pop("nodes_values")]
             attrs["nodes_values_as_tensor"] = helper.make_tensor("", TensorProto.DOUBLE, [len(values)], values)
         return add_node(op_type, inputs, outputs, *args, **attrs)

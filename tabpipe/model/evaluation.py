@@ -181,7 +181,7 @@ def importance(
 
     started = time.perf_counter()
     if 0 < rows < len(x):
-        from tabpipe.model.features import stratified_sample
+        from tabpipe.data.split import stratified_sample
 
         total = len(x)
         x, y = stratified_sample(x, y, rows, seed)

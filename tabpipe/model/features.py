@@ -58,30 +58,6 @@ def split_xy(frame: Any, schema: Schema) -> tuple[Any, Any]:
     ).to_numpy()
 
 
-def stratified_sample(x: Any, y: Any, rows: int, seed: int) -> tuple[Any, Any]:
-    """A seeded sample of `rows` rows keeping the class shares (a quantity's deciles); all of them when
-    `rows` is 0 or not fewer.
-
-    The search's early rounds and permutation importance both rank things on fewer rows than there are.
-    """
-    if not 0 < rows < len(x):
-        return x, y
-    from sklearn.model_selection import train_test_split
-
-    xs, _, ys, _ = train_test_split(x, y, train_size=rows, stratify=strata(y, rows / len(x)), random_state=seed)
-    return xs, ys
-
-
-def strata(y: Any, share: float) -> Any:
-    """What to stratify by: the classes, or for a regression target (floats) its quantile bins."""
-    import pandas as pd
-
-    from tabpipe.data.split import strata as quantiles
-
-    values = pd.Series(y)
-    return quantiles(values, share).to_numpy() if values.dtype.kind == "f" else y
-
-
 def summary(schema: Schema, fitted: ColumnTransformer) -> dict[str, int]:
     """metrics/features.json: how many columns go in, and how many the model sees after one-hot."""
     return {"inputs": len(schema.features), "outputs": len(fitted.get_feature_names_out())}

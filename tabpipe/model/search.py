@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.model import estimators, features
+from tabpipe.data import split
+from tabpipe.model import estimators
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -199,7 +200,7 @@ def search(
     for number, rows in enumerate(schedule, start=1):
         if progress is not None:
             progress.start(number, len(schedule), len(alive), rows, len(x))
-        xs, ys = features.stratified_sample(x, y, rows, seed)
+        xs, ys = split.stratified_sample(x, y, rows, seed)
         started = time.perf_counter()
         for position, (index, scores) in enumerate(
             _cross_validate(entries, alive, preprocessor, xs, ys, settings, seed), start=1
@@ -266,7 +267,7 @@ def _cross_validate(
 
     from tabpipe.model import cluster
 
-    by = features.strata(y, 1 / settings.cv_folds)  # classes, or a quantity's quantile bins
+    by = split.groups(y, 1 / settings.cv_folds)  # classes, or a quantity's quantile bins
     folds = list(StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed).split(x, by))
     pipelines = {}
     for index in alive:

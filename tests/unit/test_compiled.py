@@ -257,3 +257,38 @@ def test_a_served_folder_must_hold_exactly_one_model(tmp_path: Any) -> None:
     (tmp_path / "model.onnx").write_bytes(b"x")
     with pytest.raises(PipelineError, match="expected one of"):
         runtime.model_file(tmp_path)
+
+
+REGRESSION_SCHEMA = Schema(name="mixed-regression", features=SCHEMA.features, target="y", classes=(), task="regression")
+REGRESSORS = sorted(estimators.names("regression"))
+
+
+def regression_frame(rows: int, seed: int) -> pd.DataFrame:
+    data = frame(rows, seed).drop(columns="y")
+    rng = np.random.default_rng(seed)
+    small = data["small"].fillna(0.5)
+    data["y"] = 3 * small + data["large"] / 1e5 + (data["size"] == "l") * 2 + rng.normal(0, 0.2, rows)
+    return coerce(data, REGRESSION_SCHEMA)
+
+
+@pytest.mark.parametrize("family", REGRESSORS)
+def test_every_regressor_compiles_and_agrees_with_its_pipeline(family: str) -> None:
+    from sklearn.pipeline import Pipeline
+
+    x, y = features.split_xy(regression_frame(300, 0), REGRESSION_SCHEMA)
+    assert y.dtype == np.float64
+    fixed = {"n_estimators": 20} if family in ("random_forest_regressor", "lightgbm_regressor") else {}
+    fixed |= {"max_iter": 30} if family == "hist_gradient_boosting_regressor" else {}
+    pre = features.preprocessor(REGRESSION_SCHEMA, params_section(Featurize, min_frequency=5))
+    model = Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
+    served = compiled.Compiled(conversion.compile_pipeline(model, REGRESSION_SCHEMA))
+    assert served.regression and not hasattr(served, "classes_")
+    x_new, _ = features.split_xy(regression_frame(400, 1), REGRESSION_SCHEMA)
+    expected, got = model.predict(x_new), served.predict(x_new)
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
+    tolerance = 1e-9 if family == "ridge" else 1e-4 * np.ptp(expected)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    measured = conversion.value_agreement(expected, got)
+    assert measured["max_value_difference"] <= tolerance
+    assert measured["max_relative_difference"] == pytest.approx(measured["max_value_difference"] / np.ptp(expected))

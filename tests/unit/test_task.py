@@ -163,10 +163,10 @@ def run_stage(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
 
 
-def test_a_regression_is_featurized_trained_and_recorded_then_compile_stops(
+def test_a_regression_is_featurized_trained_recorded_and_compiled_then_evaluate_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Diabetes by path and target: the regressors race by RMSE, MLflow records the winner; compile is next."""
+    """Diabetes by path and target: the regressors race by RMSE, MLflow records the winner, ONNX serves it."""
     import joblib
     import mlflow
     import yaml
@@ -198,8 +198,11 @@ def test_a_regression_is_featurized_trained_and_recorded_then_compile_stops(
     winners = mlflow.search_runs(search_all_experiments=True, filter_string="tags.winner = 'true'")
     assert list(winners["tags.candidate"]) == [summary["winner"]]
 
-    assert run_stage("compile", capsys) == [
-        "error: data/prepared/schema.json: diabetes is a regression task, and compiling regressors is not built yet"
+    assert run_stage("compile", capsys) == []
+    agreement = yaml.safe_load((tmp_path / "metrics/compile.json").read_text())
+    assert agreement["runtime"] == "onnx" and agreement["max_relative_difference"] < 1e-5, agreement
+    assert run_stage("evaluate", capsys) == [
+        "error: data/prepared/schema.json: diabetes is a regression task, and evaluating regressors is not built yet"
     ]
 
 
