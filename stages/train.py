@@ -11,12 +11,12 @@ from tabpipe.tracking import runs
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "preprocessor", "model", "metrics")
     params = settings.read(args.params)
-    train = params.section(settings.Train)
     data_schema = prepared.read_schema(args.prepared)
+    train = training.for_task(params.section(settings.Train), data_schema.task)
     x, y = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
 
     with runs.training_run(train, params.seed, hashing.params_hash(params.raw), data_schema.name) as run:
-        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y, data_schema.task)
+        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y)
         run.record(trained)
     run.log_winner(trained, x)
 

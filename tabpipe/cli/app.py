@@ -184,7 +184,7 @@ def notify(
     from tabpipe.core import settings
     from tabpipe.notify import webhook
 
-    rules = settings.read(params).section(settings.Notify)
+    rules = settings.read(params, check=False).section(settings.Notify)
     outcome = webhook.post(webhook.message(title, lines or []), rules, os.environ)
     print(f"notify: {outcome}")
     return 1 if outcome == "failed" else 0

@@ -318,14 +318,20 @@ class Params:
         return self.section(Base).seed
 
 
-def read(path: str | Path) -> Params:
-    """params.yaml with every section it holds checked now: whichever stage runs first reports a typo."""
+def read(path: str | Path, *, check: bool = True) -> Params:
+    """params.yaml with every section it holds checked now: whichever stage runs first reports a typo.
+
+    `check=False` leaves the other sections to whoever reads them: `tabpipe notify` must still
+    report a pipeline that failed on a typo elsewhere.
+    """
     raw = read_mapping(path, "stage sections")
     known = {kind.key: kind for kind in _sections(Section)}
     unknown = [str(name) for name in raw if name not in known]
     if unknown:
         raise PipelineError("\n".join(f"{path}: {name}: unknown section" for name in unknown))
     params = Params(raw, str(path))
+    if not check:
+        return params
     problems = []
     for name in raw:
         try:

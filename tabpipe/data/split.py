@@ -21,9 +21,12 @@ def train_test(
     if not 0 < test_size < 1:
         raise PipelineError(f"params.yaml: data.test_size is {test_size}, expected a fraction between 0 and 1")
     if schema.regression:
-        train, test = train_test_split(
-            frame, test_size=test_size, random_state=seed, stratify=strata(frame[schema.target], test_size)
-        )
+        try:
+            train, test = train_test_split(
+                frame, test_size=test_size, random_state=seed, stratify=strata(frame[schema.target], test_size)
+            )
+        except ValueError as error:
+            raise PipelineError(f"column '{schema.target}': cannot split {len(frame)} rows ({error})") from None
         return train.reset_index(drop=True), test.reset_index(drop=True)
     counts = frame[schema.target].value_counts()
     short = counts[counts < 2]

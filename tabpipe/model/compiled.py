@@ -47,8 +47,9 @@ class Compiled:
         return self.run(feed(x, self.numeric, self.categorical))
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
-        """A regressor's values, one per row (a classifier answers through `predict_proba`)."""
-        return self.run(feed(x, self.numeric, self.categorical)).ravel()
+        """A regressor's values, one per row; a classifier's labels (the argmax, as tabpipe/model/predict.py)."""
+        out = self.run(feed(x, self.numeric, self.categorical))
+        return out.ravel() if self.regression else self.classes_[out.argmax(axis=1)]
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""

@@ -30,14 +30,16 @@ class Trained:
     scoring: str
 
 
-def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, task: str = "classification") -> Trained:
-    """Search every candidate of the task (progress on the `train` log), then refit the best on all rows.
-
-    A regression task searches `train.regression`'s candidates by its scorer.
-    """
+def for_task(settings: Train, task: str) -> Train:
+    """The task's scorer and candidates (`train.regression`'s for a regression), each one learning the task."""
     section = "train.regression.candidates" if task == "regression" else "train.candidates"
-    settings = settings.for_task(task)
-    estimators.require_task(settings.candidates, task, section)
+    chosen = settings.for_task(task)
+    estimators.require_task(chosen.candidates, task, section)
+    return chosen
+
+
+def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trained:
+    """Search every candidate in `settings` (progress on the `train` log), then refit the best on all rows."""
     configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
     schedule = search.plan(configurations, len(x), settings.search)
     evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))

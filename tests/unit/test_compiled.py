@@ -94,6 +94,7 @@ def test_every_family_compiles_and_agrees_with_its_pipeline(family: str, models:
     got = served.predict_proba(x)
     assert list(served.classes_) == list(SCHEMA.classes)
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+    assert (served.predict(x) == model.predict(x)).all()  # labels, as scorers such as accuracy ask for
     # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
     tolerance = 1e-12 if family == "logistic_regression" else 1e-5
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)

@@ -254,3 +254,12 @@ def test_the_choices_are_the_ones_the_code_and_evidently_accept() -> None:
             kinds.setdefault(str(column_type.value), set()).add(name)
     assert set(get_args(settings.NumericDrift)) == kinds["num"]
     assert set(get_args(settings.CategoricalDrift)) == kinds["cat"]
+
+
+def test_notify_reads_its_section_even_when_another_has_a_typo(tmp_path: Path) -> None:
+    """`tabpipe notify` reports a pipeline that failed on a typo, so it must not fail on that typo itself."""
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(edited("gate.champion.test", "bootstrapp").raw))
+    with pytest.raises(PipelineError, match=r"gate\.champion\.test"):
+        settings.read(path)
+    assert settings.read(path, check=False).section(settings.Notify) == PARAMS.section(settings.Notify)

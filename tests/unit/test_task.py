@@ -215,6 +215,12 @@ def test_a_task_searches_only_estimators_that_learn_it() -> None:
     wrong = train.regression.model_copy(update={"candidates": {**regressors, "logreg": train.candidates["logreg"]}})
     expected = r"train\.regression\.candidates holds estimators that do not learn regression: logreg \(logistic_"
     with pytest.raises(PipelineError, match=expected):
-        training.train(train.model_copy(update={"regression": wrong}), 0, None, None, None, "regression")
-    assert train.for_task("classification") is train
-    assert train.for_task("regression").candidates == regressors
+        training.for_task(train.model_copy(update={"regression": wrong}), "regression")
+    assert training.for_task(train, "classification") is train
+    assert training.for_task(train, "regression").candidates == regressors
+
+
+def test_a_regression_too_small_to_split_is_one_line() -> None:
+    frame = pd.DataFrame({"x": [1.0], "y": [2.5]})
+    with pytest.raises(PipelineError, match=r"column 'y': cannot split 1 rows"):
+        split.train_test(frame, regression_schema(), test_size=0.25, seed=0)
