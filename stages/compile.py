@@ -20,11 +20,7 @@ def main() -> None:
         (args.out / stale).unlink(missing_ok=True)
     files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
     served = runtime.load(args.out / built.file_name)
-    if data_schema.regression:
-        agreement = conversion.value_agreement(pipeline.predict(x), served.predict(x))
-    else:
-        agreement = conversion.agreement(pipeline.predict_proba(x), served.predict_proba(x))
-    summary = {"runtime": built.runtime, **agreement}
+    summary = {"runtime": built.runtime, **conversion.compare(pipeline, served, x, data_schema.regression)}
     files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
 
 

@@ -1,7 +1,6 @@
 """Stage evaluate: the served model's test metrics, plot data and predictions, also logged to the winner's run."""
 
 from tabpipe.core import files, hashing, settings, stage
-from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import evaluation, features, runtime
 from tabpipe.tracking import runs
@@ -13,11 +12,7 @@ def main() -> None:
     )
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
-    if data_schema.regression:
-        raise PipelineError(
-            f"{args.prepared}/schema.json: {data_schema.name} is a regression task, and evaluating regressors"
-            " is not built yet"
-        )
+    evaluation.require_classification(data_schema, f"{args.prepared}/schema.json")
     test = prepared.read_split(args.prepared, "test")
     x, y = features.split_xy(test, data_schema)
 

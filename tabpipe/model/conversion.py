@@ -152,6 +152,13 @@ def _join(front: Any, back: Any, single: bool, regressor: bool) -> Any:
     return joined
 
 
+def compare(pipeline: Any, served: Any, x: Any, regression: bool) -> dict[str, float]:
+    """How far the served model is from the pipeline on the same rows: values, or probabilities and labels."""
+    if regression:
+        return value_agreement(pipeline.predict(x), served.predict(x))
+    return agreement(pipeline.predict_proba(x), served.predict_proba(x))
+
+
 def value_agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
     """How far a compiled regressor's values are from the pipeline's on the same rows: the largest
     difference, and the same relative to the spread of the pipeline's values (trees sum in float32)."""

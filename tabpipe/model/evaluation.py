@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
+from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Metric
 from tabpipe.model.predict import classes_of, predict
 
@@ -35,6 +36,12 @@ class Evaluation:
     importance: list[dict[str, Any]]
     confusion: pd.DataFrame
     predictions: pd.DataFrame
+
+
+def require_classification(schema: Any, where: str) -> None:
+    """Evaluation scores classifiers only so far: a regression task stops here with one line."""
+    if schema.regression:
+        raise PipelineError(f"{where}: {schema.name} is a regression task, and evaluating regressors is not built yet")
 
 
 def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> Evaluation:
