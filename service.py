@@ -1,4 +1,5 @@
-"""BentoML service for the gated model: POST /predict answers labels and class probabilities.
+"""BentoML service for the gated model: POST /predict answers labels and class probabilities
+(a regressor: a value and its interval).
 
 Run from the repository root after `dvc repro`:  bentoml serve
 (after `dvc pull` instead, put the model into the BentoML store first: tabpipe store-model).
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
+from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
 from tabpipe.serve import bento_model, contract, manifest, predlog, request
 from tabpipe.serve.guard import RequestGuard
@@ -31,8 +33,18 @@ Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
 
 log = logging.getLogger("tabpipe.service")
+REGRESSION = MANIFEST.schema.regression
 predicted = bentoml.metrics.Counter(
     name="tabpipe_predictions", documentation="Rows predicted, by predicted class", labelnames=["label"]
+)
+served_values = (
+    bentoml.metrics.Histogram(
+        name="tabpipe_predicted_values",
+        documentation="A regressor's served values (buckets: the training target's deciles)",
+        buckets=MANIFEST.value_buckets or None,
+    )
+    if REGRESSION
+    else None
 )
 rejected = bentoml.metrics.Counter(
     name="tabpipe_rejected_requests", documentation="Requests refused as invalid, by status", labelnames=["status"]
@@ -60,6 +72,7 @@ class Classifier:
     def __init__(self) -> None:
         self.model: Any = None
         self.classes: list[str] = []
+        self.interval: intervals.Interval | None = None
         self.log: predlog.PredictionLog | None = None
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -70,6 +83,9 @@ class Classifier:
 
                 threadpool_limits(1)
             self.classes = classes_of(self.model)
+            self.interval = intervals.of(self.model)
+            if REGRESSION and self.interval is None:
+                raise PipelineError("the regressor carries no interval; rerun `dvc repro`")
             self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
@@ -83,26 +99,46 @@ class Classifier:
 
     @bentoml.api(route="/predict")
     def predict(self, rows: Rows) -> dict[str, Any]:
-        """Predict a list of rows; each answer has the label and the probability of every class."""
+        """Predict a list of rows; each answer has the label and the probability of every class
+        (a regressor's: the value and its interval)."""
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows)
         flags = contract.unseen(records, MANIFEST.schema, observed_only=True)  # the log keeps the values as sent
         model_rows = contract.clipped(records, flags, MANIFEST.schema)
-        labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
-        for label in labels:
-            predicted.labels(label=str(label)).inc()
         for row in flags:
             for column, kind in row.items():
                 unseen_values.labels(column=column, kind=kind).inc()
-        request_id = None
-        if self.log is not None:
-            try:
-                request_id = self.log.append(records, labels, proba, self.classes, MANIFEST.identity, flags)
-            except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
-                log_failures.inc()
-                log.error("prediction log %s: %s", LOG_PATH, error)
+        if REGRESSION:
+            return self._values(records, model_rows, flags)
+        labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
+        for label in labels:
+            predicted.labels(label=str(label)).inc()
+        request_id = self._log(records, labels, proba, self.classes, flags)
         return request.answer(labels, proba, self.classes, MANIFEST.identity, request_id)
+
+    def _values(self, records: list[Any], model_rows: list[Any], flags: list[Any]) -> dict[str, Any]:
+        """A regressor's answer: each value with the interval evaluate measured (the value +- its half-width)."""
+        import numpy as np
+
+        values = request.predict_values(self.model, model_rows, MANIFEST.schema)
+        lower, upper = intervals.bounds(values, self.interval)
+        for value in values:
+            served_values.observe(float(value))
+        # The log keeps the interval's ends where a classifier's probabilities go.
+        request_id = self._log(records, values, np.column_stack([lower, upper]), ["lower", "upper"], flags)
+        return request.answer_values(values, lower, upper, MANIFEST.identity, request_id)
+
+    def _log(self, records: list[Any], labels: Any, outputs: Any, names: list[str], flags: list[Any]) -> str | None:
+        """Append the answered rows to the prediction log; a failure is counted, and the answer still goes out."""
+        if self.log is None:
+            return None
+        try:
+            return self.log.append(records, labels, outputs, names, MANIFEST.identity, flags)
+        except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
+            log_failures.inc()
+            log.error("prediction log %s: %s", LOG_PATH, error)
+            return None
 
     @bentoml.api(route="/model")
     def model_info(self) -> dict[str, Any]:
@@ -113,6 +149,8 @@ class Classifier:
             "model_file": MANIFEST.model_file,
             "model_sha256": MANIFEST.model_sha256,
             "metrics": MANIFEST.metrics,
+            "task": MANIFEST.schema.task,
+            "interval_level": self.interval.level if self.interval else None,
             "schema": MANIFEST.raw["schema"],
             "max_rows": LIMITS.max_rows,
             "unseen": LIMITS.unseen,

@@ -1,4 +1,5 @@
-"""Stage evaluate: the served model's test metrics, plot data and predictions, also logged to the winner's run."""
+"""Stage evaluate: the served model's test metrics (a regressor's intervals' coverage too), plot data and
+predictions, also logged to the winner's run."""
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
@@ -8,21 +9,21 @@ from tabpipe.tracking import runs
 
 def main() -> None:
     args = stage.arguments(
-        __doc__, "prepared", "model", "served", "metrics", "predictions", "confusion", "roc", "pr", "importance"
+        __doc__, "prepared", "model", "served", "metrics", "predictions", "confusion", "importance", *evaluation.PLOTS
     )
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
-    evaluation.require_classification(data_schema, f"{args.prepared}/schema.json")
     test = prepared.read_split(args.prepared, "test")
     x, y = features.split_xy(test, data_schema)
 
     served = runtime.load(runtime.model_file(args.served))
 
-    result = evaluation.evaluate(served, x, y, params.section(settings.Evaluate), params.seed)
+    rules = params.section(settings.Evaluate).for_task(data_schema.task)
+    result = evaluation.evaluate(served, x, y, rules, params.seed)
 
     files.write_json(args.metrics, result.metrics)
-    files.write_json(args.roc, result.curves["roc"])
-    files.write_json(args.pr, result.curves["pr"])
+    for plot in evaluation.PLOTS:  # a task leaves the other's plots empty
+        files.write_json(getattr(args, plot), result.curves[plot])
     files.write_json(args.importance, result.importance)
     files.write_with(args.confusion, lambda tmp: result.confusion.to_csv(tmp, index=False))
     files.write_parquet(args.predictions, result.predictions)

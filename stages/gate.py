@@ -15,8 +15,8 @@ from tabpipe.tracking import registry
 def main() -> None:
     args = stage.arguments(__doc__, "prepared", "model", "served", "compiled", "evaluation", "out", "report")
     params = settings.read(args.params)
-    rules = params.section(settings.Gate)
     data_schema = prepared.read_schema(args.prepared)
+    rules = params.section(settings.Gate).for_task(data_schema.task)
     x, y = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
     name = registry.model_name(rules.registered_model, data_schema.name)
     champion, incumbent = registry.challenger(name, hashing.file_sha256(args.model))

@@ -32,7 +32,12 @@ def main() -> None:
         {"runtime": served.suffix.lstrip("."), "sha256": served_sha256, "model_id": compiled_id or ""},
     )
     serve = params.section(settings.Serve)
-    built = manifest.build(data_schema, served.name, served_sha256, pipeline_sha256, metrics, serve)
+    buckets = (
+        manifest.deciles(prepared.read_split(args.prepared, "train")[data_schema.target])
+        if data_schema.regression
+        else None
+    )
+    built = manifest.build(data_schema, served.name, served_sha256, pipeline_sha256, metrics, serve, buckets)
 
     if before is None or before.version != version:
         previous = registry.version_metrics(name, before.version) if before else None

@@ -33,6 +33,8 @@ EstimatorName = Literal[
     "lightgbm_regressor",
 ]
 Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
+RegressionMetric = Literal["rmse", "mae", "r2"]
+AnyMetric = Literal[Metric, RegressionMetric]
 PairedTest = Literal["bootstrap", "mcnemar"]
 Runtime = Literal["onnx", "auto", "sklearn"]  # what serves: see serve.runtime in params.yaml
 # Evidently 0.7's drift tests by the column kind they accept (its stattest registry).
@@ -66,6 +68,7 @@ def scorer(name: str) -> str:
 
 
 Scorer = Annotated[str, AfterValidator(scorer)]
+Level = Annotated[float, Field(gt=0, lt=1)]  # a prediction interval's target coverage
 
 
 class Section(BaseModel):
@@ -212,6 +215,7 @@ class Regression(Section):
 
     scoring: Scorer
     candidates: Candidates
+    interval: Level
 
 
 class Train(Section):
@@ -231,17 +235,28 @@ class Train(Section):
         return self.model_copy(update={"scoring": self.regression.scoring, "candidates": self.regression.candidates})
 
 
+class EvaluateRegression(Section):
+    importance_scoring: Scorer
+
+
 class Evaluate(Section):
     key: ClassVar[str] = "evaluate"
     importance_scoring: Scorer
     importance_repeats: int
     importance_rows: int
+    regression: EvaluateRegression
+
+    def for_task(self, task: str) -> Evaluate:
+        """These settings with the task's importance scorer."""
+        if task != "regression":
+            return self
+        return self.model_copy(update={"importance_scoring": self.regression.importance_scoring})
 
 
 class ChampionRule(Section):
     """How a candidate is compared with the serving champion on the same test rows."""
 
-    metric: Metric
+    metric: AnyMetric
     tolerance: float
     test: PairedTest
     rounds: int
@@ -256,14 +271,35 @@ class CompiledRule(Section):
 
     min_label_agreement: float
     max_probability_difference: float
+    max_relative_difference: float  # a regressor's values, relative to their spread
+
+
+class GateRegression(Section):
+    """A regression task's thresholds and champion metric, in place of classification's."""
+
+    min: dict[RegressionMetric, float]
+    max: dict[RegressionMetric, float]
+    champion_metric: RegressionMetric
+    tolerance: float
+    interval_tolerance: float  # |interval_coverage - interval_level| at most this
 
 
 class Gate(Section):
     key: ClassVar[str] = "gate"
     registered_model: str
-    min: dict[Metric, float]
+    min: dict[AnyMetric, float]
+    max: dict[AnyMetric, float]
     champion: ChampionRule
     compiled: CompiledRule
+    regression: GateRegression
+
+    def for_task(self, task: str) -> Gate:
+        """These rules with the task's thresholds and champion metric (classification's are the section's own)."""
+        if task != "regression":
+            return self
+        rule = self.regression
+        champion = self.champion.model_copy(update={"metric": rule.champion_metric, "tolerance": rule.tolerance})
+        return self.model_copy(update={"min": rule.min, "max": rule.max, "champion": champion})
 
 
 class Serve(Section):

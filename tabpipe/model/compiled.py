@@ -36,6 +36,8 @@ class Compiled:
         self.session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.regression = meta.get("task") == "regression"
+        if "interval" in meta:  # tabpipe/model/intervals.py reads it as it reads a pipeline's
+            self.interval_ = json.loads(meta["interval"])
         if not self.regression:
             self.classes_ = np.asarray(json.loads(meta["classes"]), dtype=object)
         self.numeric: list[str] = json.loads(meta["numeric"])

@@ -103,6 +103,8 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
         "numeric": json.dumps(list(schema.numeric)),
         "categorical": json.dumps(list(schema.categorical)),
     }
+    if regressor and getattr(model, "interval_", None):  # the served interval is the evaluated one
+        meta["interval"] = json.dumps(model.interval_)
     for key, value in meta.items():
         entry = onx.metadata_props.add()
         entry.key, entry.value = key, value

@@ -32,9 +32,14 @@ def names(task: str) -> list[str]:
     return [name for name, (_, _, learns) in ESTIMATORS.items() if learns == task]
 
 
+def task_of(name: str) -> str:
+    """The task an estimator learns."""
+    return ESTIMATORS[name][2]
+
+
 def require_task(candidates: dict[str, Any], task: str, section: str) -> None:
     """Every candidate learns the dataset's task: a classifier cannot fit a quantity, nor a regressor classes."""
-    wrong = [f"{name} ({spec.estimator})" for name, spec in candidates.items() if ESTIMATORS[spec.estimator][2] != task]
+    wrong = [f"{name} ({spec.estimator})" for name, spec in candidates.items() if task_of(spec.estimator) != task]
     if wrong:
         raise PipelineError(f"params.yaml: {section} holds estimators that do not learn {task}: {', '.join(wrong)}")
 

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
-from tabpipe.core.errors import PipelineError
-from tabpipe.core.settings import Metric
+from tabpipe.core.settings import Metric, RegressionMetric
+from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
@@ -21,31 +21,42 @@ log = logging.getLogger("evaluate")
 
 DIGITS = 6
 METRICS: tuple[str, ...] = get_args(Metric)  # every metric evaluate reports, in metrics/evaluate.json's order
+REGRESSION_METRICS: tuple[str, ...] = get_args(RegressionMetric)  # the same, for a regression
 MAX_CURVE_POINTS = 400
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything evaluate writes: metrics, plot data, and the per-row predictions."""
+    """Everything evaluate writes: metrics, plot data, and the per-row predictions.
+
+    `curves` holds every plot's points by name (PLOTS); a task leaves the other task's plots empty,
+    so the stage writes the same files either way. A regressor has no classes or probabilities:
+    its `labels` are its values.
+    """
 
     classes: list[str]
     labels: np.ndarray
-    proba: np.ndarray
+    proba: np.ndarray | None
     metrics: dict[str, Any]
     curves: dict[str, list[dict[str, float]]]
     importance: list[dict[str, Any]]
     confusion: pd.DataFrame
     predictions: pd.DataFrame
 
+    @property
+    def regression(self) -> bool:
+        return self.proba is None
 
-def require_classification(schema: Any, where: str) -> None:
-    """Evaluation scores classifiers only so far: a regression task stops here with one line."""
-    if schema.regression:
-        raise PipelineError(f"{where}: {schema.name} is a regression task, and evaluating regressors is not built yet")
+
+PLOTS = ("roc", "pr", "actual", "residuals")  # plot data files, besides the confusion rows and importance
+MAX_SCATTER_POINTS = 1000
 
 
 def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> Evaluation:
-    """Score the model on the test split: metrics, ROC and PR curves, permutation importance."""
+    """Score the model on the test split: metrics, ROC and PR curves (a regressor's: see
+    evaluate_regression), permutation importance."""
+    if not hasattr(model, "classes_"):
+        return evaluate_regression(model, x, y, settings, seed)
     labels, proba = predict(model, x)
     classes = classes_of(model)
     return Evaluation(
@@ -53,18 +64,113 @@ def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, see
         labels=labels,
         proba=proba,
         metrics=metrics(y, proba, classes),
-        curves={"roc": roc_points(y, proba, classes), "pr": pr_points(y, proba, classes)},
-        importance=importance(
-            model,
-            x,
-            y,
-            scoring=settings.importance_scoring,
-            repeats=settings.importance_repeats,
-            seed=seed,
-            rows=settings.importance_rows,
-        ),
+        curves={
+            "roc": roc_points(y, proba, classes),
+            "pr": pr_points(y, proba, classes),
+            "actual": [],
+            "residuals": [],
+        },
+        importance=_importance(model, x, y, settings, seed),
         confusion=confusion_rows(y, labels),
         predictions=predictions(x, y, labels, proba, classes),
+    )
+
+
+def evaluate_regression(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> Evaluation:
+    """Score a regressor: errors, the intervals' coverage, predicted-against-actual and residual points."""
+    import numpy as np
+    import pandas as pd
+
+    values = np.asarray(model.predict(x), dtype="float64")
+    interval = intervals.of(model)
+    table = pd.DataFrame({"row": range(len(x)), "actual": y, "predicted": values})
+    found = regression_metrics(y, values)
+    if interval is not None:
+        lower, upper = intervals.bounds(values, interval)
+        table["lower"], table["upper"] = lower, upper
+        found |= {
+            "interval_level": interval.level,
+            "interval_coverage": _round(intervals.coverage(y, lower, upper)),
+            "interval_width": _round(2 * interval.halfwidth),
+        }
+    return Evaluation(
+        classes=[],
+        labels=values,
+        proba=None,
+        metrics=found,
+        curves={"roc": [], "pr": [], **scatter_points(y, values, seed)},
+        importance=_importance(model, x, y, settings, seed),
+        confusion=pd.DataFrame({"actual": [], "predicted": []}),
+        predictions=table,
+    )
+
+
+def regression_metrics(y_true: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    """Every metric in REGRESSION_METRICS and the row count, rounded so reruns give the same bytes."""
+    found: dict[str, Any] = {name: _round(regression_score(name, y_true, values)) for name in REGRESSION_METRICS}
+    found["rows"] = len(y_true)
+    return found
+
+
+def regression_score(metric: str, y_true: np.ndarray, values: np.ndarray) -> float:
+    """One regression metric: RMSE, MAE or R² (1 - squared error over the variance around the mean)."""
+    import numpy as np
+
+    y = np.asarray(y_true, dtype="float64")
+    errors = y - values
+    if metric == "rmse":
+        return float(np.sqrt(np.mean(errors**2)))
+    if metric == "mae":
+        return float(np.mean(np.abs(errors)))
+    if metric == "r2":
+        spread = float(np.sum((y - np.mean(y)) ** 2))
+        return 1.0 - float(np.sum(errors**2)) / spread if spread else float("nan")
+    raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(REGRESSION_METRICS)}")
+
+
+def regression_sample_scores(metric: str, y_true: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A regression metric on each resample at once (rows of `rows`: indices drawn with replacement),
+    from weighted sums of per-row errors."""
+    import numpy as np
+
+    n = len(y_true)
+    weights = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=len(rows) * n)
+    weights = weights.reshape(len(rows), n).astype(float)
+    y = np.asarray(y_true, dtype="float64")
+    errors = y - values
+    if metric == "rmse":
+        return np.sqrt(weights @ errors**2 / n)
+    if metric == "mae":
+        return weights @ np.abs(errors) / n
+    if metric == "r2":
+        spread = weights @ y**2 - (weights @ y) ** 2 / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(spread > 0, 1.0 - (weights @ errors**2) / spread, np.nan)
+    raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(REGRESSION_METRICS)}")
+
+
+def scatter_points(y_true: np.ndarray, values: np.ndarray, seed: int) -> dict[str, list[dict[str, float]]]:
+    """Predicted against actual, and residual against predicted, on a seeded sample of at most
+    MAX_SCATTER_POINTS test rows (in row order), so the plot files stay small."""
+    import numpy as np
+
+    rows = np.arange(len(values))
+    if len(rows) > MAX_SCATTER_POINTS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_SCATTER_POINTS, replace=False))
+    actual = [{"actual": _round(y_true[i]), "predicted": _round(values[i])} for i in rows]
+    residuals = [{"predicted": _round(values[i]), "residual": _round(y_true[i] - values[i])} for i in rows]
+    return {"actual": actual, "residuals": residuals}
+
+
+def _importance(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> list[dict[str, Any]]:
+    return importance(
+        model,
+        x,
+        y,
+        scoring=settings.importance_scoring,
+        repeats=settings.importance_repeats,
+        seed=seed,
+        rows=settings.importance_rows,
     )
 
 

@@ -1,4 +1,4 @@
-"""Images for people (logged to MLflow): the confusion matrix and the ROC curve."""
+"""Images for people (logged to MLflow): the confusion matrix and curves, or a regressor's scatter plots."""
 
 from __future__ import annotations
 
@@ -30,5 +30,23 @@ def curve(points: list[dict[str, Any]], x: str, y: str, title: str) -> Figure:
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.plot([p[x] for p in points], [p[y] for p in points])
     axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+    figure.tight_layout()
+    return figure
+
+
+def scatter(points: list[dict[str, Any]], x: str, y: str, title: str, *, diagonal: bool) -> Figure:
+    """A regressor's points: predicted against actual (with the diagonal where they are equal), or residuals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 5))
+    xs, ys = [p[x] for p in points], [p[y] for p in points]
+    axes.scatter(xs, ys, s=4, alpha=0.5)
+    if points:
+        ends = [min(xs + ys), max(xs + ys)] if diagonal else [min(xs), max(xs)]
+        axes.plot(ends, ends if diagonal else [0, 0], color="grey", linewidth=1)
+    axes.set(xlabel=x, ylabel=y, title=title)
     figure.tight_layout()
     return figure

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.model.evaluation import sample_scores, score
+from tabpipe.model.evaluation import regression_sample_scores, regression_score, sample_scores, score
 from tabpipe.model.predict import classes_of, predict
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tabpipe.core.settings import ChampionRule, CompiledRule, Gate
 
 # Metrics where a smaller value is better; every other metric is better when larger.
-LOWER_IS_BETTER = {"log_loss"}
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 BOOTSTRAP_CHUNK = 100  # resamples scored at once: a 100 x rows matrix of weights per model
 
 
@@ -49,19 +49,32 @@ class Comparison:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
 
 
-def minimum_rules(metrics: dict[str, Any], minimums: dict[str, float]) -> list[Rule]:
+def threshold_rules(metrics: dict[str, Any], minimums: dict[str, float], maximums: dict[str, float]) -> list[Rule]:
+    """Each named test metric at or above its minimum (`gate.min`), at or below its maximum (`gate.max`)."""
     rules = []
-    for name, minimum in minimums.items():
-        if name not in metrics:
-            raise PipelineError(f"params.yaml: gate.min names metric '{name}', which evaluate does not report")
-        value = float(metrics[name])
-        passed = value >= float(minimum)
-        rules.append(Rule(f"min_{name}", passed, f"{name} {value:.4f} is below the minimum {float(minimum):.4f}"))
+    for bound, limits in (("min", minimums), ("max", maximums)):
+        for name, limit in limits.items():
+            if name not in metrics:
+                raise PipelineError(f"params.yaml: gate.{bound} names metric '{name}', which evaluate does not report")
+            value, limit = float(metrics[name]), float(limit)
+            passed = value >= limit if bound == "min" else value <= limit
+            side = "below the minimum" if bound == "min" else "above the maximum"
+            rules.append(Rule(f"{bound}_{name}", passed, f"{name} {value:.4f} is {side} {limit:.4f}"))
     return rules
 
 
 def compiled_rules(agreement: dict[str, Any], rule: CompiledRule) -> list[Rule]:
     """The served model must answer as the trained pipeline does (metrics/compile.json)."""
+    if "max_relative_difference" in agreement:  # a regressor's values
+        relative = float(agreement["max_relative_difference"])
+        return [
+            Rule(
+                "compiled_values",
+                relative <= rule.max_relative_difference,
+                f"the served {agreement['runtime']} model's values differ from the pipeline's by up to {relative:.3g}"
+                f" of their spread, above {rule.max_relative_difference:.3g}",
+            )
+        ]
     labels, difference = float(agreement["label_agreement"]), float(agreement["max_probability_difference"])
     return [
         Rule(
@@ -76,6 +89,21 @@ def compiled_rules(agreement: dict[str, Any], rule: CompiledRule) -> list[Rule]:
             f"the served {agreement['runtime']} model's probabilities differ from the pipeline's by up to "
             f"{difference:.3g}, above {rule.max_probability_difference:.3g}",
         ),
+    ]
+
+
+def interval_rules(metrics: dict[str, Any], tolerance: float) -> list[Rule]:
+    """A regressor's intervals cover the share of test rows they were built for, within `tolerance`."""
+    if "interval_level" not in metrics:
+        return []
+    level, coverage = float(metrics["interval_level"]), float(metrics["interval_coverage"])
+    return [
+        Rule(
+            "interval_coverage",
+            abs(coverage - level) <= tolerance,
+            f"the {level:.0%} intervals cover {coverage:.2%} of test rows, further than {tolerance} from their level"
+            " (gate.regression.interval_tolerance)",
+        )
     ]
 
 
@@ -115,7 +143,8 @@ def compare(
     seed: int,
     alpha: float,
 ) -> Comparison:
-    """Compare two models' test probabilities, paired by row.
+    """Compare two models' test predictions, paired by row: probabilities, or a regressor's values
+    (no `classes`), whose metrics come from per-row errors.
 
     bootstrap: resample rows with replacement, recompute the metric for both models on the same
     sample; the p-value is the share of samples where the candidate is not better.
@@ -123,14 +152,24 @@ def compare(
     """
     import numpy as np
 
+    if not classes and test == "mcnemar":
+        raise PipelineError("params.yaml: gate.champion.test is mcnemar, which compares labels; use bootstrap")
+
+    def one(predicted: np.ndarray) -> float:
+        return score(metric, y, predicted, classes) if classes else regression_score(metric, y, predicted)
+
+    def resampled(predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if classes:
+            return sample_scores(metric, y, predicted, classes, rows)
+        return regression_sample_scores(metric, y, predicted, rows)
+
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    cand, champ = score(metric, y, candidate, classes), score(metric, y, champion, classes)
+    cand, champ = one(candidate), one(champion)
     rng = np.random.default_rng(seed)
     diffs = []
     for start in range(0, rounds, BOOTSTRAP_CHUNK):
         rows = rng.integers(0, len(y), (min(BOOTSTRAP_CHUNK, rounds - start), len(y)))
-        cand_scores = sample_scores(metric, y, candidate, classes, rows)
-        diffs.append(sign * (cand_scores - sample_scores(metric, y, champion, classes, rows)))
+        diffs.append(sign * (resampled(candidate, rows) - resampled(champion, rows)))
     defined = np.concatenate(diffs)
     defined = defined[~np.isnan(defined)]  # resamples holding one class have no ROC AUC
     low, high = np.quantile(defined, [alpha / 2, 1 - alpha / 2])
@@ -206,16 +245,18 @@ def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: C
     classes = classes_of(candidate)
     if classes_of(champion) != classes:
         raise PipelineError(
-            f"gate: the champion predicts classes {list(champion.classes_)}, the candidate {classes}: not comparable"
+            f"gate: the champion predicts classes {classes_of(champion)}, the candidate {classes}: not comparable"
         )
-    _, candidate_proba = predict(candidate, x)
     known = [str(c) for c in getattr(champion, "feature_names_in_", x.columns)]
-    _, champion_proba = predict(champion, x[known])
+    if classes:
+        candidate_out, champion_out = predict(candidate, x)[1], predict(champion, x[known])[1]
+    else:
+        candidate_out, champion_out = candidate.predict(x), champion.predict(x[known])
     return compare(
         rule.metric,
         y,
-        candidate_proba,
-        champion_proba,
+        candidate_out,
+        champion_out,
         classes,
         test=rule.test,
         rounds=rule.rounds,
@@ -244,14 +285,16 @@ def decide(
     y: np.ndarray,
     seed: int,
 ) -> Decision:
-    """Apply every rule: the minimums, the compiled model's agreement, then (when a different
-    champion serves) the champion comparison."""
+    """Apply every rule: the thresholds, the compiled model's agreement, a regressor's interval
+    coverage, then (when a different champion serves) the champion comparison. `settings` are the
+    task's (Gate.for_task)."""
     champion, note, refused = schema_policy(candidate, champion, x, settings.champion)
     comparison = compare_models(candidate, champion, x, y, settings.champion, seed) if champion is not None else None
     rules = [
         Rule("schema_accepted", not refused, note or ""),
-        *minimum_rules(metrics, settings.min),
+        *threshold_rules(metrics, settings.min, settings.max),
         *compiled_rules(agreement, settings.compiled),
+        *interval_rules(metrics, settings.regression.interval_tolerance),
         *champion_rules(
             comparison,
             tolerance=settings.champion.tolerance,

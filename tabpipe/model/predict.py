@@ -22,5 +22,5 @@ def predict(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def classes_of(model: Any) -> list[str]:
-    """The model's classes as text, in the order of its probability columns."""
-    return [str(c) for c in model.classes_]
+    """The model's classes as text, in the order of its probability columns; none for a regressor."""
+    return [str(c) for c in getattr(model, "classes_", [])]

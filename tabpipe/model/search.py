@@ -263,12 +263,10 @@ def _cross_validate(
     """
     from joblib import Parallel, delayed
     from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
 
     from tabpipe.model import cluster
 
-    by = split.groups(y, 1 / settings.cv_folds)  # classes, or a quantity's quantile bins
-    folds = list(StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed).split(x, by))
+    folds = cv_folds(x, y, settings.cv_folds, seed)
     pipelines = {}
     for index in alive:
         entry = entries[index]
@@ -294,6 +292,19 @@ def _cross_validate(
         except ValueError as error:
             name = entries[alive[position]].name
             raise PipelineError(f"train: candidate '{name}' failed: {error}".splitlines()[0]) from None
+
+
+def cv_folds(x: Any, y: Any, folds: int, seed: int) -> list[tuple[Any, Any]]:
+    """The seeded folds, stratified by class or by a quantity's quantile bins."""
+    from sklearn.model_selection import StratifiedKFold
+
+    by = split.groups(y, 1 / folds)
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, by))
+
+
+def unfitted(winner: SearchResult, preprocessor: Any, seed: int) -> Pipeline:
+    """The winning configuration as an unfitted pipeline, as the search cross-validated it."""
+    return _pipeline(_Entry(winner.name, winner.spec, winner.best_params), preprocessor, seed)
 
 
 def _pipeline(entry: _Entry, preprocessor: Any, seed: int) -> Pipeline:

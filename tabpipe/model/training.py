@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.model import estimators, search
+from tabpipe.model import estimators, intervals, search
 
 if TYPE_CHECKING:
     from tabpipe.core.settings import Train
@@ -49,6 +49,14 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trai
         winner = search.best(results)
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
         model = search.refit(winner, preprocessor, x, y, seed)
+        if estimators.task_of(winner.spec.estimator) == "regression":
+            level = settings.regression.interval
+            progress.doing(f"calibrating {level:.0%} intervals on {winner.name}'s {settings.cv_folds}-fold errors")
+            folds = search.cv_folds(x, y, settings.cv_folds, seed)
+            unfitted = search.unfitted(winner, preprocessor, seed)
+            model.interval_ = intervals.calibrate(unfitted, x, y, folds, level, settings.n_jobs).as_dict()
     blob = search.serialize(model)
     summary = search.summary(winner, results, settings.cv_folds)
+    if intervals.of(model):
+        summary["interval"] = model.interval_
     return Trained(model, blob, winner, results, summary, settings.scoring)

@@ -55,12 +55,25 @@ class Manifest:
     def metrics(self) -> dict[str, Any]:
         return self.raw["metrics"]
 
+    @property
+    def value_buckets(self) -> list[float]:
+        """A regressor's histogram buckets for served values: the training target's deciles."""
+        return [float(b) for b in self.raw.get("value_buckets", [])]
+
 
 def build(
-    schema: Schema, model_file: str, model_sha256: str, pipeline_sha256: str, metrics: dict[str, Any], serve: Serve
+    schema: Schema,
+    model_file: str,
+    model_sha256: str,
+    pipeline_sha256: str,
+    metrics: dict[str, Any],
+    serve: Serve,
+    value_buckets: list[float] | None = None,
 ) -> dict[str, Any]:
-    """`model_sha256` is the served file's hash; `pipeline_sha256` the trained pipeline's (MLflow's key)."""
+    """`model_sha256` is the served file's hash; `pipeline_sha256` the trained pipeline's (MLflow's key);
+    `value_buckets` a regressor's (see `deciles`)."""
     name = f"tabpipe-{schema.name}"
+    extra = {"value_buckets": value_buckets} if value_buckets else {}
     return {
         "name": name,
         "tag": f"{name}:{model_sha256[:20]}",
@@ -71,7 +84,15 @@ def build(
         "metrics": metrics,
         "schema": schema.to_dict(),
         "serve": serve.model_dump(),
+        **extra,
     }
+
+
+def deciles(target: Any) -> list[float]:
+    """A regression target's distinct deciles: where /metrics' histogram of served values splits."""
+    import numpy as np
+
+    return sorted({round(float(q), 6) for q in np.quantile(np.asarray(target, dtype="float64"), np.arange(1, 10) / 10)})
 
 
 def release_record(manifest: dict[str, Any]) -> dict[str, str]:

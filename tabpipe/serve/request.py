@@ -74,6 +74,29 @@ def predict(model: Any, records: list[dict[str, Any]], schema: Schema) -> tuple[
     return predict_frame(model, rows_frame(records, schema))
 
 
+def predict_values(model: Any, records: list[dict[str, Any]], schema: Schema) -> Any:
+    """A regressor's values for request rows, as `predict` gets a classifier's probabilities."""
+    import numpy as np
+
+    if hasattr(model, "predict_records"):
+        return model.predict_records(records).ravel()
+    return np.asarray(model.predict(rows_frame(records, schema)), dtype="float64")
+
+
+def answer_values(
+    values: Any, lower: Any, upper: Any, model: dict[str, str], request_id: str | None = None
+) -> dict[str, Any]:
+    """A regressor's /predict body: each row's value and its interval (at the level /model reports)."""
+    return {
+        "model": model,
+        "request_id": request_id,
+        "predictions": [
+            {"value": float(value), "interval": [float(low), float(high)]}
+            for value, low, high in zip(values, lower, upper, strict=True)
+        ],
+    }
+
+
 def answer(
     labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
 ) -> dict[str, Any]:

@@ -116,11 +116,20 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
         # MLflow keeps only the first input per dataset and run.
         mlflow.log_input(dataset, context="test")
         mlflow.log_metrics(flat, model_id=model_id, dataset=dataset)
-        mlflow.log_figure(figures.confusion(y_true, evaluation.labels, evaluation.classes), "confusion_matrix.png")
-        mlflow.log_figure(figures.curve(curves["roc"], "fpr", "tpr", "ROC (test set)"), "roc_curve.png")
-        mlflow.log_figure(
-            figures.curve(curves["pr"], "recall", "precision", "Precision-recall (test set)"), "pr_curve.png"
-        )
+        if evaluation.regression:
+            actual = figures.scatter(curves["actual"], "actual", "predicted", "Predicted (test set)", diagonal=True)
+            residuals = figures.scatter(
+                curves["residuals"], "predicted", "residual", "Residuals (test set)", diagonal=False
+            )
+            mlflow.log_figure(actual, "predicted_vs_actual.png")
+            mlflow.log_figure(residuals, "residuals.png")
+        else:
+            confusion = figures.confusion(y_true, evaluation.labels, evaluation.classes)
+            mlflow.log_figure(confusion, "confusion_matrix.png")
+            mlflow.log_figure(figures.curve(curves["roc"], "fpr", "tpr", "ROC (test set)"), "roc_curve.png")
+            mlflow.log_figure(
+                figures.curve(curves["pr"], "recall", "precision", "Precision-recall (test set)"), "pr_curve.png"
+            )
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
 
 

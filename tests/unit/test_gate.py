@@ -25,7 +25,7 @@ def labels() -> np.ndarray:
 
 
 def test_minimums_pass_and_fail_with_a_readable_line() -> None:
-    rules = gate.minimum_rules({"roc_auc": 0.91, "f1_macro": 0.6}, {"roc_auc": 0.9, "f1_macro": 0.7})
+    rules = gate.threshold_rules({"roc_auc": 0.91, "f1_macro": 0.6}, {"roc_auc": 0.9, "f1_macro": 0.7}, {})
     assert [(r.name, r.passed) for r in rules] == [("min_roc_auc", True), ("min_f1_macro", False)]
     flags, lines = gate.verdict(rules)
     assert flags == {"min_roc_auc": True, "min_f1_macro": False, "passed": False}
@@ -51,7 +51,41 @@ def test_the_compiled_model_must_agree_with_the_pipeline() -> None:
 
 def test_unknown_minimum_metric_is_a_params_error() -> None:
     with pytest.raises(PipelineError, match=r"gate\.min names metric 'auc'"):
-        gate.minimum_rules({"roc_auc": 0.9}, {"auc": 0.5})
+        gate.threshold_rules({"roc_auc": 0.9}, {"auc": 0.5}, {})
+    with pytest.raises(PipelineError, match=r"gate\.max names metric 'rmse'"):
+        gate.threshold_rules({"roc_auc": 0.9}, {}, {"rmse": 0.5})
+
+
+def test_maximums_bound_metrics_where_smaller_is_better() -> None:
+    rules = gate.threshold_rules({"rmse": 0.44, "mae": 0.31, "r2": 0.86}, {"r2": 0.855}, {"rmse": 0.435, "mae": 0.4})
+    flags, lines = gate.verdict(rules)
+    assert flags == {"min_r2": True, "max_rmse": False, "max_mae": True, "passed": False}
+    assert lines == ["gate: max_rmse: rmse 0.4400 is above the maximum 0.4350"]
+
+
+def test_a_regressors_compiled_values_and_interval_coverage_are_gated() -> None:
+    rule = params_section(Gate).compiled.model_copy(update={"max_relative_difference": 1e-6})
+    close = {"runtime": "onnx", "max_value_difference": 1e-7, "max_relative_difference": 2e-8}
+    assert [(r.name, r.passed) for r in gate.compiled_rules(close, rule)] == [("compiled_values", True)]
+    far = {**close, "max_relative_difference": 3e-4}
+    assert [(r.name, r.passed) for r in gate.compiled_rules(far, rule)] == [("compiled_values", False)]
+    assert gate.interval_rules({"rmse": 0.4}, 0.03) == []
+    inside = gate.interval_rules({"interval_level": 0.9, "interval_coverage": 0.8801}, 0.03)
+    outside = gate.interval_rules({"interval_level": 0.9, "interval_coverage": 0.86}, 0.03)
+    assert [r.passed for r in inside + outside] == [True, False]
+    assert outside[0].detail.startswith("the 90% intervals cover 86.00% of test rows")
+
+
+def test_regression_rules_replace_classifications_for_a_regression_task() -> None:
+    rules = params_section(Gate)
+    assert rules.for_task("classification") is rules
+    chosen = rules.for_task("regression")
+    assert (chosen.min, chosen.max) == (rules.regression.min, rules.regression.max)
+    assert (chosen.champion.metric, chosen.champion.tolerance) == (
+        rules.regression.champion_metric,
+        rules.regression.tolerance,
+    )
+    assert chosen.champion.rounds == rules.champion.rounds
 
 
 def test_no_champion_passes_both_champion_rules() -> None:

@@ -164,10 +164,11 @@ def run_stage(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
 
 
-def test_a_regression_is_featurized_trained_recorded_and_compiled_then_evaluate_stops(
+def test_a_regression_is_featurized_trained_recorded_compiled_evaluated_and_gated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Diabetes by path and target: the regressors race by RMSE, MLflow records the winner, ONNX serves it."""
+    """Diabetes by path and target: the regressors race by RMSE, MLflow records the winner, ONNX serves it,
+    its intervals cover about their level of test rows, and the gate checks the regression's rules."""
     import joblib
     import mlflow
     import yaml
@@ -202,9 +203,22 @@ def test_a_regression_is_featurized_trained_recorded_and_compiled_then_evaluate_
     assert run_stage("compile", capsys) == []
     agreement = yaml.safe_load((tmp_path / "metrics/compile.json").read_text())
     assert agreement["runtime"] == "onnx" and agreement["max_relative_difference"] < 1e-5, agreement
-    assert run_stage("evaluate", capsys) == [
-        "error: data/prepared/schema.json: diabetes is a regression task, and evaluating regressors is not built yet"
-    ]
+    assert summary["interval"]["level"] == 0.9 and summary["interval"]["halfwidth"] > 0
+    assert run_stage("evaluate", capsys) == []
+    found = yaml.safe_load((tmp_path / "metrics/evaluate.json").read_text())
+    assert set(found) == {"rmse", "mae", "r2", "rows", "interval_level", "interval_coverage", "interval_width"}
+    assert 40 < found["rmse"] < 80 and 0.2 < found["r2"] < 0.7 and found["rows"] == 111
+    assert found["interval_width"] == pytest.approx(2 * summary["interval"]["halfwidth"], abs=1e-6)
+    table = pd.read_parquet(tmp_path / "data/predictions/test.parquet")
+    inside = (table["actual"] >= table["lower"]) & (table["actual"] <= table["upper"])
+    assert found["interval_coverage"] == pytest.approx(inside.mean(), abs=1e-6)
+    assert abs(found["interval_coverage"] - 0.9) <= 0.06  # 111 rows: the coverage's standard error is 0.03
+    points = yaml.safe_load((tmp_path / "metrics/plots/actual.json").read_text())
+    assert len(points) == 111 and set(points[0]) == {"actual", "predicted"}
+    assert yaml.safe_load((tmp_path / "metrics/plots/roc.json").read_text()) == []
+    assert run_stage("gate", capsys) == []
+    flags = yaml.safe_load((tmp_path / "metrics/gate.json").read_text())
+    assert flags["passed"] and flags["interval_coverage"] and flags["compiled_values"] and "min_r2" in flags
 
 
 def test_a_task_searches_only_estimators_that_learn_it() -> None:

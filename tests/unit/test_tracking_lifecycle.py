@@ -18,9 +18,14 @@ from tests.helpers import TOY, toy_frame
 FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
 SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)
 REGRESSION = settings.Regression(
-    scoring="neg_root_mean_squared_error", candidates={"linear": settings.Candidate(estimator="ridge")}
+    scoring="neg_root_mean_squared_error", candidates={"linear": settings.Candidate(estimator="ridge")}, interval=0.9
 )
-EVALUATE = settings.Evaluate(importance_scoring="roc_auc", importance_repeats=1, importance_rows=0)
+EVALUATE = settings.Evaluate(
+    importance_scoring="roc_auc",
+    importance_repeats=1,
+    importance_rows=0,
+    regression=settings.EvaluateRegression(importance_scoring="neg_root_mean_squared_error"),
+)
 
 
 def train_settings(**candidates: settings.Candidate) -> settings.Train:
