@@ -51,6 +51,7 @@ def run(args: Options) -> int:
     reference = assess.reference_frame(
         files.read_parquet(layout["data"]["prepared"] / "test.parquet"),
         files.read_parquet(layout["data"]["predictions"]),
+        prepared.regression,
     )
 
     if args.batch:

@@ -35,6 +35,11 @@ EstimatorName = Literal[
 Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
 RegressionMetric = Literal["rmse", "mae", "r2"]
 AnyMetric = Literal[Metric, RegressionMetric]
+# Metrics that are better when larger, and a regressor's interval coverage: what the monitor bounds
+# by how far each may fall (an error metric such as rmse rises instead; bound r2 for a regressor).
+Falling = Literal[
+    "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2", "interval_coverage"
+]
 PairedTest = Literal["bootstrap", "mcnemar"]
 Runtime = Literal["onnx", "auto", "sklearn"]  # what serves: see serve.runtime in params.yaml
 # Evidently 0.7's drift tests by the column kind they accept (its stattest registry).
@@ -320,7 +325,7 @@ class Monitor(Section):
     drift: Drift
     important_features: int
     prediction_threshold: float
-    max_metric_drop: dict[Metric, float]
+    max_metric_drop: dict[Falling, float]
 
 
 class Notify(Section):

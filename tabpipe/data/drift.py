@@ -40,12 +40,15 @@ def measure(
     *,
     summary: bool = False,
     extra: dict[str, float] | None = None,
+    extra_numeric: bool = False,
 ) -> tuple[DriftResult, Any]:
     """Per-feature drift of `current` against `reference`; returns the result and Evidently's snapshot.
 
     With `summary`, the snapshot also holds a data summary of both frames, for a person to read.
     `extra` names further categorical columns of both frames (the model's predicted class, say)
     with their distance thresholds: tested with `cat_method`, reported apart from the features' share.
+    `extra_numeric` says they are numbers (a regressor's values): tested with the normed Wasserstein
+    distance instead, a distance on the same scale as the categorical ones.
     """
     os.environ.setdefault("DO_NOT_TRACK", "1")  # before Evidently loads: no telemetry
     from evidently import DataDefinition, Dataset, Report
@@ -71,10 +74,9 @@ def measure(
         share_tests=[lte(settings.max_drifted_share)],
     )
     extra = extra or {}
-    extra_flags = {
-        name: DriftedColumnsCount(columns=[name], **_kw(settings.cat_method, t)) for name, t in extra.items()
-    }
-    extra_scores = {name: ValueDrift(column=name, method=settings.cat_method, threshold=t) for name, t in extra.items()}
+    extra_method = "wasserstein" if extra_numeric else settings.cat_method
+    extra_flags = {name: DriftedColumnsCount(columns=[name], **_kw(extra_method, t)) for name, t in extra.items()}
+    extra_scores = {name: ValueDrift(column=name, method=extra_method, threshold=t) for name, t in extra.items()}
     metrics: list[Any] = [
         overall,
         *per_column.values(),
@@ -87,10 +89,11 @@ def measure(
         metrics.append(DataSummaryPreset(columns=columns, include_tests=True))
     # The target is in the summary only: a class label is categorical, a regression target a number.
     target_kind = [schema.target] if schema.target in columns else []
+    numbers, texts = (list(extra), []) if extra_numeric else ([], list(extra))
     definition = DataDefinition(
-        numerical_columns=[*schema.numeric, *(target_kind if schema.regression else [])],
+        numerical_columns=[*schema.numeric, *numbers, *(target_kind if schema.regression else [])],
         categorical_columns=[
-            c for c in (*schema.categorical, *extra, *([] if schema.regression else target_kind)) if c in columns
+            c for c in (*schema.categorical, *texts, *([] if schema.regression else target_kind)) if c in columns
         ],
     )
     snapshot = Report(metrics).run(

@@ -38,11 +38,13 @@ BENTO_TAG_TAG = "release.bento"  # on the champion's registered version: the Ben
 
 @dataclass(frozen=True)
 class Expected:
-    """What each smoke row must be answered: its label and every class's probability, and who said so."""
+    """What each smoke row must be answered, and who said so: a label and every class's probability
+    (`values` None), or a regressor's value and interval (`labels` and `probabilities` empty)."""
 
     labels: list[str]
     probabilities: list[dict[str, float]]
     source: str  # "evaluate", or "model <tag> in-process" when data/predictions/ holds another model's answers
+    values: list[tuple[float, float, float]] | None = None  # (value, lower, upper) per row
 
 
 def smoke_rows(test: pd.DataFrame, features: list[str], count: int) -> list[dict[str, Any]]:
@@ -52,29 +54,41 @@ def smoke_rows(test: pd.DataFrame, features: list[str], count: int) -> list[dict
 
 
 def from_predictions(saved: pd.DataFrame, classes: list[str], count: int) -> Expected:
-    """evaluate's answers (data/predictions/test.parquet: `predicted`, `proba_<class>`) for the first rows."""
-    columns = ["predicted", *(f"proba_{label}" for label in classes)]
+    """evaluate's answers (data/predictions/test.parquet: `predicted`, `proba_<class>`, or a regressor's
+    `lower` and `upper`) for the first rows."""
+    columns = ["predicted", *(f"proba_{label}" for label in classes)] if classes else ["predicted", "lower", "upper"]
     missing = [column for column in columns if column not in saved.columns]
     if missing:
         raise PipelineError(f"evaluate's predictions have no column {missing[0]!r}; rerun `dvc repro`")
     head = saved.head(count)
+    if not classes:
+        values = [(float(v), float(lo), float(hi)) for v, lo, hi in head[columns].itertuples(index=False)]
+        return Expected([], [], "evaluate", values)
     probabilities = [{label: float(row[f"proba_{label}"]) for label in classes} for _, row in head.iterrows()]
     return Expected([str(label) for label in head["predicted"]], probabilities, "evaluate")
 
 
 def from_model(model: Any, rows: list[dict[str, Any]], served: Manifest) -> Expected:
     """What the served model file answers in this process, through the service's own prediction path."""
+    from tabpipe.model import intervals
     from tabpipe.model.predict import classes_of
     from tabpipe.serve import request
 
+    source = f"model {served.tag} in-process"
+    if served.schema.regression:
+        values = request.predict_values(model, rows, served.schema)
+        lower, upper = intervals.bounds(values, intervals.of(model))
+        return Expected([], [], source, [tuple(map(float, t)) for t in zip(values, lower, upper, strict=True)])
     labels, proba = request.predict(model, rows, served.schema)
     classes = classes_of(model)
     probabilities = [{c: float(p) for c, p in zip(classes, row, strict=True)} for row in proba]
-    return Expected([str(label) for label in labels], probabilities, f"model {served.tag} in-process")
+    return Expected([str(label) for label in labels], probabilities, source)
 
 
 def difference(answers: list[dict[str, Any]], expected: Expected, tolerance: float = TOLERANCE) -> str | None:
     """The first way the served answers differ from the expected ones, in words; None when they agree."""
+    if expected.values is not None:
+        return value_difference(answers, expected, tolerance)
     if len(answers) != len(expected.labels):
         return f"answered {len(answers)} of {len(expected.labels)} rows"
     pairs = zip(answers, expected.labels, expected.probabilities, strict=True)
@@ -89,6 +103,22 @@ def difference(answers: list[dict[str, Any]], expected: Expected, tolerance: flo
                 return (
                     f"test row {row}: probability of {name!r} {got[name]!r}, {expected.source} gave {value!r} "
                     f"(tolerance {tolerance:g})"
+                )
+    return None
+
+
+def value_difference(answers: list[dict[str, Any]], expected: Expected, tolerance: float) -> str | None:
+    """A regressor's answers against the expected values and intervals, relative to each value's size."""
+    wanted = expected.values or []
+    if len(answers) != len(wanted):
+        return f"answered {len(answers)} of {len(wanted)} rows"
+    for row, (answer, (value, lower, upper)) in enumerate(zip(answers, wanted, strict=True)):
+        interval = answer.get("interval") or [None, None]
+        got = {"value": answer.get("value"), "lower end": interval[0], "upper end": interval[-1]}
+        for name, want in (("value", value), ("lower end", lower), ("upper end", upper)):
+            if not isinstance(got[name], int | float) or not abs(got[name] - want) <= tolerance * max(1.0, abs(want)):
+                return (
+                    f"test row {row}: {name} {got[name]!r}, {expected.source} gave {want!r} (tolerance {tolerance:g})"
                 )
     return None
 

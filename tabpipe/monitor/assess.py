@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.data.drift import measure
-from tabpipe.model.evaluation import METRICS, score
+from tabpipe.model.evaluation import METRICS, regression_metrics, score
+from tabpipe.model.intervals import coverage as interval_coverage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,14 +54,16 @@ def assess(
     truth: np.ndarray | None = None,
     proba: np.ndarray | None = None,
     classes: list[str] | None = None,
+    bounds: np.ndarray | None = None,
     summary: bool = True,
 ) -> Assessment:
     """Compare a window with the reference and decide whether to retrain.
 
-    Both frames hold the schema's features and a PREDICTION column (the predicted class).
-    `importance` lists features most important first; `gated` is the model's gated test metrics.
-    With `truth` (labels for the window's rows) and `proba`, the window's own metrics are measured
-    and compared with the gated ones. `summary` adds Evidently's data summary to the HTML report.
+    Both frames hold the schema's features and a PREDICTION column (the predicted class, or a
+    regressor's value). `importance` lists features most important first; `gated` is the model's
+    gated test metrics. With `truth` (labels for the window's rows) and `proba` (a regressor's
+    values, with `bounds` its intervals' ends), the window's own metrics are measured and compared
+    with the gated ones. `summary` adds Evidently's data summary to the HTML report.
     """
     rows = len(current)
     if rows < settings.min_rows:
@@ -69,7 +72,13 @@ def assess(
     if missing:
         raise PipelineError(f"monitor: column '{missing[0]}': missing from the window")
     result, report = measure(
-        reference, current, schema, settings.drift, summary=summary, extra={PREDICTION: settings.prediction_threshold}
+        reference,
+        current,
+        schema,
+        settings.drift,
+        summary=summary,
+        extra={PREDICTION: settings.prediction_threshold},
+        extra_numeric=schema.regression,
     )
     watched = importance[: settings.important_features]
     values: dict[str, Any] = {
@@ -81,17 +90,27 @@ def assess(
         "prediction_drifted": int(result.extra_drifted[PREDICTION]),
         "feature_drift": {name: _round(score) for name, score in result.scores.items()},
     }
-    reasons = _drift_reasons(result, watched, settings)
+    reasons = _drift_reasons(result, watched, settings, "values" if schema.regression else "classes")
     if truth is not None and proba is not None and classes is not None:
-        live = window_metrics(truth, proba, classes)
+        live = window_metrics(truth, proba, classes, bounds)
         values["labelled"] = live
         reasons += _metric_reasons(live, gated, settings.max_metric_drop)
     values["retrain"] = int(bool(reasons))
     return Assessment(values, reasons, report)
 
 
-def window_metrics(truth: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, float]:
-    """The evaluate stage's metrics on the window; a metric undefined here (one class only) is left out."""
+def window_metrics(
+    truth: np.ndarray, proba: np.ndarray, classes: list[str], bounds: np.ndarray | None = None
+) -> dict[str, float]:
+    """The evaluate stage's metrics on the window; a metric undefined here (one class only) is left out.
+
+    A regressor's (no `classes`; `proba` holds its values): its errors, and with `bounds` (lower and
+    upper per row) the share of labelled rows inside their interval."""
+    if not classes:
+        found = {k: v for k, v in regression_metrics(truth, proba).items() if k != "rows" and math.isfinite(v)}
+        if bounds is not None:
+            found["interval_coverage"] = _round(interval_coverage(truth, bounds[:, 0], bounds[:, 1]))
+        return found
     values = {}
     for name in METRICS:
         try:
@@ -103,7 +122,7 @@ def window_metrics(truth: np.ndarray, proba: np.ndarray, classes: list[str]) -> 
     return values
 
 
-def _drift_reasons(result: Any, watched: list[str], settings: Monitor) -> list[str]:
+def _drift_reasons(result: Any, watched: list[str], settings: Monitor, predicted: str) -> list[str]:
     reasons = []
     if result.share > settings.drift.max_drifted_share:
         reasons.append(
@@ -115,7 +134,7 @@ def _drift_reasons(result: Any, watched: list[str], settings: Monitor) -> list[s
         reasons.append(f"drift: important feature(s) {', '.join(important)} drifted")
     if result.extra_drifted[PREDICTION]:
         reasons.append(
-            f"prediction drift: predicted classes shifted by {result.extra_scores[PREDICTION]:.3f}"
+            f"prediction drift: predicted {predicted} shifted by {result.extra_scores[PREDICTION]:.3f}"
             f" (>= {settings.prediction_threshold})"
         )
     return reasons
@@ -142,8 +161,12 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def reference_frame(test: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
-    """The test split with the class evaluate predicted for each row (its `predicted` column, same order)."""
+def reference_frame(test: pd.DataFrame, predictions: pd.DataFrame, regression: bool = False) -> pd.DataFrame:
+    """The test split with what evaluate predicted for each row (its `predicted` column, same order):
+    a class as text, or a regressor's value."""
     if len(test) != len(predictions):
         raise PipelineError(f"monitor: {len(test)} test rows but {len(predictions)} saved predictions; rerun dvc repro")
-    return test.assign(**{PREDICTION: predictions["predicted"].astype(str).to_numpy()})
+    predicted = predictions["predicted"]
+    return test.assign(
+        **{PREDICTION: (predicted.astype("float64") if regression else predicted.astype(str)).to_numpy()}
+    )
