@@ -14,6 +14,7 @@ from tabpipe.data.schema import Schema
 from tests.helpers import (
     FAMILIES,
     SMALL_ADULT,
+    SMALL_CALIFORNIA,
     TOY,
     Reproduced,
     Served,
@@ -21,6 +22,7 @@ from tests.helpers import (
     dvc,
     env,
     make_project,
+    regressor,
     reproduce,
     serving,
     set_params,
@@ -140,16 +142,28 @@ def small_adult(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
     return Reproduced(repo, base / "bentoml")
 
 
+@pytest.fixture(scope="session")
+def small_california(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
+    """The small california project (a regression) reproduced up to featurize."""
+    base = tmp_path_factory.mktemp("small-california")
+    repo = make_project(base / "repo")
+    set_params(repo, **SMALL_CALIFORNIA)
+    dvc("repro", "featurize", cwd=repo)
+    return Reproduced(repo, base / "bentoml")
+
+
 @pytest.fixture(scope="session", params=sorted(FAMILIES))
-def served_family(
-    request: pytest.FixtureRequest, small_adult: Reproduced, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """Each family served once per session, shared by the load and fuzz tests (pytest groups them)."""
+def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Each family served once per session, shared by the load and fuzz tests (pytest groups them).
+
+    Classifiers learn small adult; a regressor small california (its candidates are train.regression's)."""
     family = request.param
     base = tmp_path_factory.mktemp(f"served-{family}")
-    project, log = copy_reproduced(small_adult, base), base / "log.db"
+    source = request.getfixturevalue("small_california" if regressor(family) else "small_adult")
+    project, log = copy_reproduced(source, base), base / "log.db"
     repo, home = project.repo, project.home
-    set_params(repo, **{"train.candidates": {family: FAMILIES[family]}})
+    section = "train.regression.candidates" if regressor(family) else "train.candidates"
+    set_params(repo, **{section: {family: FAMILIES[family]}})
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
     features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
     test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in features]].head(3)

@@ -149,12 +149,14 @@ FAMILIES = {
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 50, "n_jobs": 2}},
     "boosting": {"estimator": "hist_gradient_boosting", "fixed": {"max_iter": 100, "early_stopping": False}},
     "lightgbm": {"estimator": "lightgbm", "fixed": {"n_estimators": 100}},
+    # A regressor, on small california (SMALL_CALIFORNIA): a value and an interval per row.
+    "lightgbm_regressor": {"estimator": "lightgbm_regressor", "fixed": {"n_estimators": 100}},
 }
 
 
 @dataclass(frozen=True)
 class Served:
-    """A running `bentoml serve` of a small adult model of one candidate family."""
+    """A running `bentoml serve` of a small model of one candidate family (adult, or california for a regressor)."""
 
     family: str
     repo: Path
@@ -173,6 +175,14 @@ SMALL_ADULT = {
     "serve.max_rows": 20,
     "serve.max_body_bytes": 20_000,
 }
+
+
+# A small california project: a regression, numbers only, quick to train.
+SMALL_CALIFORNIA = {**SMALL_ADULT, "data.dataset": "california"}
+
+
+def regressor(family: str) -> bool:
+    return FAMILIES[family]["estimator"].endswith("_regressor")
 
 
 def set_params(repo: Path, **values: object) -> None:

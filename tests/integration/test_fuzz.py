@@ -90,7 +90,11 @@ def check(client: Client, body: bytes, content_type: str, rows: int | None) -> N
     if status == 200:
         assert rows is not None and len(answer["predictions"]) == rows
         for prediction in answer["predictions"]:
-            assert math.isclose(sum(prediction["probabilities"].values()), 1.0, rel_tol=1e-9)
+            if "value" in prediction:  # a regressor: a finite value inside its interval
+                low, high = prediction["interval"]
+                assert math.isfinite(prediction["value"]) and low <= prediction["value"] <= high, prediction
+            else:
+                assert math.isclose(sum(prediction["probabilities"].values()), 1.0, rel_tol=1e-9)
         return
     assert 400 <= status < 500
     if "error" in answer:

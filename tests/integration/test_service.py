@@ -47,7 +47,8 @@ GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_wid
 
 
 def assert_parity(repo: Path, url: str, batch: int) -> None:
-    """Every test row, served over HTTP, gets evaluate's label and probabilities (within 1e-9)."""
+    """Every test row, served over HTTP, gets evaluate's label and probabilities (a regressor's value and
+    interval), within 1e-9."""
     schema = json.loads((repo / "data/prepared/schema.json").read_text())
     test = pd.read_parquet(repo / "data/prepared/test.parquet")
     features = test[[f["name"] for f in schema["features"]]].astype(object)
@@ -58,6 +59,11 @@ def assert_parity(repo: Path, url: str, batch: int) -> None:
         assert status == 200, answer
         answers += answer["predictions"]
     saved = pd.read_parquet(repo / "data/predictions/test.parquet")
+    if schema.get("task") == "regression":  # the value, and the interval evaluate measured
+        assert np.abs(np.array([p["value"] for p in answers]) - saved["predicted"].to_numpy()).max() <= 1e-9
+        intervals = np.array([p["interval"] for p in answers])
+        assert np.abs(intervals - saved[["lower", "upper"]].to_numpy()).max() <= 1e-9
+        return
     assert [p["label"] for p in answers] == saved["predicted"].tolist()
     for label in schema["classes"]:
         served = np.array([p["probabilities"][label] for p in answers])
@@ -74,7 +80,8 @@ def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], u
 
 
 def test_every_family_serves_exactly_what_evaluate_measured(served_family: Served) -> None:
-    """Logistic regression, forest, boosting and LightGBM on adult: the compiled model answers as evaluate scored it."""
+    """Logistic regression, forest, boosting and LightGBM on adult, and a LightGBM regressor on california:
+    the compiled model answers as evaluate scored it."""
     assert_parity(served_family.repo, served_family.url, batch=20)
 
 
