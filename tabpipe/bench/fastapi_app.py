@@ -1,5 +1,6 @@
 """A peer of our service, for the serving benchmark only: FastAPI + uvicorn around the scikit-learn
-pipeline, written the way users write it (a DataFrame from the request, `predict_proba`).
+pipeline, written the way users write it (a DataFrame from the request, `predict_proba`, or a
+regressor's `predict` and its interval).
 
 Same trained pipeline (hash-checked), same request model built from the schema, same answer;
 no prediction log, no metrics.
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from tabpipe.core.layout import paths
+from tabpipe.model.intervals import bounds, of
 from tabpipe.model.predict import classes_of, predict
 from tabpipe.serve import bento_model, manifest, request
 
@@ -23,6 +25,7 @@ MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
 MODEL = bento_model.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
 CLASSES = classes_of(MODEL)
+INTERVAL = of(MODEL)
 Row = request.row_model(SCHEMA, MANIFEST.serve.unseen)
 
 
@@ -41,5 +44,10 @@ def health() -> dict[str, str]:
 @app.post("/predict")
 def predict_rows(body: Request) -> dict[str, Any]:
     """`def`, as FastAPI's docs advise for blocking work: it runs in FastAPI's thread pool."""
-    labels, proba = predict(MODEL, request.rows_frame(request.records(body.rows), SCHEMA))
+    frame = request.rows_frame(request.records(body.rows), SCHEMA)
+    if SCHEMA.regression:  # the value and its interval, as ours answers
+        values = MODEL.predict(frame)
+        lower, upper = bounds(values, INTERVAL)
+        return request.answer_values(values, lower, upper, MANIFEST.identity)
+    labels, proba = predict(MODEL, frame)
     return request.answer(labels, proba, CLASSES, MANIFEST.identity)

@@ -1,11 +1,11 @@
 """Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
-    tabpipe bench serving                     # adult, logreg + forest + boosting, 4 servers, ~25 min
+    tabpipe bench serving                     # every family (a regressor on california), 4 servers, ~40 min
     tabpipe bench serving --duration 1 --concurrency 1 --concurrency 2 --batch 100 --model logreg \
         --fraction 0.05                       # a smoke run
 
-Each family is trained alone by the real pipeline (`dvc repro` on adult) in a scratch copy of the
-project. Then, with the same worker count each (`--workers`, default serve.workers):
+Each family is trained alone by the real pipeline (`dvc repro` on adult, a regressor on california)
+in a scratch copy of the project. Then, with the same worker count each (`--workers`, default serve.workers):
 1. ours: `bentoml serve` of the compiled (ONNX) model, prediction log on;
 2. FastAPI + uvicorn around the scikit-learn pipeline, written the way users write it;
 3. `mlflow models serve` of the registered model (it answers probabilities too);
@@ -45,7 +45,14 @@ FAMILIES = {
         "estimator": "hist_gradient_boosting",
         "fixed": {"max_iter": 300, "early_stopping": False, "learning_rate": 0.1, "max_leaf_nodes": 31},
     },
+    "lightgbm": {"estimator": "lightgbm", "fixed": {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}},
+    # A regressor, on california: each row answers a value and its interval.
+    "lightgbm_regressor": {
+        "estimator": "lightgbm_regressor",
+        "fixed": {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31},
+    },
 }
+DEFAULT = ["logreg", "forest", "boosting", "lightgbm", "lightgbm_regressor"]
 SERVERS = ("ours", "fastapi", "mlflow")
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -67,15 +74,22 @@ class Load:
 def build(
     root: Path, name: str, workdir: Path, fraction: float, environ: dict[str, str], overrides: dict[str, Any]
 ) -> Path:
-    """A scratch project whose pipeline trains only this family on adult, after `dvc repro`."""
+    """A scratch project that trains only this family on adult (a regressor: california), after `dvc repro`."""
     repo = project.copy_project(root, workdir / name, environ)
-    params = {"data.dataset": "adult", "data.fraction": fraction, "train.candidates": {name: FAMILIES[name]}}
+    regressor = regression(name)
+    section = "train.regression.candidates" if regressor else "train.candidates"
+    params = {"data.dataset": "california" if regressor else "adult", "data.fraction": fraction}
+    params |= {section: {name: FAMILIES[name]}}
     params |= {"train.cv_folds": 2, "evaluate.importance_repeats": 1, "serve.prediction_log": str(repo / "log.db")}
     project.set_params(repo, {**params, **overrides})
     result = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=environ, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"dvc repro for {name} failed:\n{result.stderr[-2000:]}")
     return repo
+
+
+def regression(name: str) -> bool:
+    return FAMILIES[name]["estimator"].endswith("_regressor")
 
 
 def test_rows(repo: Path, count: int) -> list[dict[str, Any]]:
@@ -106,6 +120,9 @@ def in_process(repo: Path) -> dict[str, float]:
     (row,) = test_rows(repo, 1)
     frame = request.rows_frame([row], served.schema)
     batch = test_rows(repo, 1000)
+    regressor = served.schema.regression
+    predict = pipeline.predict if regressor else pipeline.predict_proba
+    served_rows = request.predict_values if regressor else request.predict
 
     def median_ms(call: Any, rounds: int = 200) -> float:
         timings = []
@@ -116,14 +133,12 @@ def in_process(repo: Path) -> dict[str, float]:
         return round(statistics.median(timings) * 1000, 4)
 
     return {
-        "pipeline_row_ms": median_ms(lambda: pipeline.predict_proba(frame)),
-        "compiled_row_ms": median_ms(lambda: request.predict(compiled, [row], served.schema)),
+        "pipeline_row_ms": median_ms(lambda: predict(frame)),
+        "compiled_row_ms": median_ms(lambda: served_rows(compiled, [row], served.schema)),
         "compiled_1000_rows_per_s": round(
-            1000 / median_ms(lambda: request.predict(compiled, batch, served.schema), 20) * 1000
+            1000 / median_ms(lambda: served_rows(compiled, batch, served.schema), 20) * 1000
         ),
-        "pipeline_1000_rows_per_s": round(
-            1000 / median_ms(lambda: pipeline.predict_proba(pd.DataFrame(batch)), 5) * 1000
-        ),
+        "pipeline_1000_rows_per_s": round(1000 / median_ms(lambda: predict(pd.DataFrame(batch)), 5) * 1000),
     }
 
 

@@ -224,7 +224,10 @@ def pr_comment(
 def bench_serving(
     model: Annotated[
         list[str] | None,
-        typer.Option(metavar="FAMILY", help="a family to measure, repeatable (default: logreg, forest, boosting)"),
+        typer.Option(
+            metavar="FAMILY",
+            help="a family to measure, repeatable (default: logreg, forest, boosting, lightgbm, lightgbm_regressor)",
+        ),
     ] = None,
     concurrency: Annotated[
         list[int] | None,
@@ -236,7 +239,7 @@ def bench_serving(
     ] = None,
     batch_concurrency: Annotated[int, typer.Option(help="concurrency of the batched requests")] = 4,
     duration: Annotated[float, typer.Option(help="seconds per measurement")] = 10.0,
-    fraction: Annotated[float, typer.Option(help="share of adult used to train")] = 0.3,
+    fraction: Annotated[float, typer.Option(help="share of adult (or california) used to train")] = 0.3,
     workers: Annotated[int | None, typer.Option(help="workers for every server (default: serve.workers)")] = None,
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/serving.json"),
     set_: Sets = None,
@@ -249,7 +252,7 @@ def bench_serving(
     count = workers or overrides.get("serve.workers")
     count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
     load = serving.Load(concurrency or [1, 8, 32], batch or [100, 1000], batch_concurrency, duration, count)
-    return serving.run(root, model or ["logreg", "forest", "boosting"], load, fraction, out, overrides)
+    return serving.run(root, model or serving.DEFAULT, load, fraction, out, overrides)
 
 
 @bench_app.command("pipeline")
