@@ -43,8 +43,9 @@ def _unique(name: str, taken: set[str]) -> str:
 def vega_specs(plots_json: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(plot id, PNG name, Vega-Lite spec) for each vega plot of `dvc plots diff --json`, in DVC's order.
 
-    Image plots have nothing to render and are left out. The spec must carry its data: a --split
-    output holds a placeholder instead, which cannot be rendered.
+    Image plots have nothing to render and are left out, and so are plots without a point on either
+    side (the other task's: a classification leaves the regression plots empty). The spec must carry
+    its data: a --split output holds a placeholder instead, which cannot be rendered.
     """
     specs, taken = [], set()
     for plot_id, entries in (plots_json.get("data") or {}).items():
@@ -55,6 +56,8 @@ def vega_specs(plots_json: Mapping[str, Any]) -> list[tuple[str, str, dict[str, 
             values = content.get("data", {}).get("values") if isinstance(content, dict) else None
             if not isinstance(values, list):
                 raise PipelineError(f"dvc plots diff: plot '{plot_id}' has no inline data; run it without --split")
+            if not values:
+                continue
             specs.append((plot_id, _unique(plot_file_name(plot_id), taken), content))
     return specs
 

@@ -289,6 +289,7 @@ def test_render_plots_gives_one_png_per_vega_plot_with_safe_names() -> None:
             "metrics/plots/roc.json": simple_plot("metrics/plots/roc.json", "fpr", "tpr", roc),
             "other/roc.json": simple_plot("other/roc.json", "fpr", "tpr", roc),
             "no data at either revision": [],
+            "Residuals (the other task's plot, empty)": simple_plot("Residuals", "predicted", "residual", []),
             "photo.png": [{"type": "image", "revisions": ["HEAD"], "url": "photo.png"}],
         },
         "errors": [{"name": "x", "rev": "HEAD", "source": "x.json", "type": "FileNotFoundError", "msg": ""}],
