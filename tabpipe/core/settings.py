@@ -118,6 +118,7 @@ class Data(Section):
     iris_csv: str
     years: list[int]
     path: str
+    exclude: list[str]
     name: str
     target: str
     column_types: dict[str, ColumnKind]

@@ -162,7 +162,12 @@ def missing_share(frame: pd.DataFrame, schema: Schema, max_share: float) -> list
         share = float(frame[feature.name].isna().mean())
         if share > max_share:
             problems.append(
-                Problem(feature.name, "missing_share", f"{share:.1%} of values missing, more than {max_share:.1%}")
+                Problem(
+                    feature.name,
+                    "missing_share",
+                    f"{share:.1%} of values missing, more than {max_share:.1%}"
+                    " (validate.max_missing_share; data.exclude sets the column aside)",
+                )
             )
     return problems
 

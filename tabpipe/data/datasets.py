@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, get_args
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DatasetName
-from tabpipe.data import checks, split, synthetic, task
+from tabpipe.data import checks, roles, split, synthetic, task
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
 
@@ -23,24 +23,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("ingest")
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+PARQUET = (".parquet", ".pq")
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
 @dataclass(frozen=True)
 class Loaded:
+    """A dataset's clean rows and schema; `unlabelled` counts the rows of a user's table set aside
+    because their target is missing."""
+
     frame: pd.DataFrame
     schema: Schema
     source: str
+    unlabelled: int = 0
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """What ingest writes: the two splits, the schema they follow and where the rows came from."""
+    """What ingest writes: the two splits, the schema they follow, where the rows came from, and
+    what was set aside (metrics/ingest.json)."""
 
     train: pd.DataFrame
     test: pd.DataFrame
     schema: Schema
     source: str
+    summary: dict[str, int]
 
 
 def prepare(data: Data, seed: int, root: Path, raw: Path) -> Prepared:
@@ -48,7 +55,12 @@ def prepare(data: Data, seed: int, root: Path, raw: Path) -> Prepared:
     loaded = load(data, root, raw, seed=seed)
     frame = split.subsample(loaded.frame, loaded.schema, fraction=data.fraction, seed=seed)
     train, test = split.train_test(frame, loaded.schema, test_size=data.test_size, seed=seed)
-    return Prepared(train, test, loaded.schema, loaded.source)
+    summary = {
+        "rows": len(loaded.frame),
+        "rows_without_target": loaded.unlabelled,
+        "columns_set_aside": len(loaded.schema.set_aside),
+    }
+    return Prepared(train, test, loaded.schema, loaded.source, summary)
 
 
 def load(data: Data, root: Path, raw: Path, *, seed: int) -> Loaded:
@@ -106,16 +118,34 @@ def read_csv(path: Path, markers: tuple[str, ...] = ()) -> pd.DataFrame:
     return frame
 
 
+def read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file, turning every way it can be unreadable into one clear line."""
+    import pandas as pd
+    import pyarrow
+
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except (pyarrow.ArrowException, OSError) as error:
+        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise PipelineError(f"{path}: cannot be read as Parquet ({detail})") from None
+    frame.columns = [str(c) for c in frame.columns]
+    repeated = checks.duplicated_names(pd.Index([name.strip() for name in frame.columns]))
+    if repeated:
+        raise PipelineError("\n".join(f"{path}: column '{c}': appears more than once" for c in repeated))
+    return frame
+
+
+def read_user_table(path: Path, markers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A user's table by its file name: Parquet (.parquet, .pq), else CSV; names and text cleaned."""
+    raw = read_parquet(path) if path.suffix in PARQUET else read_csv(path, markers)
+    return clean(raw, markers)
+
+
 def read_table(path: Path, schema: Schema) -> pd.DataFrame:
     """A file of rows (CSV or parquet) to check or label, cleaned and typed like training data."""
-    import pandas as pd
-
-    if path.suffix == ".parquet":
-        try:
-            return coerce(pd.read_parquet(path), schema)
-        except FileNotFoundError:
-            raise PipelineError(f"{path}: file not found") from None
-    return coerce(clean(read_csv(path, schema.missing_markers), schema.missing_markers), schema)
+    return coerce(read_user_table(path, schema.missing_markers), schema)
 
 
 def _iris(path: Path) -> Loaded:
@@ -203,13 +233,17 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     path = root / data.path
     target = data.target
     markers = tuple(data.missing_markers)
-    raw = read_csv(path, markers)
-    frame = clean(raw, markers)
+    frame = read_user_table(path, markers)
     if not len(frame):
         raise PipelineError(f"{path}: has a header but no rows")
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
+    declared = {target, *data.column_types, *data.limits, *data.exclude}
+    aside = roles.excluded(frame, data.exclude, target) + roles.infer(frame, declared)  # on the file as it is
+    for column in aside:
+        log.info("%s", roles.line(column))
+    frame, unlabelled = labelled_rows(frame.drop(columns=[a.column for a in aside]), target, str(path))
     try:
         chosen = task.choose(frame[target], data.task, target)
     except PipelineError as error:
@@ -223,8 +257,22 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         missing_markers=markers,
         limits=data.limits,
         task=chosen.task,
+        set_aside=tuple((a.column, a.reason) for a in aside),
     )
     frame = coerce(frame, schema)
     require(frame, schema, str(path))
     log.info("csv: using %s (%d rows, %d features)", path, len(frame), len(schema.features))
-    return Loaded(frame, schema, str(path))
+    return Loaded(frame, schema, str(path), unlabelled)
+
+
+def labelled_rows(frame: pd.DataFrame, target: str, file: str) -> tuple[pd.DataFrame, int]:
+    """The rows that have a target, and how many did not: those are set aside, counted, and said in one line.
+
+    (A target that breaks the task, such as text under regression, is still refused: task.choose.)"""
+    known = frame[target].notna()
+    missing = int((~known).sum())
+    if not known.any():
+        raise PipelineError(f"{file}: column '{target}': no row has a target")
+    if missing:
+        log.info("%s: column '%s': %d of %d rows have no target; set aside", file, target, missing, len(frame))
+    return frame[known].reset_index(drop=True), missing

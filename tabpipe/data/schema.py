@@ -61,6 +61,7 @@ class Schema:
     missing_markers: tuple[str, ...] = ()
     meta: tuple[str, ...] = field(default=())
     task: TaskKind = "classification"
+    set_aside: tuple[tuple[str, str], ...] = ()  # (column, why) for a raw table's columns that are not features
 
     @property
     def regression(self) -> bool:
@@ -92,6 +93,9 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["features"] = [_compact(f) for f in data["features"]]
+        data["set_aside"] = dict(self.set_aside)
+        if not self.set_aside:  # a schema without any stays as it was written before columns were set aside
+            del data["set_aside"]
         return _lists(data)
 
     @classmethod
@@ -117,6 +121,7 @@ class Schema:
                 missing_markers=tuple(str(m) for m in data.get("missing_markers", ())),
                 meta=tuple(str(m) for m in data.get("meta", ())),
                 task=_task(data.get("task", "classification")),
+                set_aside=tuple((str(c), str(why)) for c, why in data.get("set_aside", {}).items()),
             )
         except (KeyError, TypeError) as error:
             raise PipelineError(f"schema: missing or malformed entry {error}") from None
@@ -142,6 +147,7 @@ def infer(
     missing_markers: tuple[str, ...] = (),
     limits: dict[str, ColumnLimits] | None = None,
     task: TaskKind = "classification",
+    set_aside: tuple[tuple[str, str], ...] = (),
 ) -> Schema:
     """Infer a schema from a normalised user frame: numeric dtypes are numeric unless overridden.
 
@@ -177,7 +183,7 @@ def infer(
             categories = tuple(sorted(as_text(values).dropna().unique()))
             features.append(Feature(column, "categorical", categories=categories, nullable=nullable, limits="observed"))
     classes = () if task == "regression" else tuple(sorted(as_text(frame[target]).dropna().unique()))
-    return Schema(name, tuple(features), target, classes, tuple(missing_markers), task=task)
+    return Schema(name, tuple(features), target, classes, tuple(missing_markers), task=task, set_aside=set_aside)
 
 
 def as_text(values: pd.Series) -> pd.Series:

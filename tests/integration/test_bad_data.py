@@ -88,7 +88,14 @@ CASES: list[tuple[str, str, bytes | None, dict, str, list[str]]] = [
         "validate",
         ["'income'", "missing"],
     ),
-    ("all missing", CSV, text(changed(good(), "city", slice(None), "")), {}, "validate", ["'city'", "missing"]),
+    (
+        "mostly missing",
+        CSV,
+        text(changed(good(), "city", slice(10, None), "")),
+        {},
+        "validate",
+        ["'city'", "missing", "validate.max_missing_share", "data.exclude"],
+    ),
     ("duplicate rows", CSV, text(pd.concat([good(40)] * 3, ignore_index=True)), {}, "validate", ["duplicate"]),
     (
         "iris unknown label",

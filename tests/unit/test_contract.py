@@ -214,6 +214,40 @@ def models() -> dict[str, tuple[Any, compiled.Compiled]]:
     return out
 
 
+REGRESSORS = ("ridge", "random_forest_regressor", "hist_gradient_boosting_regressor", "lightgbm_regressor")
+PRICED = wine_like().drop(columns="grade").assign(price=lambda f: f["alcohol"] * 3 + (f["cellar"] == "east") * 5)
+PRICE_SCHEMA = infer(PRICED, name="wine", target="price", task="regression")
+
+
+@pytest.fixture(scope="module")
+def regressors() -> dict[str, tuple[Any, compiled.Compiled]]:
+    """Each regressor family trained on the same rows with a price to predict: the pipeline and its ONNX model."""
+    from sklearn.pipeline import Pipeline
+
+    x, y = features.split_xy(coerce(PRICED, PRICE_SCHEMA), PRICE_SCHEMA)
+    fixed = {
+        "random_forest_regressor": {"n_estimators": 20},
+        "hist_gradient_boosting_regressor": {"max_iter": 30},
+        "lightgbm_regressor": {"n_estimators": 30},
+    }
+    out = {}
+    for family in REGRESSORS:
+        pre = features.preprocessor(PRICE_SCHEMA, params_section(Featurize, min_frequency=5))
+        model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed.get(family, {}), 0))]).fit(x, y)
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, PRICE_SCHEMA)))
+    return out
+
+
+def valued(regressors: dict, records: list[dict[str, Any]]) -> None:
+    """Both runtimes of every regressor answer each row (as the service calls them) with a finite value."""
+    flags = contract.unseen(records, PRICE_SCHEMA)
+    rows = contract.clipped(records, flags, PRICE_SCHEMA)
+    for family, runtimes in regressors.items():
+        for model in runtimes:
+            values = request.predict_values(model, rows, PRICE_SCHEMA)
+            assert values.shape == (len(records),) and np.isfinite(values).all(), family
+
+
 def answered(models: dict, records: list[dict[str, Any]]) -> None:
     """Both runtimes answer every row (as the service calls them): a known class, probabilities summing to 1.
 
@@ -229,16 +263,15 @@ def answered(models: dict, records: list[dict[str, Any]]) -> None:
             np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9, err_msg=family)
 
 
-def test_both_runtimes_answer_unseen_values_as_the_service_sends_them(models: dict) -> None:
-    answered(
-        models,
-        [
-            {"alcohol": 14.9, "acid": 2.0, "cellar": "north"},
-            {"alcohol": 13.0, "acid": 2.0, "cellar": "west"},
-            {"alcohol": None, "acid": None, "cellar": None},
-            {"alcohol": 1.7976931348623157e308, "acid": -1e308, "cellar": ""},
-        ],
-    )
+def test_both_runtimes_answer_unseen_values_as_the_service_sends_them(models: dict, regressors: dict) -> None:
+    records = [
+        {"alcohol": 14.9, "acid": 2.0, "cellar": "north"},
+        {"alcohol": 13.0, "acid": 2.0, "cellar": "west"},
+        {"alcohol": None, "acid": None, "cellar": None},
+        {"alcohol": 1.7976931348623157e308, "acid": -1e308, "cellar": ""},
+    ]
+    answered(models, records)
+    valued(regressors, records)
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -248,7 +281,9 @@ def test_both_runtimes_answer_unseen_values_as_the_service_sends_them(models: di
     cellar=st.one_of(st.none(), st.sampled_from(["north", "south", "east"]), st.text(max_size=5)),
 )
 def test_any_row_the_answer_policy_accepts_gets_an_answer_from_both_runtimes(
-    models: dict, alcohol: float | None, acid: float | None, cellar: str | None
+    models: dict, regressors: dict, alcohol: float | None, acid: float | None, cellar: str | None
 ) -> None:
+    """Classifiers and regressors alike: every family, compiled and not."""
     row = request.row_model(SCHEMA, "answer").model_validate({"alcohol": alcohol, "acid": acid, "cellar": cellar})
     answered(models, request.records([row]))
+    valued(regressors, request.records([row]))
