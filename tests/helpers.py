@@ -198,6 +198,69 @@ def serving(repo: Path, bentoml_home: Path, ready: str = "/readyz", **extra_env:
 
 
 @contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server from Debian's packages on 127.0.0.1 (trust auth, a throwaway data folder);
+    yields its SQLAlchemy URL. PostgreSQL refuses to run as root: then it runs as the `postgres` user."""
+    import glob
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        import pytest
+
+        pytest.skip("needs PostgreSQL (apt-get install postgresql); .ci/run installs it")
+    tools = Path(found[-1]).parent
+    data, port = Path(tempfile.mkdtemp(prefix="tabpipe-pg-")), free_port()
+    user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    if user:
+        shutil.chown(data, "postgres")
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    try:
+        run([*user, str(tools / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres"], data)
+        run(
+            [
+                *user,
+                str(tools / "pg_ctl"),
+                "-D",
+                str(data / "db"),
+                "-o",
+                options,
+                "-l",
+                str(data / "log"),
+                "-w",
+                "start",
+            ],
+            data,
+        )
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            run([*user, str(tools / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"], data)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def churn_table(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A customer export: an id, a plan, an age, a monthly spend, and whether the customer left."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows)
+    plan = rng.choice(["basic", "plus", "pro"], rows)
+    spend = rng.gamma(2.0, 30.0, rows).round(2)
+    left = (age < 35) ^ (plan == "pro") ^ (rng.random(rows) < 0.1)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{seed:02d}-{i:06d}" for i in range(rows)],
+            "plan": plan,
+            "age": age,
+            "spend": spend,
+            "churned": np.where(left, "yes", "no"),
+        }
+    )
+
+
+@contextlib.contextmanager
 def s3_server(workdir: Path) -> Iterator[str]:
     """moto's S3-compatible server on 127.0.0.1 (in memory; gone when stopped)."""
     port = free_port()

@@ -47,7 +47,7 @@ def test_broken_user_csv_fails_ingest_without_traceback(project: Path) -> None:
 
 
 def test_user_csv_runs_and_writes_inferred_schema(project: Path) -> None:
-    rows = "".join(f"{i},{['red', 'blue'][i % 2]},{['n', 'y'][(i // 2) % 2]}\n" for i in range(120))
+    rows = "".join(f"{(i * 37) % 101},{['red', 'blue'][i % 2]},{['n', 'y'][(i // 2) % 2]}\n" for i in range(120))
     (project / "data/raw/mine.csv").write_text("size,colour,label\n" + rows)
     set_params(project, **{"data.dataset": "csv", "data.path": "data/raw/mine.csv", "data.target": "label"})
     dvc("repro", "validate", cwd=project)  # this toy data need not make a shippable model
