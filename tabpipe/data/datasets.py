@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DatasetName
-from tabpipe.data import checks, roles, split, synthetic, task
+from tabpipe.data import checks, dates, roles, split, synthetic, task
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
 
@@ -240,17 +240,23 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
     declared = {target, *data.column_types, *data.limits, *data.exclude}
-    aside = roles.excluded(frame, data.exclude, target) + roles.infer(frame, declared)  # on the file as it is
+    found = {c: fmt for c in frame.columns if c not in declared and (fmt := dates.detect(frame[c])) is not None}
+    aside = roles.excluded(frame, data.exclude, target) + roles.infer(frame, declared | set(found))  # the file as is
     for column in aside:
         log.info("%s", roles.line(column))
+    for column, fmt in found.items():
+        names = ", ".join(dates.part_name(column, part) for part in dates.PARTS)
+        log.info("column '%s': a date (%s), learned from as %s; data.exclude sets it aside", column, fmt, names)
     frame, unlabelled = labelled_rows(frame.drop(columns=[a.column for a in aside]), target, str(path))
     try:
         chosen = task.choose(frame[target], data.task, target)
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
     log.info("task: %s (%s)", chosen.task, chosen.reason)
+    date_formats = tuple(found.items())
+    frame = dates.add_parts(frame, date_formats)
     schema = infer(
-        frame,
+        frame.drop(columns=list(found)),
         name=lineage(data),
         target=target,
         column_types=data.column_types,
@@ -259,7 +265,8 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         task=chosen.task,
         set_aside=tuple((a.column, a.reason) for a in aside),
     )
-    frame = coerce(frame, schema)
+    schema = replace(schema, meta=tuple(found), dates=date_formats)  # the dates ride along as the file had them
+    frame = coerce(frame, schema)[schema.columns]
     require(frame, schema, str(path))
     log.info("csv: using %s (%d rows, %d features)", path, len(frame), len(schema.features))
     return Loaded(frame, schema, str(path), unlabelled)

@@ -32,6 +32,7 @@ FORMATS = (
     "%m/%d/%y",
 )
 MIN_PARSED = 0.95
+LOOKS_LIKE = r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
 
 
 def part_name(column: str, part: str) -> str:
@@ -60,13 +61,25 @@ def infer_format(values: pd.Series) -> str | None:
     return None
 
 
+def detect(values: pd.Series) -> str | None:
+    """A text column's date format when nearly all of its values look like dates and one format reads them."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values):
+        return None
+    present = values.dropna().astype(str)
+    if present.empty or present.str.match(LOOKS_LIKE).mean() < MIN_PARSED:
+        return None
+    return infer_format(present)
+
+
 def add_parts(frame: pd.DataFrame, dates: tuple[tuple[str, str], ...]) -> pd.DataFrame:
     """The frame with each date column's parts added as numbers (missing where the date is missing or malformed).
 
-    A frame that lacks a date column (or already has its parts) is returned as it is."""
+    A frame that lacks a date column (or already has its parts, not all missing) is returned as it is."""
     import pandas as pd
 
-    todo = [(c, f) for c, f in dates if c in frame.columns and part_name(c, PARTS[0]) not in frame.columns]
+    todo = [(c, f) for c, f in dates if c in frame.columns and _missing_parts(frame, c)]
     if not todo:
         return frame
     out = frame.copy()
@@ -81,6 +94,11 @@ def add_parts(frame: pd.DataFrame, dates: tuple[tuple[str, str], ...]) -> pd.Dat
         for part in PARTS:
             out[part_name(column, part)] = values[part].astype("float64")
     return out
+
+
+def _missing_parts(frame: pd.DataFrame, column: str) -> bool:
+    first = part_name(column, PARTS[0])
+    return first not in frame.columns or bool(frame[first].isna().all())
 
 
 def parse(value: str, fmt: str) -> datetime:

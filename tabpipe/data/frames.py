@@ -6,6 +6,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from tabpipe.data import checks
+from tabpipe.data.dates import add_parts
 from tabpipe.data.schema import as_text
 
 if TYPE_CHECKING:
@@ -29,13 +30,14 @@ def clean(raw: pd.DataFrame, markers: tuple[str, ...]) -> pd.DataFrame:
 
 
 def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Give each schema column its type: numbers as float, categories and labels as text, a quantity as float.
+    """Give each schema column its type: numbers as float, categories and labels as text, a quantity as float;
+    a date column (as the file had it) gains its parts, the features it becomes.
 
     A numeric column holding text is left as it is, so the type check can name the bad values.
     """
     import pandas as pd
 
-    out = frame.copy()
+    out = add_parts(frame, schema.dates).copy()
     for feature in schema.features:
         if feature.name not in out.columns or checks.is_duplicated(out, feature.name):
             continue

@@ -25,7 +25,6 @@ ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$", re.IGNORECASE)
 COUNTER_NAME = re.compile(
     r"^(row|rows|index|idx|n|no|nr|num|number|#|unnamed: ?\d+)( ?(no|nr|number|#))?$", re.IGNORECASE
 )
-DATE = r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,6 @@ def role(values: pd.Series, name: str) -> str | None:
             return "an identifier: a different whole number on every row, and named like one"
         return None
     text = present.astype(str)
-    if text.str.match(DATE).mean() >= 0.95:
-        return "a date: dates are not features yet"
     if unique and not text.str.contains(r"\s").mean() > 0.5:
         return "an identifier: a different value on every row"
     if text.str.len().mean() >= TEXT_LENGTH and distinct >= TEXT_DISTINCT * len(present):

@@ -62,6 +62,15 @@ class Schema:
     meta: tuple[str, ...] = field(default=())
     task: TaskKind = "classification"
     set_aside: tuple[tuple[str, str], ...] = ()  # (column, why) for a raw table's columns that are not features
+    dates: tuple[tuple[str, str], ...] = ()  # (column, format): carried in `meta`, learned from as its parts
+
+    @property
+    def request_names(self) -> list[str]:
+        """The columns a row arrives with (a request, a batch file): the features, with each date as the
+        text it was in place of its parts (tabpipe/data/dates.py)."""
+        parts = {f"{column}." for column, _ in self.dates}
+        kept = [name for name in self.feature_names if not any(name.startswith(p) for p in parts)]
+        return [*kept, *(column for column, _ in self.dates)]
 
     @property
     def regression(self) -> bool:
@@ -93,9 +102,10 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["features"] = [_compact(f) for f in data["features"]]
-        data["set_aside"] = dict(self.set_aside)
-        if not self.set_aside:  # a schema without any stays as it was written before columns were set aside
-            del data["set_aside"]
+        for name in ("set_aside", "dates"):  # a schema without any stays as it was written before they existed
+            data[name] = dict(getattr(self, name))
+            if not data[name]:
+                del data[name]
         return _lists(data)
 
     @classmethod
@@ -122,6 +132,7 @@ class Schema:
                 meta=tuple(str(m) for m in data.get("meta", ())),
                 task=_task(data.get("task", "classification")),
                 set_aside=tuple((str(c), str(why)) for c, why in data.get("set_aside", {}).items()),
+                dates=tuple((str(c), str(fmt)) for c, fmt in data.get("dates", {}).items()),
             )
         except (KeyError, TypeError) as error:
             raise PipelineError(f"schema: missing or malformed entry {error}") from None

@@ -255,7 +255,7 @@ def run(root: Path, count: int, timeout: float) -> str:
     served = manifests.read(locations["models"]["serving"])
     bento_model.require(served, locations["models"]["served"] / served.model_file)
     test = prepared.read_split(locations["data"]["prepared"], "test")
-    rows = smoke_rows(test, served.schema.feature_names, count)
+    rows = smoke_rows(test, served.schema.request_names, count)
     expected = expectation(root, served, rows)
     run_env = dict(os.environ)
 

@@ -104,10 +104,10 @@ def _labelled(
 
 def window_from_log(logged: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Logged rows as a window: features typed as in training, the served class in PREDICTION."""
-    missing = [name for name in schema.feature_names if name not in logged.columns]
+    missing = [name for name in schema.request_names if name not in logged.columns]
     if missing:
         raise PipelineError(f"prediction log: column '{missing[0]}': not logged (was another model served?)")
-    window = coerce(logged[schema.feature_names].copy(), schema)
+    window = coerce(logged[schema.request_names].copy(), schema)[schema.feature_names]
     label = logged["label"]
     window[PREDICTION] = (label.astype("float64") if schema.regression else label.astype(str)).to_numpy()
     return window

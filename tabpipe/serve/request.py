@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from tabpipe.data.dates import parse
 from tabpipe.data.frames import coerce
 
 if TYPE_CHECKING:
@@ -28,10 +29,13 @@ def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> type[BaseM
     `unseen="answer"` only declared limits bind: a feature whose limits were observed takes any
     finite number or any string, and may be null or left out (the model imputes it).
     """
-    from pydantic import ConfigDict, Field, StrictStr, create_model
+    from pydantic import AfterValidator, ConfigDict, Field, StrictStr, create_model
 
     fields: dict[str, Any] = {}
+    arriving = set(schema.request_names)
     for feature in schema.features:
+        if feature.name not in arriving:  # a date's parts: derived from the date the row holds
+            continue
         open_limits = unseen == "answer" and feature.limits == "observed"
         if feature.kind == "numeric":
             kind: Any = float
@@ -45,8 +49,19 @@ def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> type[BaseM
             fields[field_name(feature.name)] = (kind | None, Field(None, alias=feature.name, **constraints))
         else:
             fields[field_name(feature.name)] = (kind, Field(..., alias=feature.name, **constraints))
+    for column, fmt in schema.dates:  # the text the file had; a malformed date is a 400 naming the field
+        kind = Annotated[StrictStr, AfterValidator(_date_check(fmt))]
+        fields[field_name(column)] = (kind | None, Field(None, alias=column))
     config = ConfigDict(extra="forbid", populate_by_name=False)
     return create_model(f"{schema.name.title()}Row", __config__=config, **fields)
+
+
+def _date_check(fmt: str) -> Any:
+    def check(value: str) -> str:
+        parse(value, fmt)
+        return value
+
+    return check
 
 
 def records(rows: list[Any]) -> list[dict[str, Any]]:
@@ -58,7 +73,8 @@ def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
     """Rows as the frame the model was trained on: same columns, order and dtypes."""
     import pandas as pd
 
-    return coerce(pd.DataFrame.from_records(records, columns=schema.feature_names), schema)
+    columns = list(dict.fromkeys([*schema.feature_names, *schema.request_names]))
+    return coerce(pd.DataFrame.from_records(records, columns=columns), schema)[schema.feature_names]
 
 
 def predict(model: Any, records: list[dict[str, Any]], schema: Schema) -> tuple[Any, Any]:

@@ -57,16 +57,20 @@ def test_a_raw_export_runs_by_path_and_target_alone(
     with caplog.at_level(logging.INFO):
         prepared = prepare(path)
     schema = prepared.schema
-    assert schema.feature_names == ["Age (years)", "Plan Type", "Monthly Spend"]
+    parts = [f"Signup Date.{p}" for p in ("year", "month", "day", "weekday")]
+    assert schema.feature_names == ["Age (years)", "Plan Type", "Monthly Spend", *parts]
+    assert schema.dates == (("Signup Date", "%Y-%m-%d"),) and schema.meta == ("Signup Date",)
+    assert schema.request_names == ["Age (years)", "Plan Type", "Monthly Spend", "Signup Date"]
+    assert prepared.train["Signup Date.year"].between(2024, 2025).all()
     reasons = dict(schema.set_aside)
-    assert set(reasons) == {"Customer ID", "row", "Signup Date", "Source", "Comments"}
+    assert set(reasons) == {"Customer ID", "row", "Source", "Comments"}
     assert reasons["Customer ID"].startswith("an identifier") and reasons["row"].startswith("a row counter")
     assert reasons["Source"] == "constant: 'crm' on every row" and reasons["Comments"].startswith("free text")
-    assert reasons["Signup Date"].startswith("a date")
+    assert "column 'Signup Date': a date (%Y-%m-%d), learned from as Signup Date.year" in caplog.text
     assert "column 'Comments': set aside, free text" in caplog.text
     assert "data.column_types keeps it as a feature" in caplog.text
     assert "column 'Churned?': 2 of 400 rows have no target; set aside" in caplog.text
-    assert prepared.summary == {"rows": 398, "rows_without_target": 2, "columns_set_aside": 5}
+    assert prepared.summary == {"rows": 398, "rows_without_target": 2, "columns_set_aside": 4}
     assert len(prepared.train) + len(prepared.test) == 398
     assert list(prepared.train.columns) == schema.columns
     assert Schema.from_dict(schema.to_dict()) == schema and schema.to_dict()["set_aside"] == reasons
