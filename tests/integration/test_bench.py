@@ -45,7 +45,10 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
     assert "BentoML ceiling (constant)" in result.stdout
 
 
+@pytest.mark.slow
 def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> None:
+    """About 100 s (iris pipelines and the bare script), so behind `slow`:
+    pytest -m slow tests/integration/test_bench.py"""
     out = tmp_path / "pipeline.json"
     result = bench("pipeline", "--dataset", "iris", "--scaling", "none", "--out", str(out))
     (iris,) = json.loads(out.read_text())["datasets"]

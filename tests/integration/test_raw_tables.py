@@ -59,3 +59,38 @@ def test_a_raw_export_with_a_date_is_trained_and_served_as_the_file_had_it(proje
         assert status == 200 and answer["predictions"][0]["label"] in ("no", "yes")
         status, _ = post(url, {"rows": [{**rows[0], "Signup Date.year": 2024.0}]})
         assert status == 400  # a date's parts are derived, never sent
+
+
+def adult_export(rows: int = 14_650, seed: int = 0) -> pd.DataFrame:
+    """Adult as a raw export: an identifier, a row number, a signup date, a free-text note 85% empty,
+    spaced column names, and 25 rows without a target (issue 27's goal)."""
+    from tests.helpers import RAW
+
+    rng = np.random.default_rng(seed)
+    frame = pd.read_parquet(RAW / "adult.parquet").sample(rows, random_state=seed).reset_index(drop=True)
+    frame.columns = [c.replace("-", " ").title() for c in frame.columns]
+    frame.insert(0, "Customer ID", [f"A{i:07d}" for i in rng.permutation(rows)])
+    frame.insert(1, "Row No", np.arange(1, rows + 1))
+    days = pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, rows), "D")
+    frame["Signup Date"] = days.strftime("%Y-%m-%d")
+    frame["Note"] = [f"asked about plan change, ticket {i}" if rng.random() < 0.15 else None for i in range(rows)]
+    frame.loc[rng.choice(rows, 25, replace=False), "Income"] = None
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_adult_export_by_path_and_target_alone_meets_the_goal(project: Path, tmp_path: Path, suffix: str) -> None:
+    """About 2 minutes each: pytest -m slow tests/integration/test_raw_tables.py (BENCHMARKS.md, Raw tables)."""
+    path = project / f"data/raw/adult_export{suffix}"
+    frame = adult_export()
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path, index=False)
+    set_params(project, **{"data.dataset": "csv", "data.path": str(path.relative_to(project)), "data.target": "Income"})
+    dvc("repro", cwd=project, env=env(BENTOML_HOME=str(tmp_path / "store")), timeout=3600)
+    schema = json.loads((project / "data/prepared/schema.json").read_text())
+    assert {"Customer ID", "Row No", "Note"} <= set(schema["set_aside"])
+    assert schema["dates"] == {"Signup Date": "%Y-%m-%d"}
+    assert json.loads((project / "metrics/ingest.json").read_text())["rows_without_target"] == 25
+    accuracy = json.loads((project / "metrics/evaluate.json").read_text())["accuracy"]
+    print(f"{suffix}: accuracy {accuracy}, set aside {sorted(schema['set_aside'])}")
+    assert accuracy >= 0.85
