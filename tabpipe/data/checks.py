@@ -149,7 +149,11 @@ def class_counts(frame: pd.DataFrame, schema: Schema, min_rows: int) -> list[Pro
         count = int(counts.get(label, 0))
         if count < min_rows:
             problems.append(
-                Problem(schema.target, "min_rows_per_class", f"class '{label}' has {count} rows, fewer than {min_rows}")
+                Problem(
+                    schema.target,
+                    "min_rows_per_class",
+                    f"class '{label}' has {count} rows, fewer than {min_rows} (validate.min_rows_per_class)",
+                )
             )
     return problems
 
@@ -177,7 +181,8 @@ def duplicates(frame: pd.DataFrame, max_share: float) -> list[Problem]:
         return []
     share = duplicate_share(frame)
     if share > max_share:
-        return [Problem(ROWS, "duplicate_rows", f"{share:.1%} of rows are duplicates, more than {max_share:.1%}")]
+        message = f"{share:.1%} of rows are duplicates, more than {max_share:.1%} (validate.max_duplicate_share)"
+        return [Problem(ROWS, "duplicate_rows", message)]
     return []
 
 
