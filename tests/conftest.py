@@ -134,24 +134,25 @@ def toy() -> Schema:
     return TOY
 
 
-@pytest.fixture(scope="session")
-def small_adult(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
-    """The small adult project reproduced up to featurize: what every served family shares."""
-    base = tmp_path_factory.mktemp("small-adult")
+def featurized(tmp_path_factory: pytest.TempPathFactory, name: str, params: dict) -> Reproduced:
+    """A project with `params` set, reproduced up to featurize (the served families train from there)."""
+    base = tmp_path_factory.mktemp(name)
     repo = make_project(base / "repo")
-    set_params(repo, **SMALL_ADULT)
+    set_params(repo, **params)
     dvc("repro", "featurize", cwd=repo)
     return Reproduced(repo, base / "bentoml")
+
+
+@pytest.fixture(scope="session")
+def small_adult(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
+    """The small adult project reproduced up to featurize: what every served classifier shares."""
+    return featurized(tmp_path_factory, "small-adult", SMALL_ADULT)
 
 
 @pytest.fixture(scope="session")
 def small_california(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
     """The small california project (a regression) reproduced up to featurize."""
-    base = tmp_path_factory.mktemp("small-california")
-    repo = make_project(base / "repo")
-    set_params(repo, **SMALL_CALIFORNIA)
-    dvc("repro", "featurize", cwd=repo)
-    return Reproduced(repo, base / "bentoml")
+    return featurized(tmp_path_factory, "small-california", SMALL_CALIFORNIA)
 
 
 @pytest.fixture(scope="session", params=sorted(FAMILIES))

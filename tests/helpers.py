@@ -25,6 +25,7 @@ import yaml
 from tabpipe.core import settings
 from tabpipe.core.layout import paths
 from tabpipe.data.schema import Feature, Schema
+from tabpipe.model import estimators
 from tabpipe.sandbox import project, servers
 from tabpipe.sandbox.servers import background, free_port
 
@@ -182,7 +183,7 @@ SMALL_CALIFORNIA = {**SMALL_ADULT, "data.dataset": "california"}
 
 
 def regressor(family: str) -> bool:
-    return FAMILIES[family]["estimator"].endswith("_regressor")
+    return estimators.task_of(FAMILIES[family]["estimator"]) == "regression"
 
 
 def set_params(repo: Path, **values: object) -> None:

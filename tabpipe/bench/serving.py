@@ -35,6 +35,7 @@ from typing import Any
 
 from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
+from tabpipe.model import estimators
 from tabpipe.sandbox import project, servers
 
 BIN = Path(sys.executable).parent
@@ -76,7 +77,7 @@ def build(
 ) -> Path:
     """A scratch project that trains only this family on adult (a regressor: california), after `dvc repro`."""
     repo = project.copy_project(root, workdir / name, environ)
-    regressor = regression(name)
+    regressor = estimators.task_of(FAMILIES[name]["estimator"]) == "regression"
     section = "train.regression.candidates" if regressor else "train.candidates"
     params = {"data.dataset": "california" if regressor else "adult", "data.fraction": fraction}
     params |= {section: {name: FAMILIES[name]}}
@@ -86,10 +87,6 @@ def build(
     if result.returncode != 0:
         raise RuntimeError(f"dvc repro for {name} failed:\n{result.stderr[-2000:]}")
     return repo
-
-
-def regression(name: str) -> bool:
-    return FAMILIES[name]["estimator"].endswith("_regressor")
 
 
 def test_rows(repo: Path, count: int) -> list[dict[str, Any]]:

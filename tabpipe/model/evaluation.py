@@ -134,8 +134,7 @@ def regression_sample_scores(metric: str, y_true: np.ndarray, values: np.ndarray
     import numpy as np
 
     n = len(y_true)
-    weights = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=len(rows) * n)
-    weights = weights.reshape(len(rows), n).astype(float)
+    weights = resample_weights(rows, n)
     y = np.asarray(y_true, dtype="float64")
     errors = y - values
     if metric == "rmse":
@@ -228,8 +227,7 @@ def sample_scores(
     if metric not in ("roc_auc", "accuracy"):
         return np.array([score(metric, y_true[r], proba[r], classes) for r in rows])
     n = len(y_true)
-    weights = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=len(rows) * n)
-    weights = weights.reshape(len(rows), n).astype(float)
+    weights = resample_weights(rows, n)
     if metric == "accuracy":
         right = np.asarray(classes)[proba.argmax(axis=1)] == y_true
         return weights @ right / n
@@ -237,6 +235,14 @@ def sample_scores(
         return _weighted_auc(weights, y_true == classes[1], proba[:, 1])
     per_class = [_weighted_auc(weights, y_true == label, proba[:, i]) for i, label in enumerate(classes)]
     return np.mean(per_class, axis=0)
+
+
+def resample_weights(rows: np.ndarray, n: int) -> np.ndarray:
+    """How often each of the n original rows was drawn, per resample (one row of `rows` each)."""
+    import numpy as np
+
+    counts = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=len(rows) * n)
+    return counts.reshape(len(rows), n).astype(float)
 
 
 def _weighted_auc(weights: np.ndarray, positive: np.ndarray, scores: np.ndarray) -> np.ndarray:

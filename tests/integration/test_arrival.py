@@ -26,6 +26,27 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def train_on(repo: Path, run_env: dict[str, str], path: str, rows: int) -> None:
+    """Train on the imported file, as far as a retrained model (the stages after it run as always)."""
+    set_params(repo, **{"data.dataset": "csv", "data.path": path, "data.target": "churned", **QUICK})
+    dvc("repro", "train", cwd=repo, env=run_env)
+    assert rows_ingested(repo) == rows
+
+
+def update_and_retrain(repo: Path, run_env: dict[str, str], path: str, rows: int) -> str:
+    """`dvc update` brings the source's new rows, DVC sees ingest changed, `dvc repro` retrains; the file's hash."""
+    dvc("update", f"{path}.dvc", cwd=repo, env=run_env)
+    assert "ingest" in dvc("status", cwd=repo, env=run_env).stdout
+    train_on(repo, run_env, path, rows)
+    return sha(repo / path)
+
+
+def unreachable(repo: Path, run_env: dict[str, str], path: str) -> None:
+    """With the source gone, `dvc update` fails in DVC's words: an ERROR line, no traceback."""
+    failed = dvc("update", f"{path}.dvc", cwd=repo, env=run_env, check=False, timeout=600)
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr and "ERROR" in failed.stderr
+
+
 def test_a_file_in_a_bucket_is_imported_updated_and_retrained(project: Path, tmp_path: Path) -> None:
     import boto3
 
@@ -43,25 +64,16 @@ def test_a_file_in_a_bucket_is_imported_updated_and_retrained(project: Path, tmp
         source = f"s3://{BUCKET}/exports/churn.csv"
         dvc("import-url", source, "data/raw/churn.csv", "--fs-config", f"endpointurl={url}", cwd=repo, env=run_env)
         assert "testing" not in (repo / "data/raw/churn.csv.dvc").read_text()  # credentials stay in the environment
-        set_params(
-            repo, **{"data.dataset": "csv", "data.path": "data/raw/churn.csv", "data.target": "churned", **QUICK}
-        )
-        dvc("repro", "train", cwd=repo, env=run_env)  # as far as a retrained model: the rest is as always
-        assert rows_ingested(repo) == 1000
+        train_on(repo, run_env, "data/raw/churn.csv", 1000)
         schema = json.loads((repo / "data/prepared/schema.json").read_text())
         assert "customer_id" in schema["set_aside"] and "customer_id" not in [f["name"] for f in schema["features"]]
 
         bigger = pd.concat([churn_table(1000), churn_table(300, seed=1)], ignore_index=True)
         s3.put_object(Bucket=BUCKET, Key="exports/churn.csv", Body=bigger.to_csv(index=False).encode())
-        dvc("update", "data/raw/churn.csv.dvc", cwd=repo, env=run_env)
-        assert "ingest" in dvc("status", cwd=repo, env=run_env).stdout
-        dvc("repro", "train", cwd=repo, env=run_env)  # as far as a retrained model: the rest is as always
-        assert rows_ingested(repo) == 1300
-        kept = sha(repo / "data/raw/churn.csv")
+        kept = update_and_retrain(repo, run_env, "data/raw/churn.csv", 1300)
 
     # The bucket is gone: the update fails in DVC's words, the file and the model stay as they were.
-    failed = dvc("update", "data/raw/churn.csv.dvc", cwd=repo, env=run_env, check=False, timeout=600)
-    assert failed.returncode != 0 and "Traceback" not in failed.stderr and "ERROR" in failed.stderr
+    unreachable(repo, run_env, "data/raw/churn.csv")
     assert sha(repo / "data/raw/churn.csv") == kept
     assert "data/raw" not in dvc("status", cwd=repo, env=run_env).stdout
 
@@ -79,24 +91,15 @@ def test_a_query_is_snapshotted_updated_and_retrained(project: Path, tmp_path: P
         assert ignored.returncode == 0
         query = "SELECT customer_id, plan, age, spend, churned FROM customers ORDER BY customer_id"
         dvc("import-db", "--sql", query, "--conn", "crm", "-o", "data/raw/customers.csv", cwd=repo, env=run_env)
-        set_params(
-            repo, **{"data.dataset": "csv", "data.path": "data/raw/customers.csv", "data.target": "churned", **QUICK}
-        )
-        dvc("repro", "train", cwd=repo, env=run_env)  # as far as a retrained model: the rest is as always
-        assert rows_ingested(repo) == 1000
+        train_on(repo, run_env, "data/raw/customers.csv", 1000)
 
         churn_table(300, seed=1).to_sql("customers", engine, index=False, if_exists="append")
         engine.dispose()
-        dvc("update", "data/raw/customers.csv.dvc", cwd=repo, env=run_env)
-        assert "ingest" in dvc("status", cwd=repo, env=run_env).stdout
-        dvc("repro", "train", cwd=repo, env=run_env)  # as far as a retrained model: the rest is as always
-        assert rows_ingested(repo) == 1300
-        kept = sha(repo / "data/raw/customers.csv")
+        kept = update_and_retrain(repo, run_env, "data/raw/customers.csv", 1300)
 
     # The database is gone: the update fails in DVC's words and takes the snapshot out of the workspace,
     # but DVC's cache keeps it, and `dvc checkout` brings it back (docs/teams.md).
-    failed = dvc("update", "data/raw/customers.csv.dvc", cwd=repo, env=run_env, check=False, timeout=600)
-    assert failed.returncode != 0 and "Traceback" not in failed.stderr and "ERROR" in failed.stderr
+    unreachable(repo, run_env, "data/raw/customers.csv")
     dvc("checkout", "data/raw/customers.csv.dvc", cwd=repo, env=run_env)
     assert sha(repo / "data/raw/customers.csv") == kept
     assert "data/raw" not in dvc("status", cwd=repo, env=run_env).stdout

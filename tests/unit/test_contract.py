@@ -195,47 +195,39 @@ def test_clipped_brings_numbers_back_to_the_range_and_shares_other_rows() -> Non
 FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting", "lightgbm")
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, tuple[Any, compiled.Compiled]]:
-    """Each family trained on the CSV-like data: the pipeline (scikit-learn runtime) and its ONNX model."""
-    from sklearn.pipeline import Pipeline
-
-    x, y = features.split_xy(coerce(wine_like(), SCHEMA), SCHEMA)
-    fixed = {
-        "random_forest": {"n_estimators": 20},
-        "hist_gradient_boosting": {"max_iter": 30},
-        "lightgbm": {"n_estimators": 30},
-    }
-    out = {}
-    for family in FAMILIES:
-        pre = features.preprocessor(SCHEMA, params_section(Featurize, min_frequency=5))
-        model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed.get(family, {}), 0))]).fit(x, y)
-        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, SCHEMA)))
-    return out
-
-
+SMALL = {"n_estimators": 20, "max_iter": 30}  # small trees: the contract is about answering, not accuracy
 REGRESSORS = ("ridge", "random_forest_regressor", "hist_gradient_boosting_regressor", "lightgbm_regressor")
 PRICED = wine_like().drop(columns="grade").assign(price=lambda f: f["alcohol"] * 3 + (f["cellar"] == "east") * 5)
 PRICE_SCHEMA = infer(PRICED, name="wine", target="price", task="regression")
 
 
-@pytest.fixture(scope="module")
-def regressors() -> dict[str, tuple[Any, compiled.Compiled]]:
-    """Each regressor family trained on the same rows with a price to predict: the pipeline and its ONNX model."""
+def trained(frame: pd.DataFrame, schema: Schema, families: tuple[str, ...]) -> dict[str, tuple[Any, compiled.Compiled]]:
+    """Each family trained on `frame`: the pipeline (scikit-learn runtime) and its ONNX model."""
+    import inspect
+
     from sklearn.pipeline import Pipeline
 
-    x, y = features.split_xy(coerce(PRICED, PRICE_SCHEMA), PRICE_SCHEMA)
-    fixed = {
-        "random_forest_regressor": {"n_estimators": 20},
-        "hist_gradient_boosting_regressor": {"max_iter": 30},
-        "lightgbm_regressor": {"n_estimators": 30},
-    }
+    x, y = features.split_xy(coerce(frame, schema), schema)
     out = {}
-    for family in REGRESSORS:
-        pre = features.preprocessor(PRICE_SCHEMA, params_section(Featurize, min_frequency=5))
-        model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed.get(family, {}), 0))]).fit(x, y)
-        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, PRICE_SCHEMA)))
+    for family in families:
+        accepted = inspect.signature(estimators.estimator(family, {}, 0).__class__).parameters
+        fixed = {key: value for key, value in SMALL.items() if key in accepted}
+        pre = features.preprocessor(schema, params_section(Featurize, min_frequency=5))
+        model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, schema)))
     return out
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, tuple[Any, compiled.Compiled]]:
+    """Each classifier family trained on the CSV-like data."""
+    return trained(wine_like(), SCHEMA, FAMILIES)
+
+
+@pytest.fixture(scope="module")
+def regressors() -> dict[str, tuple[Any, compiled.Compiled]]:
+    """Each regressor family trained on the same rows with a price to predict."""
+    return trained(PRICED, PRICE_SCHEMA, REGRESSORS)
 
 
 def valued(regressors: dict, records: list[dict[str, Any]]) -> None:
