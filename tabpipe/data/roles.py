@@ -62,7 +62,10 @@ def role(values: pd.Series, name: str) -> str | None:
     import pandas as pd
 
     present = values.dropna()
-    distinct = present.nunique()
+    try:
+        distinct = present.nunique()
+    except TypeError:  # lists or records in a cell (Parquet can hold them): no model input takes them
+        return "nested values: a cell holds a list or a record, not one value"
     if distinct == 0:
         return "empty: no value on any row"
     if distinct == 1:

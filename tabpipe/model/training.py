@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.core.errors import PipelineError
 from tabpipe.model import estimators, intervals, search
 
 if TYPE_CHECKING:
@@ -54,7 +55,11 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trai
             progress.doing(f"calibrating {level:.0%} intervals on {winner.name}'s {settings.cv_folds}-fold errors")
             folds = search.cv_folds(x, y, settings.cv_folds, seed)
             unfitted = search.unfitted(winner, preprocessor, seed)
-            model.interval_ = intervals.calibrate(unfitted, x, y, folds, level, settings.n_jobs).as_dict()
+            try:
+                model.interval_ = intervals.calibrate(unfitted, x, y, folds, level, settings.n_jobs).as_dict()
+            except ValueError as error:  # as the search reports a failed fit: one line naming the candidate
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise PipelineError(f"train: calibrating intervals on '{winner.name}' failed: {reason}") from None
     blob = search.serialize(model)
     summary = search.summary(winner, results, settings.cv_folds)
     if intervals.of(model):

@@ -140,5 +140,14 @@ def test_counters_and_ids_are_set_aside_at_any_length(rows: int, start: int) -> 
     assert roles.role(pd.Series(range(1, rows + 1)), "serial").startswith("a row counter")  # starts at 1
     assert roles.role(counter + 100, "age") is None  # a table sorted by a whole-number feature
     assert roles.role(pd.Series([None] * rows, dtype=object), "note") == "empty: no value on any row"
+    assert roles.role(pd.Series([[i, i + 1] for i in range(rows)]), "tags").startswith("nested values")
     shuffled = pd.Series(np.random.default_rng(rows).permutation(counter.to_numpy()))
     assert roles.role(shuffled, "user_id").startswith("an identifier") and roles.role(shuffled, "weight") is None
+
+
+def test_a_parquet_column_of_lists_is_set_aside_not_a_traceback(tmp_path: Path) -> None:
+    frame = export().assign(tags=[["a", "b"] if i % 2 else ["c"] for i in range(400)])
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    prepared = prepare(tmp_path / "a.parquet")
+    assert dict(prepared.schema.set_aside)["tags"].startswith("nested values")
+    assert "tags" not in prepared.train.columns
