@@ -43,6 +43,7 @@ LONGEST_FIRST = [
     "tests/integration/test_load.py",
     "tests/integration/test_service.py",
     "tests/integration/test_team.py",
+    "tests/integration/test_image.py",
     "tests/integration/test_release.py",
     "tests/integration/test_regression.py",
     "tests/integration/test_experiments.py",

@@ -134,23 +134,39 @@ def store_model() -> str:
 def release(
     rows: Annotated[int, typer.Option(min=1, help="test rows the served Bento must answer as evaluate did")] = 50,
     timeout: Annotated[float, typer.Option(min=1, help="seconds the server may take to get ready")] = 120.0,
+    image: Annotated[bool, typer.Option(help="also build the container image, run and smoke-test it")] = False,
+    engine: Annotated[str | None, typer.Option(help="podman or docker (default: whichever is installed)")] = None,
+    repository: Annotated[str, typer.Option(help="the image's name; its tags release and previous move")] = "tabpipe",
 ) -> str:
     """Build the Bento, serve it (from the built Bento, on 127.0.0.1) and smoke-test it before reporting success.
 
-    A failed smoke test deletes the new Bento, so the previous release stays `tabpipe:latest`; exit 1.
+    With --image, the Bento's container image is built and smoke-tested too, and becomes `tabpipe:release`.
+    A failed smoke test deletes what was built, so the previous release stays (`tabpipe:latest`,
+    `tabpipe:release`); exit 1.
     """
+    from tabpipe.deploy import image as images
     from tabpipe.deploy import release as command
 
-    return command.run(_root(), rows, timeout)
+    options = command.ImageOptions(images.engine(engine), repository) if image else None
+    return command.run(_root(), rows, timeout, options)
 
 
 @app.command()
 @reported
-def rollback() -> str:
+def rollback(
+    image: Annotated[bool, typer.Option(help="roll back the container image instead: tabpipe:release")] = False,
+    engine: Annotated[str | None, typer.Option(help="podman or docker (default: whichever is installed)")] = None,
+    repository: Annotated[str, typer.Option(help="the image's name")] = "tabpipe",
+) -> str:
     """Move the registry's `champion` alias back to the `previous` version and serve it (models/serving.json).
 
     `bentoml serve` then serves the previous model; `dvc status` shows the package stage changed.
+    With --image, `tabpipe:release` goes back to the image released before it (`tabpipe:previous`).
     """
+    if image:
+        from tabpipe.deploy import image as images
+
+        return images.rollback(images.engine(engine), repository)
     from tabpipe.deploy import rollback as command
 
     return command.run(_root())

@@ -3,12 +3,15 @@
 The server runs in an empty temporary folder with a throwaway prediction log, in its own process
 group (stopped whatever happens), from the Bento's folder in the store: nothing of the working tree
 is used. A failed smoke test deletes the Bento just built, so `<service>:latest` stays the previous one.
+With an image, the Bento's container runs on 127.0.0.1 and must answer alike before it becomes
+`tabpipe:release` (tabpipe/deploy/image.py); a failed one is removed with the Bento.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +26,7 @@ from tabpipe.core.files import read_parquet
 from tabpipe.core.hashing import file_sha256
 from tabpipe.core.layout import paths
 from tabpipe.data import prepared
+from tabpipe.deploy import image as images
 from tabpipe.sandbox.servers import background, free_port
 from tabpipe.serve import bento_model
 from tabpipe.serve import manifest as manifests
@@ -141,8 +145,6 @@ def last_line(text: str) -> str:
 
 def build(root: Path, run_env: dict[str, str]) -> str:
     """`bentoml build` in the project; the new Bento's tag."""
-    import subprocess
-
     args = [sys.executable, "-m", "bentoml", "build", "--output", "tag"]
     result = subprocess.run(args, cwd=root, env=run_env, capture_output=True, text=True, timeout=900)
     tags = [line.strip().removeprefix("__tag__:") for line in result.stdout.splitlines() if "__tag__:" in line]
@@ -184,19 +186,25 @@ def smoke_test(
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "bentoml", "serve", str(bento), "--host", "127.0.0.1", "--port", str(port)]
-        answers: list[dict[str, Any]] = []
         try:
             with background(args, work, server_env, f"{url}/readyz", work / "serve.log", timeout):
-                deadline = time.monotonic() + timeout
-                batch = served.serve.max_rows
-                for start in range(0, len(rows), batch):
-                    body = ask(url, rows[start : start + batch], deadline)
-                    if body.get("model") != served.identity:
-                        raise PipelineError(f"answered as model {body.get('model')}, the manifest serves {served.tag}")
-                    answers += body.get("predictions") or []
+                return answers(url, rows, served, timeout)
         except RuntimeError as error:  # from background(): the server exited or was not ready in time
             raise PipelineError(server_failure(str(error), timeout)) from None
-    return answers
+
+
+def answers(url: str, rows: list[dict[str, Any]], served: Manifest, timeout: float) -> list[dict[str, Any]]:
+    """The served answers to `rows`, asked in requests of at most serve.max_rows, each checked to come
+    from the manifest's model."""
+    deadline = time.monotonic() + timeout
+    batch = served.serve.max_rows
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(rows), batch):
+        body = ask(url, rows[start : start + batch], deadline)
+        if body.get("model") != served.identity:
+            raise PipelineError(f"answered as model {body.get('model')}, the manifest serves {served.tag}")
+        found += body.get("predictions") or []
+    return found
 
 
 def expectation(root: Path, served: Manifest, rows: list[dict[str, Any]]) -> Expected:
@@ -247,8 +255,58 @@ def record(root: Path, served: Manifest, tag: str) -> None:
         print(f"warning: release: {tag} not recorded in the registry: {last_line(str(error))}", file=sys.stderr)
 
 
-def run(root: Path, count: int, timeout: float) -> str:
-    """Build, serve and smoke-test a release of the project at `root`; the line that says it shipped."""
+def image_smoke_test(
+    tool: str, image: str, rows: list[dict[str, Any]], served: Manifest, expected: Expected, timeout: float
+) -> None:
+    """Run the image on 127.0.0.1 with a throwaway log volume; it must answer `rows` as `expected`."""
+    volume = f"tabpipe-smoke-{free_port()}"
+    try:
+        with images.running(tool, image, free_port(), timeout, volume=volume) as url:
+            problem = difference(answers(url, rows, served, timeout), expected)
+    finally:
+        subprocess.run([tool, "volume", "rm", "--force", volume], capture_output=True, timeout=60)
+    if problem:
+        raise PipelineError(f"image {image}: {problem}")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Where the image goes: `tool` podman or docker, `repository` its name (tags move within it)."""
+
+    tool: str
+    repository: str = images.REPOSITORY
+
+
+def release_image(
+    options: ImageOptions,
+    bento_tag: str,
+    rows: list[dict[str, Any]],
+    served: Manifest,
+    expected: Expected,
+    timeout: float,
+) -> str:
+    """Build the Bento's image, smoke-test it, and make it the release; a failed one is removed."""
+    import bentoml
+
+    tool = options.tool
+    image = f"{options.repository}:{bento_tag.split(':', 1)[1]}"
+    pipeline = served.model_file.endswith(".joblib")  # only the pipeline needs more than the Bento's packages
+    model = bento_model.load_model(bentoml.models.get(served.tag)) if pipeline else None
+    images.build(tool, bento_tag, image, images.runtime_packages(served.model_file, model), dict(os.environ))
+    try:
+        image_smoke_test(tool, image, rows, served, expected, timeout)
+    except BaseException as error:
+        kept = images.discard(tool, options.repository, image)
+        if isinstance(error, PipelineError):
+            raise PipelineError(f"{error}; {kept}") from None
+        raise
+    images.promote(tool, options.repository, image, served.tag)
+    return image
+
+
+def run(root: Path, count: int, timeout: float, image: ImageOptions | None = None) -> str:
+    """Build, serve and smoke-test a release of the project at `root` (and with `image`, its container
+    image); the line that says it shipped."""
     import bentoml
 
     locations = paths(root)
@@ -261,10 +319,12 @@ def run(root: Path, count: int, timeout: float) -> str:
 
     tag = build(root, run_env)
     try:
-        answers = smoke_test(Path(bentoml.bentos.get(tag).path), rows, served, timeout, run_env)
-        problem = difference(answers, expected)
+        answered = smoke_test(Path(bentoml.bentos.get(tag).path), rows, served, timeout, run_env)
+        problem = difference(answered, expected)
         if problem:
             raise PipelineError(problem)
+        if image:
+            release_image(image, tag, rows, served, expected, timeout)
     except PipelineError as error:
         kept = discard(tag)
         raise PipelineError(f"release: {tag}: {' '.join(str(error).split())}; {kept}") from None
@@ -272,4 +332,7 @@ def run(root: Path, count: int, timeout: float) -> str:
         discard(tag)
         raise
     record(root, served, tag)
-    return f"released {tag}: model {served.tag}, {len(rows)} test rows answered as {expected.source} did"
+    shipped = f"released {tag}: model {served.tag}, {len(rows)} test rows answered as {expected.source} did"
+    if image:
+        shipped += f"; image {images.release_tag(image.repository)} is {images.model_tag(image.repository, served.tag)}"
+    return shipped
