@@ -91,6 +91,9 @@ class Classifier:
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
             self.model = None
+        # Every status the service refuses with starts at 0, so Prometheus's rate() sees a first burst.
+        for status in ("400", "413", "415"):
+            rejected.labels(status=status)
         # Move everything allocated so far out of the collector's way: no GC pauses on the request path.
         gc.collect()
         gc.freeze()

@@ -228,19 +228,3 @@ def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path:
     assert "./src/models/serving.json" in names and "./src/service.py" in names
     assert "./src/tabpipe/serve/request.py" in names
     assert not [n for n in names if n.startswith(("./src/tabpipe/tracking", "./src/tabpipe/model/search"))]
-
-
-def test_the_container_runs_as_a_non_root_user(built: tuple[Path, Path]) -> None:
-    """The Dockerfile `bentoml containerize` would build (rendered without a Docker daemon) ends as USER bentoml."""
-    repo, home = built
-    script = (
-        "import bentoml, os\n"
-        "from bentoml._internal.container import construct_containerfile\n"
-        "with construct_containerfile(bentoml.get('tabpipe:latest'), enable_buildkit=False) as (ctx, name):\n"
-        "    print(open(os.path.join(ctx, name)).read())\n"
-    )
-    run_env = env(BENTOML_HOME=str(home))
-    run([str(BIN / "bentoml"), "build"], repo, env=run_env)
-    dockerfile = run([str(BIN / "python"), "-c", script], repo, env=run_env).stdout
-    users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
-    assert users and users[-1] not in ("root", "0")

@@ -1,0 +1,160 @@
+"""The monitoring stack for real: Prometheus (Debian's) scrapes a running `bentoml serve` with the project's
+scrape config and alert rules, and Alertmanager routes what fires to a webhook with the project's routing.
+
+Only what makes the test take seconds instead of minutes differs from monitoring/: 1 s scrape and
+evaluation intervals, no `for:` waiting (promtool's tests in test_alerts.py cover every duration),
+Alertmanager's group wait of 1 s, and the ports and the receiver's URL of this test.
+"""
+
+import json
+import shutil
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tabpipe.sandbox.servers import background, free_port
+from tests.helpers import ROOT, Receiver, Reproduced, post, serving, webhook_receiver
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None,
+        reason="needs Prometheus and Alertmanager (apt-get install prometheus prometheus-alertmanager); .ci/run does",
+    ),
+]
+MONITORING = ROOT / "monitoring"
+SERIES = '{__name__=~"tabpipe_.*|bentoml_service_request_total"}'
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def alertmanager_config(webhook: str) -> dict[str, Any]:
+    config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = webhook
+    config["route"].update(group_wait="1s", group_interval="1s")
+    return config
+
+
+def prometheus_config(service: str, alertmanager: str, rules: Path) -> dict[str, Any]:
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(rules)]
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": [service]}]
+    return config
+
+
+def rules_without_waiting() -> dict[str, Any]:
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["for"] = "0s"
+    return rules
+
+
+def write(path: Path, content: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+@pytest.fixture
+def stack(reproduced: Reproduced, tmp_path: Path) -> Iterator[tuple[str, str, Receiver]]:
+    """A served project, Alertmanager and Prometheus on 127.0.0.1; (service URL, Prometheus URL, webhook)."""
+    with webhook_receiver("/alerts") as hook, serving(reproduced.repo, reproduced.home) as service:
+        am_port, prom_port = free_port(), free_port()
+        am_config = write(tmp_path / "alertmanager.yml", alertmanager_config(hook.url))
+        rules = write(tmp_path / "alerts.yml", rules_without_waiting())
+        prom_config = prometheus_config(service.removeprefix("http://"), f"127.0.0.1:{am_port}", rules)
+        alertmanager = [
+            "prometheus-alertmanager",
+            f"--config.file={am_config}",
+            f"--storage.path={tmp_path / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ]
+        prometheus = [
+            "prometheus",
+            f"--config.file={write(tmp_path / 'prometheus.yml', prom_config)}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ]
+        prom = f"http://127.0.0.1:{prom_port}"
+        ready_am = f"http://127.0.0.1:{am_port}/-/ready"
+        with (
+            background(alertmanager, tmp_path, {}, ready_am, tmp_path / "alertmanager.log"),
+            background(prometheus, tmp_path, {}, f"{prom}/-/ready", tmp_path / "prometheus.log"),
+        ):
+            yield service, prom, hook
+
+
+def query(prom: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{prom}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())["data"]["result"]
+
+
+def last_evaluations(prom: str) -> list[float]:
+    """When each rule group was last evaluated (Unix seconds), from Prometheus's rules API."""
+    with urllib.request.urlopen(f"{prom}/api/v1/rules", timeout=10) as answer:
+        groups = json.loads(answer.read())["data"]["groups"]
+    return [datetime.fromisoformat(group["lastEvaluation"][:26].rstrip("Z") + "+00:00").timestamp() for group in groups]
+
+
+def wait_for(check: Any, what: str, prom: str, timeout: float = 60) -> Any:
+    """Poll `check` until it answers; on timeout, say what Prometheus had."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, (
+            f"no {what} within {timeout} s; Prometheus: ALERTS {query(prom, 'ALERTS')}, series {query(prom, SERIES)}"
+        )
+        time.sleep(0.5)
+    return found
+
+
+def received_alerts(hook: Receiver) -> dict[str, str]:
+    """alertname -> status of every alert Alertmanager has posted."""
+    return {alert["labels"]["alertname"]: alert["status"] for r in hook.received for alert in r["body"]["alerts"]}
+
+
+def alerted(hook: Receiver, name: str) -> dict[str, str]:
+    """Every alert received so far, once `name` is among them; else nothing."""
+    alerts = received_alerts(hook)
+    return alerts if name in alerts else {}
+
+
+def scraped(prom: str, expr: str, at_least: float) -> bool:
+    return any(float(sample["value"][1]) >= at_least for sample in query(prom, expr))
+
+
+def test_prometheus_scrapes_the_service_and_alerts_reach_the_webhook_only_when_they_should(
+    stack: tuple[str, str, Receiver],
+) -> None:
+    service, prom, hook = stack
+
+    # Ordinary traffic: scraped, evaluated, and nothing fires.
+    for _ in range(20):
+        assert post(service, {"rows": [ROW, ROW]})[0] == 200
+    wait_for(lambda: scraped(prom, "sum(tabpipe_predictions_total)", 40), "scrape of the 40 answered rows", prom)
+    # Three more rule evaluations over what was scraped, then Alertmanager's group wait.
+    scraped_at = time.time()
+    wait_for(lambda: min(last_evaluations(prom)) > scraped_at + 3, "three rule evaluations", prom)
+    time.sleep(2)
+    assert query(prom, "ALERTS") == [] and hook.received == []
+
+    # A burst of rejected requests: TabpipeManyRejectedRequests reaches the webhook, firing.
+    for _ in range(30):
+        assert post(service, {"rows": [{**ROW, "petal_width": "wide"}]})[0] == 400
+    alerts = wait_for(lambda: alerted(hook, "TabpipeManyRejectedRequests"), "alert", prom)
+    assert alerts["TabpipeManyRejectedRequests"] == "firing"
+
+    firing = {sample["metric"]["alertname"] for sample in query(prom, 'ALERTS{alertstate="firing"}')}
+    assert firing == {"TabpipeManyRejectedRequests"}
