@@ -8,6 +8,7 @@ Alertmanager's group wait of 1 s, and the ports and the receiver's URL of this t
 
 import json
 import shutil
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -19,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tabpipe.deploy import image
 from tabpipe.sandbox.servers import background, free_port
-from tests.helpers import ROOT, Receiver, Reproduced, post, serving, webhook_receiver
+from tests.helpers import BIN, ROOT, Receiver, Reproduced, post, serving, webhook_receiver
 
 pytestmark = [
     pytest.mark.integration,
@@ -158,3 +160,59 @@ def test_prometheus_scrapes_the_service_and_alerts_reach_the_webhook_only_when_t
 
     firing = {sample["metric"]["alertname"] for sample in query(prom, 'ALERTS{alertstate="firing"}')}
     assert firing == {"TabpipeManyRejectedRequests"}
+
+
+def test_the_compose_stack_is_valid_and_wired_to_the_project_files() -> None:
+    """compose.yaml is only validated (CI reaches no registry): podman-compose parses it, and each
+    service finds the project file, service name and port the others expect of it."""
+    rendered = subprocess.run(
+        [str(BIN / "podman-compose"), "-f", "compose.yaml", "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    services = yaml.safe_load(rendered.stdout)["services"]
+    assert set(services) == {"tabpipe", "mlflow", "prometheus", "alertmanager", "grafana"}
+    assert services["tabpipe"]["image"] == f"{image.REPOSITORY}:release"
+    for name, service in services.items():
+        assert service.get("image"), f"{name} has no image"
+        assert set(service.get("depends_on", {})) <= set(services), f"{name} depends on an unknown service"
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is missing"
+
+    def container_port(name: str) -> str:
+        return services[name]["ports"][0].rsplit(":", 1)[1]
+
+    # The service's prediction log lands on the named volume (the image's TABPIPE_PREDICTION_LOG folder).
+    dockerfile = (ROOT / "deploy/Dockerfile.j2").read_text()
+    log_dir = next(line.split()[1] for line in dockerfile.splitlines() if line.startswith("VOLUME "))
+    assert any(v.split(":")[1] == log_dir for v in services["tabpipe"]["volumes"])
+    # Prometheus scrapes the service and alerts Alertmanager by their compose names and ports.
+    prometheus = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == [f"tabpipe:{container_port('tabpipe')}"]
+    alertmanagers = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alertmanagers == [f"alertmanager:{container_port('alertmanager')}"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in services["prometheus"]["volumes"]}
+    rule_files = {f"/etc/prometheus/{rules}" for rules in prometheus["rule_files"]}
+    assert mounted["/etc/prometheus/prometheus.yml"] == "./monitoring/prometheus.yml"
+    assert rule_files <= set(mounted)
+    # Grafana reads the stack's Prometheus and the project's dashboard.
+    grafana = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
+    provisioning = ROOT / grafana["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"]
+    assert source["url"] == f"http://prometheus:{container_port('prometheus')}"
+    (provider,) = yaml.safe_load((provisioning / "dashboards/tabpipe.yml").read_text())["providers"]
+    dashboards = [target for target in grafana if target.startswith(provider["options"]["path"] + "/")]
+    assert [grafana[target] for target in dashboards] == ["./monitoring/grafana-dashboard.json"]
+    # Prometheus accepts the scrape config as the stack mounts it (rule file beside it).
+    checked = subprocess.run(
+        ["promtool", "check", "config", "prometheus.yml"], cwd=MONITORING, capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
