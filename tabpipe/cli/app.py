@@ -318,6 +318,20 @@ def bench_search(
     return search.run(_root(), dataset, out)
 
 
+@bench_app.command("image")
+@reported
+def bench_image(
+    engine: Annotated[str | None, typer.Option(help="podman or docker (default: whichever is installed)")] = None,
+    starts: Annotated[int, typer.Option(min=1, help="starts and stops per image")] = 5,
+    out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/image.json"),
+) -> str:
+    """The service image against BentoML's default image of the same Bento: size over the base, ready, stop."""
+    from tabpipe.bench import image
+    from tabpipe.deploy import image as images
+
+    return image.run(_root(), images.engine(engine), starts, out)
+
+
 @bench_app.command("bare", hidden=True)
 @reported
 def bench_bare(

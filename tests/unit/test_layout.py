@@ -32,7 +32,7 @@ ALLOWED = {
     "report": {"core", "report"},
     "notify": {"core", "notify"},
     "sandbox": {"sandbox"},
-    "bench": {"core", "data", "model", "serve", "sandbox", "bench"},
+    "bench": {"core", "data", "model", "serve", "sandbox", "deploy", "bench"},
     "deploy": {"core", "data", "model", "serve", "tracking", "sandbox", "deploy"},
     "cli": {
         "core",
