@@ -19,8 +19,9 @@ from tabpipe.core.layout import paths
 from tabpipe.data import dates
 from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import bento_model, contract, manifest, predlog, request
+from tabpipe.serve import bento_model, contract, logs, manifest, predlog, request
 from tabpipe.serve.guard import RequestGuard
+from tabpipe.serve.pages import OperatorPages
 
 try:
     MODELS = paths()["models"]
@@ -30,6 +31,10 @@ except PipelineError as error:  # nothing to serve: one line and a non-zero exit
     raise SystemExit(f"error: {error}") from None
 LIMITS = MANIFEST.serve
 LOG_PATH = predlog.location(LIMITS.prediction_log, dict(os.environ))
+try:
+    LOG_FORMAT = logs.choose(LIMITS.log_format, dict(os.environ))
+except ValueError as error:
+    raise SystemExit(f"error: {error}") from None
 Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
 
@@ -71,6 +76,7 @@ class Classifier:
     bento_model = bentoml.models.BentoModel(MANIFEST.tag)
 
     def __init__(self) -> None:
+        logs.install(LOG_FORMAT)  # BentoML has configured the worker's logging by now
         self.model: Any = None
         self.classes: list[str] = []
         self.interval: intervals.Interval | None = None
@@ -166,3 +172,4 @@ class Classifier:
 Classifier.add_asgi_middleware(
     RequestGuard, paths=("/predict", "/model"), max_body_bytes=LIMITS.max_body_bytes, rejected=rejected
 )
+Classifier.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity)

@@ -317,6 +317,7 @@ class Serve(Section):
     prediction_log: str
     runtime: Runtime
     unseen: Literal["answer", "refuse"]
+    log_format: Literal["text", "json"]
 
 
 class Monitor(Section):

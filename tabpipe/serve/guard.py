@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tabpipe.serve import logs
+
 Scope = dict[str, Any]
 
 
@@ -27,11 +29,12 @@ class RequestGuard:
         headers = dict(scope.get("headers") or [])
         media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media != b"application/json":  # the service parses JSON and nothing else (no forms, no pickles)
-            await self._refuse(send, 415, f"content-type must be application/json, not {media.decode('latin-1')}")
+            wrong = media.decode("latin-1")
+            await self._refuse(scope, send, 415, f"content-type must be application/json, not {wrong}")
             return
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+            await self._refuse(scope, send, 413, f"request body over {self.max_body_bytes} bytes")
             return
         # A chunked body has no length to check: read it here, counting, and refuse at the limit,
         # so no request makes the service hold more than max_body_bytes of it.
@@ -43,7 +46,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+                await self._refuse(scope, send, 413, f"request body over {self.max_body_bytes} bytes")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -60,9 +63,12 @@ class RequestGuard:
 
         await self.app(scope, replay, counting_send)
 
-    async def _refuse(self, send: Any, status: int, message: str) -> None:
+    async def _refuse(self, scope: Scope, send: Any, status: int, message: str) -> None:
         self.rejected.labels(status=str(status)).inc()
+        logs.refused(status, scope["path"], scope.get("method", "-"), message)
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if (request_id := logs.request_id()) is not None:  # as BentoML's own answers carry it
+            headers.append((b"x-bentoml-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

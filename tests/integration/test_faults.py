@@ -101,12 +101,22 @@ def test_a_corrupt_model_in_the_store_leaves_the_service_up_and_not_ready(reprod
     (stored,) = (home / "models").glob("tabpipe-iris/*/model.onnx")
     stored.write_bytes(stored.read_bytes()[:-100])  # truncated on disk after it was imported
     row = json.dumps({"rows": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]})
+    name, version = json.loads((repo / "models/serving.json").read_text())["tag"].split(":")
     with serving(repo, home, ready="/livez") as url:
         time.sleep(3)
         assert status_of(url, "/readyz") == 503
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=30)
+            raise AssertionError("/health answered 2xx while not ready")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+            assert json.loads(error.read()) == {"name": name, "version": version, "ready": False}
         assert status_of(url, "/predict", row.encode()) == 503
         time.sleep(3)
         assert status_of(url, "/livez") == 200  # still the same process: no crash, no restart loop
     log = (repo / "serve.log").read_text()
     assert "not ready" in log or "not loaded" in log
     assert "does not match the recorded" in log
+    # A server error keeps BentoML's ERROR line and its traceback (only client errors are quiet).
+    error = log.split("[ERROR]")[-1]
+    assert "Exception on /predict [POST]" in error and "Traceback" in error and "ServiceUnavailable" in error

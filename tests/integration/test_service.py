@@ -2,6 +2,11 @@
 
 import json
 import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,3 +233,108 @@ def test_bentoml_build_packs_the_gated_model(built: tuple[Path, Path], tmp_path:
     assert "./src/models/serving.json" in names and "./src/service.py" in names
     assert "./src/tabpipe/serve/request.py" in names
     assert not [n for n in names if n.startswith(("./src/tabpipe/tracking", "./src/tabpipe/model/search"))]
+
+
+def answer_with_id(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
+    """POST to /predict; the status and BentoML's request id (the X-BentoML-Request-ID header)."""
+    request = urllib.request.Request(f"{url}/predict", data=body, headers={"content-type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers.get("x-bentoml-request-id", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("x-bentoml-request-id", "")
+
+
+def new_lines(log: Path, seen: int, count: int) -> list[str]:
+    """The lines `log` gained after its first `seen` characters, once there are `count` of them."""
+    deadline = time.monotonic() + 10
+    while len(lines := log.read_text()[seen:].splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return lines
+
+
+def body(sepal_length: str, extra: str = "") -> bytes:
+    return f'{{"rows": [{{"sepal_length": {sepal_length}, "sepal_width": 3.5, "petal_length": 1.4, '.encode() + (
+        f'"petal_width": 0.2{extra}}}]}}'.encode()
+    )
+
+
+MISTAKES = [  # issue 29's malformed requests, each with what its line must name
+    (body('"5.1"'), "sepal_length"),
+    (body("true"), "sepal_length"),
+    (body("NaN"), "sepal_length"),
+    (body("1e400"), "sepal_length"),
+    (body("5.1", ', "x": 1'), "rows.0.x"),
+    (b'{"rows": []}', "rows"),
+    (b'{"rows": {"a": 1}}', "rows"),
+    (b"", "rows"),  # no body: no rows
+    (b'{"rows": [[[[[[[[[[1]]]]]]]]]]}', "rows.0"),
+    (b'{"rows": [{"sepal_length": 5.1,', "body"),
+    (body("5.1")[:-1] + b', "rows": []}', "rows"),  # a duplicate key: the last one counts
+]
+
+
+def test_client_errors_log_one_warning_line_each_naming_request_status_and_field(
+    built: tuple[Path, Path], url: str
+) -> None:
+    log = built[0] / "serve.log"
+    seen = len(log.read_text())
+    answered = [(answer_with_id(url, body), field) for body, field in MISTAKES]
+    answered.append((answer_with_id(url, b"x", "text/plain"), "content-type"))  # the request guard's 415
+    lines = new_lines(log, seen, len(answered))
+    assert len(lines) == len(answered), "\n".join(lines)  # one line per refused request, no traceback
+    for line, ((status, request_id), field) in zip(lines, answered, strict=True):
+        assert 400 <= status < 500 and request_id
+        assert "[WARNING]" in line and f"client error {status} on POST /predict (request {request_id}): " in line
+        assert field in line.split("): ", 1)[1], line
+    assert "Traceback" not in log.read_text()[seen:]
+
+
+def test_json_logs_carry_the_same_fields(built: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, home = built
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("serve.log", "logs"))
+    with serving(copy, home, TABPIPE_LOG_FORMAT="json") as address:
+        status, request_id = answer_with_id(address, MISTAKES[0][0])
+    records = [json.loads(line) for line in (copy / "serve.log").read_text().splitlines() if line.startswith("{")]
+    refused = [record for record in records if record["level"] == "WARNING"]
+    assert status == 400 and [r["request_id"] for r in refused] == [request_id]
+    assert refused[0]["status"] == 400 and refused[0]["fields"][0].startswith("rows.0.sepal_length: ")
+    assert any(record["message"] == "Service tabpipe initialized" for record in records)
+
+
+def test_health_answers_the_model_and_its_readiness(built: tuple[Path, Path], url: str) -> None:
+    manifest = json.loads((built[0] / "models/serving.json").read_text())
+    status, body = get(url, "/health")
+    name, version = manifest["tag"].split(":")
+    assert status == 200 and json.loads(body) == {"name": name, "version": version, "ready": True}
+    assert get(url, "/readyz")[0] == 200 and get(url, "/livez")[0] == 200  # BentoML's probes as they were
+
+
+def page_requests(net_log: Path, origin: str) -> list[str]:
+    """Every URL the page at `origin` asked for, from Chromium's net log (the browser's own update and
+    account checks have another isolation key, and are not the page's)."""
+    log = json.loads(net_log.read_text())
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return [
+        event["params"]["url"]
+        for event in log["events"]
+        if event["type"] == start and str(event.get("params", {}).get("network_isolation_key", "")).startswith(origin)
+    ]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
+def test_the_docs_page_makes_no_request_beyond_the_service(url: str, tmp_path: Path) -> None:
+    net_log = tmp_path / "net.json"
+    browser = [
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-features=AutofillServerCommunication",  # Chromium's own call, not the page's
+        f"--user-data-dir={tmp_path / 'profile'}", f"--log-net-log={net_log}", "--virtual-time-budget=5000",
+        "--dump-dom", f"{url}/",
+    ]  # fmt: skip
+    dom = subprocess.run(browser, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert 'id="swagger-ui"' in dom and "/predict" in dom  # Swagger UI rendered the service's API
+    requested = page_requests(net_log, "http://127.0.0.1")
+    assert f"{url}/docs.json" in requested
+    assert [u for u in requested if urllib.parse.urlsplit(u).hostname != "127.0.0.1"] == []

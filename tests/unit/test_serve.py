@@ -130,3 +130,40 @@ def test_served_models_predict_on_one_thread() -> None:
     model = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_jobs=-1))])
     assert runtime.single_threaded(model).get_params()["forest__n_jobs"] == 1
     assert runtime.single_threaded(StandardScaler()).get_params() == StandardScaler().get_params()
+
+
+def test_a_client_error_names_at_most_five_fields_and_a_server_error_is_not_one() -> None:
+    import logging
+
+    from bentoml.exceptions import BadInput, ServiceUnavailable
+
+    from tabpipe.serve import logs
+
+    model = request.row_model(builtin("iris"), "answer")
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({f"extra_{i}": i for i in range(8)})
+    named = logs.fields(caught.value)
+    assert len(named) == 6 and named[-1] == f"and {caught.value.error_count() - 5} more"
+    assert logs.client_status(caught.value) == 400 and logs.client_status(BadInput("no")) == 400
+    assert logs.client_status(ServiceUnavailable("model not loaded")) is None
+    assert logs.client_status(RuntimeError("boom")) is None
+
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/predict", "POST"), None)
+    record.exc_info = (ValidationError, caught.value, None)
+    assert logs.ClientErrors().filter(record) and record.levelname == "WARNING" and record.exc_info is None
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert line["level"] == "WARNING" and line["status"] == 400 and line["fields"] == named
+    assert line["message"].startswith("client error 400 on POST /predict (request -): ")
+
+    server = logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/predict", "POST"), None)
+    server.exc_info = (ServiceUnavailable, ServiceUnavailable("model not loaded"), None)
+    assert logs.ClientErrors().filter(server) and server.levelname == "ERROR" and server.exc_info is not None
+
+
+def test_the_log_format_comes_from_params_unless_the_environment_says_otherwise() -> None:
+    from tabpipe.serve import logs
+
+    assert logs.choose("text", {}) == "text"
+    assert logs.choose("text", {logs.ENV: "json"}) == "json"
+    with pytest.raises(ValueError, match="TABPIPE_LOG_FORMAT='yaml': expected text or json"):
+        logs.choose("text", {logs.ENV: "yaml"})

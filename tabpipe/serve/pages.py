@@ -1,0 +1,106 @@
+"""ASGI middleware for the pages operators open: GET /health, and the docs page without a third party.
+
+`/health` answers the model's name and version and whether the service is ready, 200 or 503. It asks
+BentoML's own /readyz inside the worker, so there is one notion of ready; /livez, /readyz and
+/healthz stay BentoML's.
+
+BentoML's docs page (Swagger UI at `/`) embeds Google Tag Manager, and the OpenAPI description it
+renders (docs.json) shows badges from shields.io, readthedocs.org and badgen.net, so a browser
+opening a self-hosted service's docs calls out. This serves the same page without the tag manager
+and docs.json with a description of its own; the rest (the Swagger bundle, its CSS) comes from the
+service itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+Scope = dict[str, Any]
+TAG_MANAGER = re.compile(r"<!-- Google Tag Manager.*?<!-- End Google Tag Manager[^>]*-->", re.DOTALL)
+
+
+def docs_page() -> bytes:
+    """BentoML's Swagger UI page with its Google Tag Manager blocks taken out."""
+    import _bentoml_impl.server
+
+    page = (Path(_bentoml_impl.server.__file__).parent / "main-openapi.html").read_text()
+    return TAG_MANAGER.sub("", page).encode()
+
+
+async def respond(send: Any, status: int, body: bytes, media: str) -> None:
+    headers = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def description(identity: dict[str, str]) -> str:
+    """The docs page's description: what serves, and where the operator's endpoints are."""
+    return (
+        f"tabpipe serving model `{identity['name']}` version `{identity['version']}`. "
+        'POST /predict with `{"rows": [...]}`; GET /health for the model and its readiness, '
+        "/metrics for Prometheus; POST /model for the schema and the gated metrics."
+    )
+
+
+async def captured(app: Any, scope: Scope, receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Run `app` on a request and keep its whole answer: status, headers, body."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return start.get("status", 500), list(start.get("headers", [])), b"".join(chunks)
+
+
+class OperatorPages:
+    def __init__(self, app: Any, *, identity: dict[str, str]) -> None:
+        self.app = app
+        self.identity = identity
+        self.page = docs_page()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            if scope["path"] == "/health":
+                ready = await self._ready(scope)
+                body = json.dumps({**self.identity, "ready": ready}).encode()
+                await respond(send, 200 if ready else 503, body, "application/json")
+                return
+            if scope["path"] == "/":
+                await respond(send, 200, self.page, "text/html; charset=utf-8")
+                return
+            if scope["path"] == "/docs.json":
+                await self._spec(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _spec(self, scope: Scope, receive: Any, send: Any) -> None:
+        """BentoML's OpenAPI document, its description (badges from three third parties) replaced."""
+        status, _, body = await captured(self.app, scope, receive)
+        if status == 200:
+            spec = json.loads(body)
+            spec.setdefault("info", {})["description"] = description(self.identity)
+            body = json.dumps(spec).encode()
+        await respond(send, status, body, "application/json")
+
+    async def _ready(self, scope: Scope) -> bool:
+        """What BentoML's /readyz answers for this worker."""
+        probe = {**scope, "path": "/readyz", "raw_path": b"/readyz", "method": "GET", "query_string": b""}
+        answered: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+
+        await self.app(probe, receive, send)
+        return answered == [200]
