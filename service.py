@@ -110,7 +110,8 @@ class Classifier:
     @bentoml.api(route="/predict")
     def predict(self, rows: Rows) -> dict[str, Any]:
         """Predict a list of rows; each answer has the label and the probability of every class
-        (a regressor's: the value and its interval)."""
+        (a regressor's: the value and its interval). The dict goes out already encoded as JSON
+        (request.encoded); BentoML passes a returned Response through."""
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows)
@@ -126,9 +127,9 @@ class Classifier:
         for label in labels:
             predicted.labels(label=str(label)).inc()
         request_id = self._log(records, labels, proba, self.classes, flags)
-        return request.answer(labels, proba, self.classes, MANIFEST.identity, request_id)
+        return request.encoded(request.answer(labels, proba, self.classes, MANIFEST.identity, request_id))
 
-    def _values(self, records: list[Any], model_rows: list[Any], flags: list[Any]) -> dict[str, Any]:
+    def _values(self, records: list[Any], model_rows: list[Any], flags: list[Any]) -> Any:
         """A regressor's answer: each value with the interval evaluate measured (the value +- its half-width)."""
         import numpy as np
 
@@ -138,7 +139,7 @@ class Classifier:
             served_values.observe(float(value))
         # The log keeps the interval's ends where a classifier's probabilities go.
         request_id = self._log(records, values, np.column_stack([lower, upper]), ["lower", "upper"], flags)
-        return request.answer_values(values, lower, upper, MANIFEST.identity, request_id)
+        return request.encoded(request.answer_values(values, lower, upper, MANIFEST.identity, request_id))
 
     def _log(self, records: list[Any], labels: Any, outputs: Any, names: list[str], flags: list[Any]) -> str | None:
         """Append the answered rows to the prediction log; a failure is counted, and the answer still goes out."""

@@ -35,14 +35,16 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
     assert report["settings"]["workers"] == 1
     figures = report["results"]["boosting"]
     assert figures["in_process"]["compiled_row_ms"] > 0 and figures["in_process"]["pipeline_row_ms"] > 0
-    for measured in (figures["ours"], figures["fastapi"], figures["mlflow"], report["ceiling"]):
+    servers = (figures["ours"], figures["fastapi"], figures["mlflow"], report["ceiling"], report["ceiling_standard"])
+    for measured in servers:
         for level in ("1", "2"):
             assert measured["single"][level]["rps"] > 0 and measured["single"][level]["errors"] == 0
             assert 0 < measured["single"][level]["p50_ms"] <= measured["single"][level]["p99_ms"]
         assert measured["batch"]["10"]["errors"] == 0
         assert measured["batch"]["10"]["rows_per_s"] == round(measured["batch"]["10"]["rps"] * 10)
     assert "| boosting | ours |" in result.stdout and "| boosting | mlflow |" in result.stdout
-    assert "BentoML ceiling (constant)" in result.stdout
+    assert "BentoML ceiling (constant, finished response)" in result.stdout
+    assert "| boosting | " in result.stdout.split("c=2: ours / ceiling")[1]  # the ratios, per family
 
 
 @pytest.mark.slow
