@@ -162,10 +162,13 @@ def test_the_container_keeps_its_log_over_a_restart_stops_on_sigterm_and_refuses
         with container(released.tag("release"), volume=volume) as (name, url):
             wait_ready(url)
             assert podman("healthcheck", "run", name).returncode == 0  # the image's own probe says healthy
+            assert status(url, "/health") == 200
             assert podman("exec", name, "id", "-u").stdout.strip() != "0"
             assert post(url, {"rows": [row, row]})[0] == 200
-            status, body = post(url, {"rows": [{**row, "petal_width": "wide"}]})
-            assert status == 400 and "petal_width" in json.dumps(body)
+            refused, body = post(url, {"rows": [{**row, "petal_width": "wide"}]})
+            assert refused == 400 and "petal_width" in json.dumps(body)
+            said = logs(name)
+            assert "client error 400 on POST /predict" in said and "Traceback" not in said  # one quiet line
 
             # SIGTERM, with 10 s before podman would kill it: a clean exit, not a kill.
             podman("stop", "--time", "10", name)
@@ -195,7 +198,7 @@ def test_a_corrupt_model_in_the_image_leaves_the_container_up_and_not_ready(rele
         while said not in logs(container_name):  # each worker tries to load the model once, and says so
             assert time.monotonic() < deadline, logs(container_name)
             time.sleep(0.25)
-        assert status(url, "/readyz") == 503
+        assert status(url, "/readyz") == 503 and status(url, "/health") == 503
         answered, _ = post(
             url, {"rows": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]}
         )
