@@ -1,0 +1,108 @@
+"""The service's ASGI layers in-process, in front of a stand-in for BentoML's app: /health, the docs
+page and docs.json (tabpipe/serve/pages.py), and the request guard's refusals (tabpipe/serve/guard.py).
+The real `bentoml serve` behind them is tested in tests/integration/test_service.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tabpipe.serve.guard import RequestGuard
+from tabpipe.serve.pages import OperatorPages
+
+IDENTITY = {"name": "tabpipe-iris", "version": "abc"}
+SPEC = {"openapi": "3.0.2", "info": {"title": "tabpipe", "description": "![badge](https://img.shields.io/x)"}}
+
+
+class Downstream:
+    """What BentoML's app would answer: /readyz with `ready`, docs.json with SPEC, anything else 200."""
+
+    def __init__(self, ready: int = 200) -> None:
+        self.ready = ready
+        self.seen: list[tuple[str, bytes]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        if scope["path"] not in ("/readyz", "/docs.json"):
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        self.seen.append((scope["path"], body))
+        status, payload = {"/readyz": (self.ready, b""), "/docs.json": (200, json.dumps(SPEC).encode())}.get(
+            scope["path"], (200, b"{}")
+        )
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": payload})
+
+
+class Counter:
+    """Counts by status, as the service's Prometheus counter does."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.status = ""
+
+    def labels(self, status: str) -> Counter:
+        self.status = status
+        return self
+
+    def inc(self) -> None:
+        self.counts[self.status] = self.counts.get(self.status, 0) + 1
+
+
+def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = None, **headers: str) -> tuple:
+    """Run one request through `app`; (status, body)."""
+    chunks = list(body or [b""])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize(("ready", "status"), [(200, 200), (503, 503)])
+def test_health_answers_the_model_and_what_readyz_says(ready: int, status: int) -> None:
+    answered, body = call(OperatorPages(Downstream(ready), identity=IDENTITY), "/health")
+    assert answered == status and json.loads(body) == {**IDENTITY, "ready": ready == 200}
+
+
+def test_the_docs_page_and_spec_name_no_third_party() -> None:
+    pages = OperatorPages(Downstream(), identity=IDENTITY)
+    status, page = call(pages, "/")
+    assert status == 200 and b"swagger-ui" in page and b"googletagmanager" not in page
+    status, spec = call(pages, "/docs.json")
+    described = json.loads(spec)["info"]["description"]
+    assert status == 200 and "shields.io" not in described and "`tabpipe-iris` version `abc`" in described
+    downstream = Downstream()
+    assert call(OperatorPages(downstream, identity=IDENTITY), "/predict", "POST", [b"{}"]) == (200, b"{}")
+    assert downstream.seen == [("/predict", b"{}")]  # everything else passes through untouched
+
+
+def test_the_guard_refuses_and_counts_what_is_not_json_or_too_large() -> None:
+    rejected = Counter()
+    downstream = Downstream()
+    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=rejected)
+    assert call(guard, "/predict", "POST", [b"x"], content_type="text/plain")[0] == 415
+    status, body = call(guard, "/predict", "POST", [b"{}" * 20], content_length="40")
+    assert status == 413 and "over 10 bytes" in json.loads(body)["error"]
+    assert call(guard, "/predict", "POST", [b"[1,", b"2,3,4,5,", b"6]"])[0] == 413  # chunked, no length
+    assert call(guard, "/predict", "POST", [b"[1,", b"2]"]) == (200, b"{}")  # replayed whole
+    assert downstream.seen == [("/predict", b"[1,2]")]
+    assert rejected.counts == {"415": 1, "413": 2}
