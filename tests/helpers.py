@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
+import pytest
 import yaml
 
 from tabpipe.core import settings
@@ -41,6 +42,13 @@ def params_section(kind: type[S], **values: Any) -> S:
     """params.yaml's section `kind` with `values` replacing its top-level keys, parsed as the stages parse it."""
     raw = settings.read(ROOT / "params.yaml").raw[kind.key]
     return settings.parse(kind, {**raw, **values}, f"params.yaml: {kind.key}")
+
+
+def needs(*commands: str, debian: str) -> pytest.MarkDecorator:
+    """Skip unless every command is on PATH; the reason names the Debian packages (.ci/run installs them)."""
+    missing = [command for command in commands if shutil.which(command) is None]
+    reason = f"needs {', '.join(missing)} (apt-get install {debian}); .ci/run installs it"
+    return pytest.mark.skipif(bool(missing), reason=reason)
 
 
 def env(**extra: str) -> dict[str, str]:

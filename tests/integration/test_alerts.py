@@ -1,21 +1,14 @@
 """Alerts tested by behaviour: promtool runs every rule on input series, amtool checks the routing."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, needs
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("promtool") is None or shutil.which("amtool") is None,
-        reason="needs promtool and amtool (apt-get install prometheus prometheus-alertmanager); .ci/run installs them",
-    ),
-]
+pytestmark = [pytest.mark.integration, needs("promtool", "amtool", debian="prometheus prometheus-alertmanager")]
 MONITORING = ROOT / "monitoring"
 
 

@@ -1,13 +1,12 @@
 """Each benchmark runs end to end on a tiny setting and reports what BENCHMARKS.md tabulates (no timings asserted)."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, env, tabpipe_command
+from tests.helpers import ROOT, env, needs, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ def bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk); .ci/run installs it")
+@needs("wrk", debian="wrk")
 def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) -> None:
     out = tmp_path / "serving.json"
     args = ["--duration", "1", "--concurrency", "1", "--concurrency", "2", "--batch", "10", "--model", "boosting"]

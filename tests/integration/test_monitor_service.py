@@ -4,7 +4,6 @@ monitor command over it, and alert rules and dashboard queries that name only me
 import contextlib
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,18 @@ import yaml
 
 from tabpipe.monitor import assess
 from tabpipe.serve import predlog
-from tests.helpers import ROOT, Reproduced, copy_reproduced, env, get, post, serving, tabpipe_command, webhook_receiver
+from tests.helpers import (
+    ROOT,
+    Reproduced,
+    copy_reproduced,
+    env,
+    get,
+    needs,
+    post,
+    serving,
+    tabpipe_command,
+    webhook_receiver,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +156,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     assert "tabpipe_labelled_metric_threshold{" in labelled_prom
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (apt-get install prometheus)")
+@needs("promtool", debian="prometheus")
 def test_promtool_accepts_the_service_scrape_and_the_monitor_textfiles(site: dict) -> None:
     if "texts" not in site:
         pytest.skip("needs the monitor test's scrape")

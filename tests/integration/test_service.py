@@ -23,6 +23,7 @@ from tests.helpers import (
     env,
     get,
     make_project,
+    needs,
     post,
     run,
     serving,
@@ -323,7 +324,7 @@ def page_requests(net_log: Path, origin: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
+@needs("chromium", debian="chromium")
 def test_the_docs_page_makes_no_request_beyond_the_service(url: str, tmp_path: Path) -> None:
     net_log = tmp_path / "net.json"
     browser = [

@@ -7,7 +7,6 @@ Alertmanager's group wait of 1 s, and the ports and the receiver's URL of this t
 """
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -22,14 +21,11 @@ import yaml
 
 from tabpipe.deploy import image
 from tabpipe.sandbox.servers import background, free_port
-from tests.helpers import BIN, ROOT, Receiver, Reproduced, post, serving, webhook_receiver
+from tests.helpers import BIN, ROOT, Receiver, Reproduced, needs, post, serving, webhook_receiver
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None,
-        reason="needs Prometheus and Alertmanager (apt-get install prometheus prometheus-alertmanager); .ci/run does",
-    ),
+    needs("prometheus", "prometheus-alertmanager", "promtool", debian="prometheus prometheus-alertmanager"),
 ]
 MONITORING = ROOT / "monitoring"
 SERIES = '{__name__=~"tabpipe_.*|bentoml_service_request_total"}'
