@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 
 from tabpipe.core import files
-from tabpipe.core.errors import PipelineError
 from tabpipe.deploy import image as images
 from tabpipe.deploy import release
 from tabpipe.sandbox.servers import free_port
@@ -36,13 +35,10 @@ def size_mb(tool: str, image: str) -> float:
 
 def start_and_stop(tool: str, image: str, timeout: float = 120) -> dict[str, float]:
     """Seconds from `run` to /readyz answering 200, and from SIGTERM to exit (with its exit code)."""
-    port = free_port()
-    name = f"{BENCH}-{port}"
-    args = [tool, "run", "--detach", "--name", name, "--network=host", "--env", f"BENTOML_PORT={port}"]
     started = time.monotonic()
-    images.command([*args, image, "--host", "127.0.0.1"], f"starting {image}")
+    name, url = images.start(tool, image, free_port())
     try:
-        images.wait_ready(tool, name, f"http://127.0.0.1:{port}", timeout)
+        images.wait_ready(tool, name, url, timeout)
         ready = time.monotonic() - started
         stopping = time.monotonic()
         images.command([tool, "stop", "--time", "10", name], f"stopping {name}")
@@ -73,14 +69,9 @@ def default_bento(root: Path, run_env: dict[str, str]) -> str:
     path = root / "bentofile.default.yaml"
     path.write_text(yaml.safe_dump(spec))
     try:
-        args = [sys.executable, "-m", "bentoml", "build", "-f", path.name, "--output", "tag"]
-        result = subprocess.run(args, cwd=root, env=run_env, capture_output=True, text=True, timeout=900)
+        return release.build(root, run_env, path.name)
     finally:
         path.unlink()
-    tags = [line.split("__tag__:")[1].strip() for line in result.stdout.splitlines() if "__tag__:" in line]
-    if result.returncode != 0 or not tags:
-        raise PipelineError(f"bench image: bentoml build -f {path.name} failed: {release.last_line(result.stderr)}")
-    return tags[-1]
 
 
 def run(root: Path, tool: str, starts: int, out: Path) -> str:

@@ -84,17 +84,22 @@ def running(
 ) -> Iterator[str]:
     """Run `image` on 127.0.0.1:`port` (the host's network) until the block ends; yields its URL once
     /readyz answers 200. The container is removed afterwards, whatever happened."""
-    name = f"tabpipe-{port}"
-    url = f"http://127.0.0.1:{port}"
-    args = [tool, "run", "--detach", "--name", name, "--network=host", "--env", f"BENTOML_PORT={port}"]
-    if volume:
-        args += ["--volume", f"{volume}:{LOG_VOLUME_PATH}"]
-    command([*args, *extra, image, "--host", "127.0.0.1"], f"starting {image}")
+    name, url = start(tool, image, port, volume, extra)
     try:
         wait_ready(tool, name, url, timeout)
         yield url
     finally:
         subprocess.run([tool, "rm", "--force", name], capture_output=True, timeout=60)
+
+
+def start(tool: str, image: str, port: int, volume: str | None = None, extra: tuple[str, ...] = ()) -> tuple[str, str]:
+    """Start `image` detached, serving on 127.0.0.1:`port` (the host's network); its name and URL."""
+    name = f"tabpipe-{port}"
+    args = [tool, "run", "--detach", "--name", name, "--network=host", "--env", f"BENTOML_PORT={port}"]
+    if volume:
+        args += ["--volume", f"{volume}:{LOG_VOLUME_PATH}"]
+    command([*args, *extra, image, "--host", "127.0.0.1"], f"starting {image}")
+    return name, f"http://127.0.0.1:{port}"
 
 
 def wait_ready(tool: str, name: str, url: str, timeout: float) -> None:

@@ -143,9 +143,9 @@ def last_line(text: str) -> str:
     return lines[-1].removeprefix("error: ")[:300] if lines else "no output"
 
 
-def build(root: Path, run_env: dict[str, str]) -> str:
-    """`bentoml build` in the project; the new Bento's tag."""
-    args = [sys.executable, "-m", "bentoml", "build", "--output", "tag"]
+def build(root: Path, run_env: dict[str, str], bentofile: str | None = None) -> str:
+    """`bentoml build` in the project (of `bentofile`, else bentofile.yaml); the new Bento's tag."""
+    args = [sys.executable, "-m", "bentoml", "build", "--output", "tag", *(["-f", bentofile] if bentofile else [])]
     result = subprocess.run(args, cwd=root, env=run_env, capture_output=True, text=True, timeout=900)
     tags = [line.strip().removeprefix("__tag__:") for line in result.stdout.splitlines() if "__tag__:" in line]
     if result.returncode != 0 or not tags:
