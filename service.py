@@ -19,7 +19,7 @@ from tabpipe.core.layout import paths
 from tabpipe.data import dates
 from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import bento_model, contract, logs, manifest, predlog, request
+from tabpipe.serve import bento_model, contract, logpipe, logs, manifest, predlog, request
 from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
 
@@ -63,6 +63,10 @@ unseen_values = bentoml.metrics.Counter(
 log_failures = bentoml.metrics.Counter(
     name="tabpipe_prediction_log_failures", documentation="Answered requests whose rows could not be logged"
 )
+log_restarts = bentoml.metrics.Counter(
+    name="tabpipe_prediction_log_writer_restarts",
+    documentation="Prediction log writers found dead and replaced (each may have lost up to 128 KiB of rows)",
+)
 
 
 @bentoml.service(
@@ -80,7 +84,7 @@ class Classifier:
         self.model: Any = None
         self.classes: list[str] = []
         self.interval: intervals.Interval | None = None
-        self.log: predlog.PredictionLog | None = None
+        self.log: logpipe.LogPipe | None = None
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
@@ -93,7 +97,7 @@ class Classifier:
             self.interval = intervals.of(self.model)
             if REGRESSION and self.interval is None:
                 raise PipelineError("the regressor carries no interval; rerun `dvc repro`")
-            self.log = predlog.PredictionLog(LOG_PATH) if LOG_PATH else None
+            self.log = logpipe.LogPipe(LOG_PATH, self._writer_lost) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
             self.model = None
@@ -106,6 +110,12 @@ class Classifier:
 
     def __is_ready__(self) -> bool:
         return self.model is not None
+
+    @bentoml.on_shutdown
+    def _close_log(self) -> None:
+        """Let the log's writer commit what it holds before the worker goes (a stopped container kills it)."""
+        if self.log is not None:
+            self.log.close()
 
     @bentoml.api(route="/predict")
     def predict(self, rows: Rows) -> dict[str, Any]:
@@ -140,6 +150,11 @@ class Classifier:
         # The log keeps the interval's ends where a classifier's probabilities go.
         request_id = self._log(records, values, np.column_stack([lower, upper]), ["lower", "upper"], flags)
         return request.encoded(request.answer_values(values, lower, upper, MANIFEST.identity, request_id))
+
+    def _writer_lost(self, returncode: int | None) -> None:
+        """The log's writer had died (kill -9, out of memory): what it had not committed is lost."""
+        log_restarts.inc()
+        log.error("prediction log %s: writer exited (%s), restarted; rows it held are lost", LOG_PATH, returncode)
 
     def _log(self, records: list[Any], labels: Any, outputs: Any, names: list[str], flags: list[Any]) -> str | None:
         """Append the answered rows to the prediction log; a failure is counted, and the answer still goes out."""

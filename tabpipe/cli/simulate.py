@@ -153,6 +153,7 @@ def simulate(
         with servers.bentoml_serve(repo, BIN, environ) as url:
             mark = predlog.last_id(log)
             labels = replay(url, batch, features, target)
+            predlog.wait(log, len(labels), after_id=mark)  # the service's writer commits just after answering
         labels.to_csv(workdir / "labels.csv", index=False)
         say(f"batch {name}: monitoring")
         found = monitor(repo, environ, mark, workdir / "labels.csv")

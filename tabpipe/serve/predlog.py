@@ -1,14 +1,20 @@
 """The prediction log: every row the service answers, kept in SQLite so the monitor can read traffic back.
 
-SQLite in WAL mode gives what the log needs with nothing to run: each request's rows go in one
-transaction (all or none, never interleaved with another request's), several worker processes
-may append at once (they queue on the database lock), a reader never blocks the writers, and a
-committed row survives a crash or restart of the service.
+SQLite in WAL mode gives what the log needs with nothing to run: several processes may append at
+once (they queue on the database lock), a reader never blocks the writers, and a committed answer
+survives a crash or restart of the service.
+
+One table row holds one answered request: its rows' features, labels, outputs and flags as JSON
+arrays, written as the service encoded them. A row per answered row cost about 6 ms per 1,000 rows
+to insert, one per request 1.6 ms (BENCHMARKS.md, Serving). Rows are still numbered one by one:
+a request's rows have the ids first_row + 1 .. first_row + rows, so windows and bookmarks
+(`after_id`, `last_id`) count rows. A log written by earlier versions (a `predictions` table, one
+row per row) is read as is, and new answers are numbered after its rows.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
 import time
@@ -26,26 +32,60 @@ if TYPE_CHECKING:
 
 ENV = "TABPIPE_PREDICTION_LOG"
 SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    first_row INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
     logged_at REAL NOT NULL,
     request_id TEXT NOT NULL,
-    row INTEGER NOT NULL,
     model TEXT NOT NULL,
     version TEXT NOT NULL,
-    features TEXT NOT NULL,
-    label TEXT NOT NULL,
-    probabilities TEXT NOT NULL,
-    unseen TEXT NOT NULL DEFAULT '{}'
+    names TEXT NOT NULL,
+    features BLOB NOT NULL,
+    labels BLOB NOT NULL,
+    outputs BLOB NOT NULL,
+    unseen BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS answers_first_row ON answers (first_row);
 """
+INSERT_SQL = (
+    "INSERT INTO answers (first_row, rows, logged_at, request_id, model, version, names, features, labels,"
+    " outputs, unseen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# One answered request as an `answers` row without its first_row: what a worker hands the writer.
+Answer = tuple[int, float, str, str, str, str, bytes, bytes, bytes, bytes]
 
 
 def location(configured: str | None, environ: dict[str, str]) -> Path | None:
     """Where the service logs: TABPIPE_PREDICTION_LOG, else `serve.prediction_log`; empty turns logging off."""
     value = environ.get(ENV, configured or "")
     return Path(value) if value.strip() else None
+
+
+def answer(
+    request_id: str,
+    model: dict[str, str],
+    records: list[dict[str, Any]],
+    labels: np.ndarray,
+    outputs: np.ndarray,
+    names: list[str],
+    flags: list[dict[str, str]],
+) -> Answer:
+    """One request's rows as the log keeps them: `outputs` has a column per name (the classes'
+    probabilities, or an interval's lower and upper end); `flags` each row's values outside the
+    schema's limits ({column: kind}, see tabpipe.serve.contract)."""
+    return (
+        len(records),
+        time.time(),
+        request_id,
+        model["name"],
+        model["version"],
+        orjson.dumps(names).decode(),
+        orjson.dumps(records),
+        orjson.dumps(labels.tolist()),
+        orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY),
+        orjson.dumps(flags),
+    )
 
 
 def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
@@ -59,7 +99,6 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(SCHEMA_SQL)
-            _migrate(connection)
             return connection
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
@@ -68,116 +107,157 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
             time.sleep(0.05)
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Give a log written before values outside the schema were flagged its `unseen` column.
-
-    Workers opening an old log together may both try; the loser finds the column already there.
-    """
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
-    if "unseen" in columns:
-        return
-    try:
-        connection.execute("ALTER TABLE predictions ADD COLUMN unseen TEXT NOT NULL DEFAULT '{}'")
-    except sqlite3.OperationalError as error:
-        if "duplicate column" not in str(error):
-            raise
-
-
 class PredictionLog:
-    """An append-only writer, shared by the threads of one process (BentoML runs sync APIs in a pool)."""
+    """An append-only writer. The service's is the writer process behind tabpipe.serve.logpipe."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection = connect(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # a connection is shared by the threads of one process
+        self._legacy_rows = _legacy_last_id(self._connection, _tables(self._connection))
 
     def append(
         self,
         records: list[dict[str, Any]],
         labels: np.ndarray,
-        proba: np.ndarray,
-        classes: list[str],
+        outputs: np.ndarray,
+        names: list[str],
         model: dict[str, str],
         unseen: list[dict[str, str]] | None = None,
     ) -> str:
-        """Write one request's rows in one transaction; returns the request id they share.
-
-        `unseen` holds each row's values outside the schema's limits ({column: kind}, see
-        tabpipe.serve.contract); rows without any are logged with `{}`.
-        """
+        """Write one request's rows; returns the request id they share (rows without flags get `{}`)."""
         request_id = uuid.uuid4().hex
-        now = time.time()
-        name, version = model["name"], model["version"]
         flags = unseen if unseen is not None else [{}] * len(records)
-        rows = [
-            (
-                now,
-                request_id,
-                index,
-                name,
-                version,
-                orjson.dumps(record).decode(),
-                str(label),
-                orjson.dumps(dict(zip(classes, p, strict=True))).decode(),
-                orjson.dumps(flag).decode(),
-            )
-            for index, (record, label, p, flag) in enumerate(zip(records, labels, proba.tolist(), flags, strict=True))
-        ]
+        self.insert([answer(request_id, model, records, labels, outputs, names, flags)])
+        return request_id
+
+    def insert(self, answers: list[Answer]) -> None:
+        """Write answered requests in one transaction (all or none), numbering their rows after the last."""
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                self._connection.executemany(
-                    "INSERT INTO predictions (logged_at, request_id, row, model, version, features, label,"
-                    " probabilities, unseen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                first = _answers_last_id(self._connection)
+                first = self._legacy_rows if first is None else first
+                batch = []
+                for one in answers:
+                    batch.append((first, *one))
+                    first += one[0]
+                self._connection.executemany(INSERT_SQL, batch)
                 self._connection.execute("COMMIT")
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
-        return request_id
 
     def close(self) -> None:
         with self._lock:
             self._connection.close()
 
 
-def read(path: Path, *, after_id: int = 0, last: int | None = None, until_id: int | None = None) -> pd.DataFrame:
-    """Logged rows with id > after_id (and <= until_id), or only the `last` ones, oldest first.
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
-    One column per feature, then `label` and `proba_<class>` per class, plus the log's own
-    columns (`id`, `logged_at`, `request_id`, `row`, `model`, `version`, and `unseen`: each row's
-    values outside the schema's limits as JSON, `{}` for rows logged before they were flagged).
-    """
-    import pandas as pd
 
+def _answers_last_id(connection: sqlite3.Connection) -> int | None:
+    last = connection.execute("SELECT first_row + rows FROM answers ORDER BY id DESC LIMIT 1").fetchone()
+    return None if last is None else int(last[0])
+
+
+def _legacy_last_id(connection: sqlite3.Connection, tables: set[str]) -> int:
+    if "predictions" not in tables:
+        return 0
+    return int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()[0])
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Any:
+    """The log opened read-only, with the tables it has; a file that is not one is a PipelineError."""
     if not path.is_file():
         raise PipelineError(f"{path}: prediction log not found (is the service logging there?)")
-    query = "SELECT * FROM predictions WHERE id > ?"
-    args: list[Any] = [after_id]
-    if until_id is not None:
-        query += " AND id <= ?"
-        args.append(until_id)
-    if last is not None:
-        query = f"SELECT * FROM ({query} ORDER BY id DESC LIMIT ?)"
-        args.append(int(last))
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as connection:
-            frame = pd.read_sql_query(f"{query} ORDER BY id", connection, params=args)
-    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as error:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as connection:
+            tables = _tables(connection)
+            if not tables & {"answers", "predictions"}:
+                raise sqlite3.DatabaseError("no answers table")
+            yield connection, tables
+    except sqlite3.DatabaseError as error:
         raise PipelineError(f"{path}: not a readable prediction log ({error})") from None
-    features = pd.DataFrame.from_records([json.loads(f) for f in frame["features"]], index=frame.index)
-    proba = pd.DataFrame.from_records([json.loads(p) for p in frame["probabilities"]], index=frame.index)
-    proba.columns = [f"proba_{c}" for c in proba.columns]
-    log_columns = frame.drop(columns=["features", "probabilities"])
-    if "unseen" not in log_columns.columns:  # a log no service of this version has opened yet (read-only here)
-        log_columns["unseen"] = "{}"
-    return pd.concat([features, log_columns, proba], axis=1)
+
+
+def _last_id(connection: sqlite3.Connection, tables: set[str]) -> int:
+    last = _answers_last_id(connection) if "answers" in tables else None
+    return _legacy_last_id(connection, tables) if last is None else last
 
 
 def last_id(path: Path) -> int:
     """The newest row's id (0 for an empty or missing log): a bookmark for reading what comes next."""
     if not path.is_file():
         return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as connection:
-        return int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()[0])
+    with _reading(path) as (connection, tables):
+        return _last_id(connection, tables)
+
+
+def wait(path: Path, rows: int, after_id: int = 0, timeout: float = 30.0) -> None:
+    """Return once `rows` rows past `after_id` are logged. The service's writer commits a moment after
+    the answers go out (tabpipe.serve.logpipe), so a reader that has just been answered waits here."""
+    deadline = time.monotonic() + timeout
+    while (logged := last_id(path) - after_id) < rows:
+        if time.monotonic() > deadline:
+            raise PipelineError(f"{path}: {logged} of {rows} answered rows logged after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def read(path: Path, *, after_id: int = 0, last: int | None = None, until_id: int | None = None) -> pd.DataFrame:
+    """Logged rows with id > after_id (and <= until_id), or only the `last` ones, oldest first.
+
+    One column per feature, then the log's own columns (`id`, `logged_at`, `request_id`, `row`,
+    `model`, `version`, `label`, and `unseen`: the row's values outside the schema's limits as
+    JSON), then `proba_<name>` per output (a class, or an interval's `lower` and `upper`).
+    """
+    import pandas as pd
+
+    with _reading(path) as (connection, tables):
+        upper = _last_id(connection, tables) if until_id is None else until_id
+        lower = after_id if last is None else max(after_id, upper - int(last))
+        rows = _legacy_rows(connection, tables, lower, upper) + _answer_rows(connection, tables, lower, upper)
+    columns = ["id", "logged_at", "request_id", "row", "model", "version", "label", "unseen"]
+    log_columns = pd.DataFrame([r[:8] for r in rows], columns=columns)
+    features = pd.DataFrame.from_records([r[8] for r in rows], index=log_columns.index)
+    outputs = pd.DataFrame.from_records([r[9] for r in rows], index=log_columns.index)
+    outputs.columns = [f"proba_{c}" for c in outputs.columns]
+    return pd.concat([features, log_columns, outputs], axis=1)
+
+
+def _answer_rows(connection: sqlite3.Connection, tables: set[str], lower: int, upper: int) -> list[tuple[Any, ...]]:
+    """Rows lower < id <= upper of the `answers` table, one tuple per answered row."""
+    if "answers" not in tables:
+        return []
+    found = connection.execute(
+        "SELECT first_row, logged_at, request_id, model, version, names, features, labels, outputs, unseen"
+        " FROM answers WHERE first_row >= (SELECT COALESCE(MAX(first_row), 0) FROM answers WHERE first_row <= ?)"
+        " AND first_row < ? ORDER BY first_row",
+        (lower, upper),
+    )
+    rows = []
+    for first, logged_at, request_id, model, version, names, features, labels, outputs, unseen in found:
+        keys = orjson.loads(names)
+        parts = [orjson.loads(part) for part in (features, labels, outputs, unseen)]
+        for index, (record, label, output, flags) in enumerate(zip(*parts, strict=True)):
+            row_id = first + index + 1
+            if lower < row_id <= upper:
+                meta = (row_id, logged_at, request_id, index, model, version, str(label), orjson.dumps(flags).decode())
+                rows.append((*meta, record, dict(zip(keys, output, strict=True))))
+    return rows
+
+
+def _legacy_rows(connection: sqlite3.Connection, tables: set[str], lower: int, upper: int) -> list[tuple[Any, ...]]:
+    """Rows of a log written one table row per answered row (before the `answers` table)."""
+    if "predictions" not in tables:
+        return []
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    unseen = "unseen" if "unseen" in columns else "'{}'"  # logged before values outside the limits were flagged
+    found = connection.execute(
+        "SELECT id, logged_at, request_id, row, model, version, label, "
+        f"{unseen}, features, probabilities FROM predictions WHERE id > ? AND id <= ? ORDER BY id",
+        (lower, upper),
+    )
+    return [(*meta, orjson.loads(features), orjson.loads(outputs)) for *meta, features, outputs in found]

@@ -79,6 +79,7 @@ def load(site: Served, seconds: float) -> dict[str, int]:
     before_rows = predlog.last_id(site.log)
     counts = hammer(site.url, site.rows, seconds)
     assert counts["errors"] == 0 and counts["ok"] > 0, counts
+    predlog.wait(site.log, counts["rows"], after_id=before_rows)
     assert predlog.last_id(site.log) - before_rows == counts["rows"]
     return counts
 

@@ -87,6 +87,7 @@ def test_every_answered_row_is_logged_once_in_order_across_a_restart(site: dict)
     with started(site) as url:  # a restarted service appends to the same log
         answers += send(url, rows[: sum(sizes[:20])], sizes[:20])
 
+    predlog.wait(site["log"], sum(sizes) + sum(sizes[:20]))
     logged = predlog.read(site["log"])
     assert len(logged) == sum(sizes) + sum(sizes[:20]) == sum(len(a["rows"]) for a in answers)
     by_request = {rid: part for rid, part in logged.groupby("request_id")}
@@ -117,6 +118,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
             ]
         )
         labels.to_csv(tmp_path / "labels.csv", index=False)
+        predlog.wait(log, len(labels), after_id=mark)
         like = monitor(
             repo,
             *("--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv")),
@@ -131,6 +133,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
         mark = predlog.last_id(log)
         small_petals = train[train["petal_length"] < 2.0]  # traffic from one corner of the data only
         send(url, rows_of(small_petals, names), [len(small_petals)])
+        predlog.wait(log, len(small_petals), after_id=mark)
         shifted = monitor(repo, "--log", str(log), "--after-id", str(mark), TABPIPE_WEBHOOK_URL=hook.url)
         post(url, {"rows": []})  # one refused request, so the rejection counter is exported too
         scrape = get(url, "/metrics")[1]

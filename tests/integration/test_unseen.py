@@ -2,8 +2,6 @@
 refused naming the field under refuse; declared limits (data.limits) refused either way."""
 
 import json
-import shutil
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabpipe.serve import predlog
-from tests.helpers import STRONG, dvc, env, get, make_project, post, serving, set_params, tabpipe_command
+from tests.helpers import STRONG, dvc, env, get, make_project, needs, post, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +104,7 @@ def test_unseen_values_are_answered_counted_and_flagged(answering: dict) -> None
         ("malic_acid", "missing"): 1.0,
     }
 
+    predlog.wait(answering["log"], 3)
     logged = predlog.read(answering["log"])
     mine = logged[logged["request_id"] == answer["request_id"]].sort_values("row")
     assert [json.loads(flags) for flags in mine["unseen"]] == [
@@ -116,10 +115,11 @@ def test_unseen_values_are_answered_counted_and_flagged(answering: dict) -> None
     assert mine["alcohol"].tolist() == [13.0, 14.9, 14.9]  # the log keeps what was sent
 
 
+@needs("promtool", debian="prometheus")
 def test_promtool_accepts_the_scrape_with_unseen_counts(answering: dict) -> None:
-    if shutil.which("promtool") is None:
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    post(answering["url"], {"rows": [UNSEEN]})
+    mark = predlog.last_id(answering["log"])
+    assert post(answering["url"], {"rows": [UNSEEN]})[0] == 200
+    predlog.wait(answering["log"], 1, after_id=mark)  # logged before the next test takes its mark
     _, text = get(answering["url"], "/metrics")
     assert "tabpipe_unseen_values_total" in text
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
@@ -144,13 +144,12 @@ def test_declared_limits_and_types_are_refused_under_answer(answering: dict) -> 
 
 def test_the_monitor_reports_unseen_values_by_column_and_kind(built: tuple[Path, Path], answering: dict) -> None:
     repo, _ = built
-    mark = 0
-    with sqlite3.connect(answering["log"]) as connection:
-        mark = int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()[0])
+    mark = predlog.last_id(answering["log"])
     below_any_seen = {**KNOWN, "proline": 100.0}  # training's least was 278, but proline's limits are declared
     rows = [*({**KNOWN, "alcohol": 11.1 + i * 0.1} for i in range(35)), UNSEEN, below_any_seen]
     status, answer = post(answering["url"], {"rows": rows})
     assert status == 200, answer
+    predlog.wait(answering["log"], len(rows), after_id=mark)
     out = repo / "reports" / "monitor-unseen"
     args = ["monitor", "--log", str(answering["log"]), "--after-id", str(mark), "--out", str(out)]
     result = subprocess.run(
@@ -189,4 +188,5 @@ def test_under_refuse_the_same_values_get_400_naming_the_field(built: tuple[Path
             assert status == 400, answer
             assert [(p["loc"][-1], p["type"]) for p in answer["detail"]] == [(field, kind)]
         assert unseen_counts(url) == {}
+    predlog.wait(tmp_path / "log.db", 1)
     assert predlog.read(tmp_path / "log.db")["unseen"].tolist() == ["{}"]

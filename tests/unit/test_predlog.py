@@ -146,18 +146,25 @@ def test_unseen_values_are_flagged_per_row(tmp_path: Path) -> None:
     assert predlog.read(path)["unseen"].tolist() == ["{}", '{"x":"above_range","c":"unseen_category"}', "{}", "{}"]
 
 
-def test_a_log_written_before_flagging_is_read_as_is_and_migrated_when_a_service_opens_it(tmp_path: Path) -> None:
+def test_a_log_of_earlier_versions_is_read_as_is_and_new_answers_are_numbered_after_it(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as connection:
-        connection.executescript(OLD_SCHEMA_SQL)
-    before = predlog.read(path)  # the monitor reads read-only: it cannot (and need not) migrate
+        connection.executescript(OLD_SCHEMA_SQL)  # one table row per answered row, before flags
+    before = predlog.read(path)  # the monitor reads read-only
     assert before["unseen"].tolist() == ["{}"] and before["request_id"].tolist() == ["old"]
+    assert before[["x", "c", "label", "proba_no"]].to_dict(orient="records") == [
+        {"x": 1.0, "c": "a", "label": "no", "proba_no": 0.9}
+    ]
 
-    logs = [predlog.PredictionLog(path), predlog.PredictionLog(path)]  # two workers, the second finds it done
-    records, labels, proba = request(1, 0)
-    logs[1].append(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}])
+    logs = [predlog.PredictionLog(path), predlog.PredictionLog(path)]  # two workers
+    records, labels, proba = request(2, 0)
+    logs[1].append(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}, {}])
+    logs[0].append(records[:1], labels[:1], proba[:1], CLASSES, MODEL)
     for log in logs:
         log.close()
     after = predlog.read(path)
-    assert after["request_id"].iloc[0] == "old"
-    assert after["unseen"].tolist() == ["{}", '{"x":"below_range"}']
+    assert after["id"].tolist() == [1, 2, 3, 4] and predlog.last_id(path) == 4
+    assert after["request_id"].iloc[0] == "old" and after["row"].tolist() == [0, 0, 1, 0]
+    assert after["unseen"].tolist() == ["{}", '{"x":"below_range"}', "{}", "{}"]
+    assert predlog.read(path, after_id=1, until_id=3)["id"].tolist() == [2, 3]
+    assert predlog.read(path, last=3)["id"].tolist() == [2, 3, 4]

@@ -1,0 +1,137 @@
+"""What a kill -9 can lose from the prediction log, against a real `bentoml serve` (one worker).
+
+The worker hands each answered request to its writer process through a pipe (tabpipe.serve.logpipe).
+Stopping the writer (SIGSTOP) holds answered requests in the pipe, so each kill below happens with a
+known set of answered, uncommitted requests."""
+
+import json
+import threading
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from tabpipe.serve import logpipe, predlog
+from tests.helpers import Reproduced, copy_reproduced, dvc, env, get, post, serving, set_params
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def one_worker(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
+    project = copy_reproduced(golden, tmp_path_factory.mktemp("logpipe"))
+    set_params(project.repo, **{"serve.workers": 1})
+    dvc("repro", cwd=project.repo, env=env(BENTOML_HOME=str(project.home)))  # only package reruns
+    return project
+
+
+@pytest.fixture
+def served(one_worker: Reproduced, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "predictions.db"
+    with serving(one_worker.repo, one_worker.home, **{predlog.ENV: str(log)}) as url:
+        yield url, log
+
+
+def writer_of(log: Path) -> psutil.Process:
+    """The (one) writer process appending to `log`; its parent is the worker."""
+    found = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if (p.info["cmdline"] or [])[-2:] == ["tabpipe.serve.logpipe", str(log)]
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def answer_one(url: str) -> dict:
+    status, answer = post(url, {"rows": [ROW]})
+    assert status == 200, answer
+    return answer
+
+
+def logged_ids(log: Path) -> list[str]:
+    return predlog.read(log)["request_id"].tolist()
+
+
+def test_a_killed_worker_loses_no_answered_request(served: tuple[str, Path]) -> None:
+    url, log = served
+    writer = writer_of(log)
+    writer.suspend()
+    answered = [answer_one(url)["request_id"] for _ in range(20)]  # all 20 wait in the pipe
+    assert logged_ids(log) == []
+    writer.parent().kill()
+    writer.resume()
+    writer.wait(timeout=30)  # it read to the pipe's end, committed and left
+    assert logged_ids(log) == answered
+
+
+def test_a_killed_writer_loses_at_most_the_pipe_and_is_replaced(served: tuple[str, Path], one_worker) -> None:
+    url, log = served
+    first = answer_one(url)["request_id"]
+    predlog.wait(log, 1)
+    writer = writer_of(log)
+    writer.suspend()
+    answered: list[dict] = []
+
+    def one_by_one() -> None:
+        for _ in range(3000):
+            answered.append(answer_one(url))
+
+    client = threading.Thread(target=one_by_one, daemon=True)
+    client.start()
+    seen = [-2, -1]
+    while seen[-1] != seen[-2] or seen[-1] != len(answered):  # the pipe fills, the worker waits to write
+        seen = [seen[-1], len(answered)]
+        time.sleep(1.0)
+    count = len(answered)
+    assert 0 < count < 3000
+    writer.kill()
+    client.join(timeout=120)
+    assert not client.is_alive() and len(answered) == 3000
+    predlog.wait(log, 1 + 3000 - count)  # the first request, then every one from the blocked one on
+
+    logged = set(logged_ids(log))
+    lost = [a for a in answered if a["request_id"] not in logged]
+    assert first in logged and lost == answered[:count]  # exactly what sat in the pipe
+    sizes = [len(frame_of(a)) for a in lost]
+    # No more than the pipe was lost, and the pipe was full: its 16 pages hold whole frames, each page
+    # with less than one frame's room left over.
+    assert logpipe.PIPE_BYTES - 16 * max(sizes) < sum(sizes) <= logpipe.PIPE_BYTES
+    assert writer_of(log).pid != writer.pid
+    restarts = [line for line in get(url, "/metrics")[1].splitlines() if line.startswith("tabpipe_prediction_log_wr")]
+    assert restarts == ["tabpipe_prediction_log_writer_restarts_total 1.0"]
+    said = (one_worker.repo / "serve.log").read_text()
+    assert said.count("writer exited (-9), restarted; rows it held are lost") == 1
+
+
+def frame_of(answer: dict) -> bytes:
+    """The frame the worker wrote for a one-row answer (the same sizes: only the id and the time differ)."""
+    (prediction,) = answer["predictions"]
+    names = list(prediction["probabilities"])
+    outputs = np.array([[prediction["probabilities"][n] for n in names]])
+    label = np.array([prediction["label"]])
+    return logpipe.frame(predlog.answer(answer["request_id"], answer["model"], [ROW], label, outputs, names, [{}]))
+
+
+def test_an_unwritable_log_leaves_the_service_up_and_not_ready(one_worker: Reproduced, tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the log's folder should be")
+    with serving(one_worker.repo, one_worker.home, ready="/livez", **{predlog.ENV: str(blocked / "p.db")}) as url:
+        status, body = get_status(url, "/health")
+        assert status == 503 and json.loads(body)["ready"] is False
+    said = (one_worker.repo / "serve.log").read_text()
+    assert "not ready: model" in said and f"prediction log {blocked / 'p.db'}:" in said
+
+
+def get_status(url: str, path: str) -> tuple[int, str]:
+    try:
+        return get(url, path)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
