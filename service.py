@@ -65,7 +65,7 @@ log_failures = bentoml.metrics.Counter(
 )
 log_restarts = bentoml.metrics.Counter(
     name="tabpipe_prediction_log_writer_restarts",
-    documentation="Prediction log writers found dead and replaced (each may have lost up to 128 KiB of rows)",
+    documentation="Prediction log writers found dead and replaced (each may have lost rows: docs/monitoring.md)",
 )
 
 
