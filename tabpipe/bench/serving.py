@@ -9,14 +9,18 @@ in a scratch copy of the project. Then, with the same worker count each (`--work
 1. ours: `bentoml serve` of the compiled (ONNX) model, prediction log on;
 2. FastAPI + uvicorn around the scikit-learn pipeline, written the way users write it;
 3. `mlflow models serve` of the registered model (it answers probabilities too);
-4. BentoML's ceiling: tabpipe/bench/ceiling.py, the same shape answering a constant (once, not per
-   family), returning a finished response as ours does; and the standard ceiling, returning the dict
-   for BentoML to serialise, as BentoML services usually do.
+4. BentoML's ceiling: tabpipe/bench/ceiling.py, the same shape answering a constant, returning a
+   finished response as ours does; and the standard ceiling, returning the dict for BentoML to
+   serialise, as BentoML services usually do (`--no-peers`: ours and the ceilings only).
 The peers run with OMP_NUM_THREADS=1, so histogram gradient boosting's OpenMP threads do not
 fight their request threads (without it they collapse under concurrency, as ours once did).
 
 Load comes from wrk (Debian's `wrk`) on 127.0.0.1, after a warm-up per level: single-row
 requests at each concurrency, then batches of 100 and 1,000 rows at --batch-concurrency (rows/s).
+All of a family's servers run at once and take turns: each round measures every server at one
+level before the next level, and the figures are the median over --rounds. This machine's speed
+swings by up to 2x within minutes (a CPU loop took 0.83-1.76 s), so servers measured one after the
+other gave ratios that moved with it.
 Results go to --out (JSON) and stdout (markdown tables and the ratios the goals are stated in).
 """
 
@@ -26,6 +30,7 @@ import contextlib
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +77,7 @@ class Load:
     batch_concurrency: int
     duration: float
     workers: int
+    rounds: int = 1
 
 
 def build(
@@ -164,20 +170,36 @@ def _ms(text: str) -> float:
     return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
 
 
-def measure(url: str, bodies: dict[int, Path], levels: list[int], batch_level: int, duration: float) -> dict:
-    """Single rows at each concurrency, then each batch size at `batch_level` (rows/s added)."""
+def interleaved(urls: dict[str, str], bodies: dict[str, dict[int, Path]], load: Load) -> dict[str, dict]:
+    """Every server at each level in turn, `load.rounds` times (the order rotating each round); each
+    figure is the median over the rounds, errors and requests their sum."""
+    cases = [("single", str(c), 1, c) for c in load.concurrency]
+    cases += [("batch", str(size), size, load.batch_concurrency) for size in load.batches]
+    runs: dict[str, dict[tuple[str, str], list[dict[str, float]]]] = {kind: {} for kind in urls}
+    kinds = list(urls)
+    for round_ in range(load.rounds):
+        for part, key, size, concurrency in cases:
+            for kind in kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]:
+                script = bodies[kind][size]
+                wrk(urls[kind], script, concurrency, min(2.0, load.duration))  # warm-up, discarded
+                runs[kind].setdefault((part, key), []).append(wrk(urls[kind], script, concurrency, load.duration))
+    measured = {}
+    for kind, by_case in runs.items():
+        figures: dict[str, dict[str, Any]] = {"single": {}, "batch": {}}
+        for (part, key), found in by_case.items():
+            figures[part][key] = summary(found, int(key) if part == "batch" else 1)
+        measured[kind] = figures
+    return measured
 
-    def run(script: Path, concurrency: int) -> dict[str, float]:
-        wrk(url, script, concurrency, min(2.0, duration))  # warm-up, discarded
-        return wrk(url, script, concurrency, duration)
 
-    single = {str(c): run(bodies[1], c) for c in levels}
-    batch = {}
-    for size, script in bodies.items():
-        if size > 1:
-            figures = run(script, batch_level)
-            batch[str(size)] = {**figures, "rows_per_s": round(figures["rps"] * size)}
-    return {"single": single, "batch": batch}
+def summary(runs: list[dict[str, float]], size: int) -> dict[str, Any]:
+    """The rounds of one server at one level: medians, with requests and errors summed."""
+    figures: dict[str, Any] = {name: statistics.median(r[name] for r in runs) for name in ("rps", "p50_ms", "p99_ms")}
+    figures |= {"requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+    figures |= {"rounds": [r["rps"] for r in runs]}
+    if size > 1:
+        figures["rows_per_s"] = round(figures["rps"] * size)
+    return figures
 
 
 def scripts(folder: Path, rows: list[dict[str, Any]], sizes: list[int], key: str) -> dict[int, Path]:
@@ -228,11 +250,16 @@ def server(kind: str, repo: Path, environ: dict[str, str], workers: int) -> Iter
             yield f"{url}/predict"
 
 
-def bench_server(kind: str, repo: Path, environ: dict[str, str], args: Load) -> dict:
-    key = "dataframe_records" if kind == "mlflow" else "rows"
-    bodies = scripts(repo / "wrk", test_rows(repo, max(args.batches, default=1)), args.batches, key)
-    with server(kind, repo, environ, args.workers) as url:
-        return measure(url, bodies, args.concurrency, args.batch_concurrency, args.duration)
+def bench_family(kinds: list[str], repo: Path, environ: dict[str, str], load: Load) -> dict[str, dict]:
+    """Start every server kind on the family's repo, then measure them in turns (interleaved)."""
+    rows = test_rows(repo, max(load.batches, default=1))
+    bodies = {}
+    for kind in kinds:
+        key = "dataframe_records" if kind == "mlflow" else "rows"
+        bodies[kind] = scripts(repo / "wrk" / kind, rows, load.batches, key)
+    with contextlib.ExitStack() as running:
+        urls = {kind: running.enter_context(server(kind, repo, environ, load.workers)) for kind in kinds}
+        return interleaved(urls, bodies, load)
 
 
 CEILINGS = {
@@ -241,7 +268,7 @@ CEILINGS = {
 }
 
 
-def table(results: dict[str, Any], ceilings: dict[str, Any], levels: list[int], sizes: list[int]) -> str:
+def table(results: dict[str, Any], levels: list[int], sizes: list[int]) -> str:
     high = str(max(levels))
     head = ["family", "server", *(f"c={c} rps" for c in levels), "c=1 p50 ms", f"c={high} p99 ms"]
     head += [f"{s}-row rows/s" for s in sizes] + ["errors"]
@@ -256,32 +283,35 @@ def table(results: dict[str, Any], ceilings: dict[str, Any], levels: list[int], 
         return "| " + " | ".join(cells) + " |"
 
     for family, result in results.items():
-        lines += [row(family, kind, result[kind]) for kind in SERVERS if kind in result]
-    lines += [row("-", CEILINGS[kind], figures) for kind, figures in ceilings.items()]
+        lines += [
+            row(family, CEILINGS.get(kind, kind), result[kind]) for kind in [*SERVERS, *CEILINGS] if kind in result
+        ]
 
     loaded = [str(c) for c in levels if c > 1]
-    head = ["family", f"c={high}: ours / FastAPI", "ours / MLflow", *(f"c={c}: ours / ceiling" for c in loaded)]
-    head += [f"c={c}: ours / standard ceiling" for c in loaded]
+    peers = all("fastapi" in result for result in results.values())
+    head = ["family", *([f"c={high}: ours / FastAPI", "ours / MLflow"] if peers else [])]
+    head += [f"c={c}: ours / ceiling" for c in loaded] + [f"c={c}: ours / standard ceiling" for c in loaded]
+    head += [f"{s}-row: ours / ceiling" for s in sizes]
     head += ["c=1 p50 ms: ours, ceiling", "one row in-process: pipeline ms, compiled ms"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for family, result in results.items():
-        ours = result["ours"]["single"]
-        floor = result["in_process"]
-        cells = [
-            family,
-            f"{ours[high]['rps'] / result['fastapi']['single'][high]['rps']:.1f}x",
-            f"{ours[high]['rps'] / result['mlflow']['single'][high]['rps']:.1f}x",
-        ]
+        ours, floor = result["ours"], result["in_process"]
+        cells = [family]
+        if peers:
+            cells += [f"{ours['single'][high]['rps'] / result[k]['single'][high]['rps']:.1f}x" for k in SERVERS[1:]]
         for kind in CEILINGS:
-            cells += [f"{ours[c]['rps'] / ceilings[kind]['single'][c]['rps']:.2f}x" for c in loaded]
-        cells += [f"{ours['1']['p50_ms']}, {ceilings['ceiling']['single']['1']['p50_ms']}"]
+            cells += [f"{ours['single'][c]['rps'] / result[kind]['single'][c]['rps']:.2f}x" for c in loaded]
+        cells += [f"{ours['batch'][str(s)]['rps'] / result['ceiling']['batch'][str(s)]['rps']:.2f}x" for s in sizes]
+        cells += [f"{ours['single']['1']['p50_ms']}, {result['ceiling']['single']['1']['p50_ms']}"]
         cells += [f"{floor['pipeline_row_ms']}, {floor['compiled_row_ms']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def run(root: Path, models: list[str], load: Load, fraction: float, out: Path, overrides: dict[str, Any]) -> str:
-    """Build every family, measure every server on it and the ceiling once; writes `out`, returns the tables."""
+def run(
+    root: Path, models: list[str], load: Load, fraction: float, out: Path, overrides: dict[str, Any], peers: bool = True
+) -> str:
+    """Build every family and measure its servers with the ceilings; writes `out`, returns the tables."""
     overrides = {**overrides, "serve.workers": load.workers}
     if shutil.which("wrk") is None:
         raise PipelineError("bench: wrk not found; install it with `apt-get install wrk`")
@@ -292,11 +322,12 @@ def run(root: Path, models: list[str], load: Load, fraction: float, out: Path, o
         try:
             for name in models:
                 repo = build(root, name, workdir, fraction, environ, overrides)
-                results[name] = {"in_process": in_process(repo)}
-                results[name] |= {kind: bench_server(kind, repo, environ, load) for kind in SERVERS}
-            ceilings = {kind: bench_server(kind, repo, environ, load) for kind in CEILINGS}
+                kinds = [*(SERVERS if peers else ["ours"]), *CEILINGS]
+                results[name] = {"in_process": in_process(repo), **bench_family(kinds, repo, environ, load)}
         except (RuntimeError, subprocess.CalledProcessError) as error:
             raise PipelineError(f"bench: {error}") from error
     settings = {**overrides, "workers": load.workers, "batch_concurrency": load.batch_concurrency}
-    files.write_json(out, {"settings": settings, "results": results, **ceilings})
-    return table(results, ceilings, load.concurrency, load.batches)
+    files.write_json(
+        out, {"settings": {**settings, "rounds": load.rounds, "duration": load.duration}, "results": results}
+    )
+    return table(results, load.concurrency, load.batches)

@@ -255,6 +255,8 @@ def bench_serving(
     ] = None,
     batch_concurrency: Annotated[int, typer.Option(help="concurrency of the batched requests")] = 4,
     duration: Annotated[float, typer.Option(help="seconds per measurement")] = 10.0,
+    rounds: Annotated[int, typer.Option(help="turns every server takes at each level (figures: the median)")] = 3,
+    peers: Annotated[bool, typer.Option(help="FastAPI and MLflow too (--no-peers: ours and the ceilings)")] = True,
     fraction: Annotated[float, typer.Option(help="share of adult (or california) used to train")] = 0.3,
     workers: Annotated[int | None, typer.Option(help="workers for every server (default: serve.workers)")] = None,
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/serving.json"),
@@ -267,8 +269,8 @@ def bench_serving(
     root, overrides = _root(), _overrides(set_)
     count = workers or overrides.get("serve.workers")
     count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
-    load = serving.Load(concurrency or [1, 8, 32], batch or [100, 1000], batch_concurrency, duration, count)
-    return serving.run(root, model or serving.DEFAULT, load, fraction, out, overrides)
+    load = serving.Load(concurrency or [1, 8, 32], batch or [100, 1000], batch_concurrency, duration, count, rounds)
+    return serving.run(root, model or serving.DEFAULT, load, fraction, out, overrides, peers)
 
 
 @bench_app.command("pipeline")

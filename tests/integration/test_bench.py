@@ -28,17 +28,19 @@ def bench(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) -> None:
     out = tmp_path / "serving.json"
     args = ["--duration", "1", "--concurrency", "1", "--concurrency", "2", "--batch", "10", "--model", "boosting"]
-    args += ["--fraction", "0.05", "--workers", "1", "--out", str(out)]
+    args += ["--fraction", "0.05", "--workers", "1", "--rounds", "1", "--out", str(out)]
     result = bench("serving", *args)
     report = json.loads(out.read_text())
-    assert report["settings"]["workers"] == 1
+    assert report["settings"]["workers"] == 1 and report["settings"]["rounds"] == 1
     figures = report["results"]["boosting"]
     assert figures["in_process"]["compiled_row_ms"] > 0 and figures["in_process"]["pipeline_row_ms"] > 0
-    servers = (figures["ours"], figures["fastapi"], figures["mlflow"], report["ceiling"], report["ceiling_standard"])
-    for measured in servers:
+    for kind in ("ours", "fastapi", "mlflow", "ceiling", "ceiling_standard"):  # all of them, in turns
+        measured = figures[kind]
         for level in ("1", "2"):
             assert measured["single"][level]["rps"] > 0 and measured["single"][level]["errors"] == 0
             assert 0 < measured["single"][level]["p50_ms"] <= measured["single"][level]["p99_ms"]
+            rounds = measured["single"][level]["rounds"]
+            assert len(rounds) == 1 and min(rounds) <= measured["single"][level]["rps"] <= max(rounds)
         assert measured["batch"]["10"]["errors"] == 0
         assert measured["batch"]["10"]["rows_per_s"] == round(measured["batch"]["10"]["rps"] * 10)
     assert "| boosting | ours |" in result.stdout and "| boosting | mlflow |" in result.stdout
