@@ -1,6 +1,6 @@
 """Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
-    tabpipe bench serving                     # every family (a regressor on california), 4 servers, ~40 min
+    tabpipe bench serving                     # every family (a regressor on california), 5 servers, ~80 min
     tabpipe bench serving --duration 1 --concurrency 1 --concurrency 2 --batch 100 --model logreg \
         --fraction 0.05                       # a smoke run
 
