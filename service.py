@@ -161,7 +161,7 @@ class Classifier:
         if self.log is None:
             return None
         try:
-            return self.log.append(records, labels, outputs, names, MANIFEST.identity, flags)
+            return self.log.append(predlog.new(records, labels, outputs, names, MANIFEST.identity, flags))
         except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
             log_failures.inc()
             log.error("prediction log %s: %s", LOG_PATH, error)

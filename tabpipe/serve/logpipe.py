@@ -20,6 +20,7 @@ A full pipe makes the worker wait (a slow disk slows answers rather than growing
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
@@ -28,7 +29,6 @@ import struct
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,6 @@ from tabpipe.serve import predlog
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import numpy as np
 
 # A 1,000-row request is about 330 KB: a pipe that holds several lets the worker hand it over in one
 # write instead of waiting on the writer for each 64 KiB (Linux's default); 1 MiB is the most an
@@ -73,7 +72,7 @@ def unframe(buffer: bytearray) -> list[predlog.Answer]:
         body = bytes(buffer[start + HEADER.size : end])
         cuts = list(itertools.accumulate(PARTS.unpack_from(body), initial=PARTS.size))
         head, features, labels, outputs = (body[a:b] for a, b in itertools.pairwise(cuts))
-        answers.append((*orjson.loads(head), features, labels, outputs, body[cuts[-1] :]))
+        answers.append(predlog.Answer(*orjson.loads(head), features, labels, outputs, body[cuts[-1] :]))
         start = end
     del buffer[:start]
     return answers
@@ -100,7 +99,8 @@ class LogPipe:
             bufsize=0,
         )
         assert writer.stdin is not None and writer.stdout is not None
-        fcntl.fcntl(writer.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        with contextlib.suppress(OSError):  # a lower fs.pipe-max-size: the default pipe, a smaller bound
+            fcntl.fcntl(writer.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         said = writer.stdout.readline()
         if said != READY:
             writer.wait()
@@ -108,18 +108,9 @@ class LogPipe:
             raise PipelineError(f"prediction log {self.path}: {problem}")
         return writer
 
-    def append(
-        self,
-        records: list[dict[str, Any]],
-        labels: np.ndarray,
-        outputs: np.ndarray,
-        names: list[str],
-        model: dict[str, str],
-        flags: list[dict[str, str]],
-    ) -> str:
+    def append(self, one: predlog.Answer) -> str:
         """Hand one answered request's rows to the writer; returns the request id they share."""
-        request_id = uuid.uuid4().hex
-        data = frame(predlog.answer(request_id, model, records, labels, outputs, names, flags))
+        data = frame(one)
         with self._lock:
             try:
                 self._send(data)
@@ -128,7 +119,7 @@ class LogPipe:
                 self._writer = self._start()
                 self._on_restart(lost)
                 self._send(data)
-        return request_id
+        return one.request_id
 
     def _send(self, data: bytes) -> None:
         assert self._writer.stdin is not None

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -52,8 +52,21 @@ INSERT_SQL = (
     "INSERT INTO answers (first_row, rows, logged_at, request_id, model, version, names, features, labels,"
     " outputs, unseen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# One answered request as an `answers` row without its first_row: what a worker hands the writer.
-Answer = tuple[int, float, str, str, str, str, bytes, bytes, bytes, bytes]
+
+
+class Answer(NamedTuple):
+    """One answered request as an `answers` row without its first_row: what a worker hands the writer."""
+
+    rows: int
+    logged_at: float
+    request_id: str
+    model: str
+    version: str
+    names: str
+    features: bytes
+    labels: bytes
+    outputs: bytes
+    unseen: bytes
 
 
 def location(configured: str | None, environ: dict[str, str]) -> Path | None:
@@ -74,7 +87,7 @@ def answer(
     """One request's rows as the log keeps them: `outputs` has a column per name (the classes'
     probabilities, or an interval's lower and upper end); `flags` each row's values outside the
     schema's limits ({column: kind}, see tabpipe.serve.contract)."""
-    return (
+    return Answer(
         len(records),
         time.time(),
         request_id,
@@ -86,6 +99,19 @@ def answer(
         orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY),
         orjson.dumps(flags),
     )
+
+
+def new(
+    records: list[dict[str, Any]],
+    labels: np.ndarray,
+    outputs: np.ndarray,
+    names: list[str],
+    model: dict[str, str],
+    unseen: list[dict[str, str]] | None = None,
+) -> Answer:
+    """A just-answered request under a new request id (rows without flags get `{}`)."""
+    flags = unseen if unseen is not None else [{}] * len(records)
+    return answer(uuid.uuid4().hex, model, records, labels, outputs, names, flags)
 
 
 def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
@@ -116,20 +142,10 @@ class PredictionLog:
         self._lock = threading.Lock()  # a connection is shared by the threads of one process
         self._legacy_rows = _legacy_last_id(self._connection, _tables(self._connection))
 
-    def append(
-        self,
-        records: list[dict[str, Any]],
-        labels: np.ndarray,
-        outputs: np.ndarray,
-        names: list[str],
-        model: dict[str, str],
-        unseen: list[dict[str, str]] | None = None,
-    ) -> str:
-        """Write one request's rows; returns the request id they share (rows without flags get `{}`)."""
-        request_id = uuid.uuid4().hex
-        flags = unseen if unseen is not None else [{}] * len(records)
-        self.insert([answer(request_id, model, records, labels, outputs, names, flags)])
-        return request_id
+    def append(self, one: Answer) -> str:
+        """Write one request's rows now; returns the request id they share."""
+        self.insert([one])
+        return one.request_id
 
     def insert(self, answers: list[Answer]) -> None:
         """Write answered requests in one transaction (all or none), numbering their rows after the last."""

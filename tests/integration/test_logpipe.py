@@ -49,6 +49,14 @@ def writer_of(log: Path) -> psutil.Process:
 
 
 LIMIT = 20_000  # one-row requests: the pipe is full after about 3,300
+
+
+def writing(worker: psutil.Process) -> bool:
+    """Whether one of the worker's threads waits in the kernel to write to a full pipe."""
+    tasks = Path(f"/proc/{worker.pid}/task")
+    return any("pipe_write" in (task / "wchan").read_text() for task in tasks.iterdir())
+
+
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
@@ -89,11 +97,11 @@ def test_a_killed_writer_loses_at_most_the_pipe_and_is_replaced(served: tuple[st
 
     client = threading.Thread(target=one_by_one, daemon=True)
     client.start()
-    seen = [-2, -1]
-    while seen[-1] != seen[-2] or seen[-1] != len(answered):  # the pipe fills, the worker waits to write
-        seen = [seen[-1], len(answered)]
-        time.sleep(1.0)
-    count = len(answered)
+    deadline = time.monotonic() + 120
+    while not writing(writer.parent()) and client.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the pipe is full and the worker waits in write(2) for room
+    assert writing(writer.parent())
+    count = len(answered)  # the client waits for the blocked request's answer: no more arrive
     assert 0 < count < LIMIT
     writer.kill()
     deadline = time.monotonic() + 60

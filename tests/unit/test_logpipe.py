@@ -42,7 +42,7 @@ def test_the_writer_logs_what_the_synchronous_log_would_and_drops_a_partial_fram
     for n in range(5):
         records, labels, proba = request(1 + n, n)
         flags = [{"x": "above_range"} if i == 0 else {} for i in range(len(records))]
-        request_id = direct.append(records, labels, proba, CLASSES, MODEL, flags)
+        request_id = direct.append(predlog.new(records, labels, proba, CLASSES, MODEL, flags))
         frames.append(logpipe.frame(predlog.answer(request_id, MODEL, records, labels, proba, CLASSES, flags)))
     unanswered = framed(99)
     os.write(write_end, b"".join(frames) + unanswered[: len(unanswered) // 2])
@@ -75,7 +75,7 @@ def test_a_worker_threads_share_one_writer_process_and_close_commits_everything(
     def part(first: int) -> None:
         for n in range(first, first + 25):
             records, labels, proba = request(1 + n % 7, n)
-            pipe.append(records, labels, proba, CLASSES, MODEL, [{}] * len(records))
+            pipe.append(predlog.new(records, labels, proba, CLASSES, MODEL, [{}] * len(records)))
 
     threads = [threading.Thread(target=part, args=(i * 25,)) for i in range(4)]
     for thread in threads:
@@ -97,7 +97,7 @@ def test_a_writer_that_cannot_open_the_log_fails_the_worker_at_startup(tmp_path:
 
 def test_waiting_for_rows_that_never_come_says_how_many_did(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    predlog.PredictionLog(path).append(*request(2, 0), CLASSES, MODEL)
+    predlog.PredictionLog(path).append(predlog.new(*request(2, 0), CLASSES, MODEL))
     predlog.wait(path, 2)
     with pytest.raises(PipelineError, match=r"log.db: 2 of 3 answered rows logged after 0 s"):
         predlog.wait(path, 3, timeout=0.1)

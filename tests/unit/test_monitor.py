@@ -141,7 +141,9 @@ def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_ba
     flags[7] = {"age": "above_range"}
     log = predlog.PredictionLog(tmp_path / "log.db")
     log.append(
-        records.to_dict(orient="records"), labels, proba, list(schema.classes), {"name": "m", "version": "v"}, flags
+        predlog.new(
+            records.to_dict(orient="records"), labels, proba, list(schema.classes), {"name": "m", "version": "v"}, flags
+        )
     )
     log.close()
     logged = traffic.from_log(predlog.read(tmp_path / "log.db"), schema, None, "labels.csv")

@@ -91,7 +91,7 @@ def test_the_log_keeps_values_and_intervals_and_labels_join_on_them(california: 
     log = predlog.PredictionLog(tmp_path / "log.db")
     records = batch[schema.feature_names].to_dict(orient="records")
     request_id = log.append(
-        records, values, np.column_stack([lower, upper]), ["lower", "upper"], {"name": "m", "version": "1"}
+        predlog.new(records, values, np.column_stack([lower, upper]), ["lower", "upper"], {"name": "m", "version": "1"})
     )
     log.close()
     logged = predlog.read(tmp_path / "log.db")

@@ -27,7 +27,7 @@ def request(size: int, seed: int) -> tuple[list[dict], np.ndarray, np.ndarray]:
 def write_many(path: Path, start: int, count: int) -> None:
     log = predlog.PredictionLog(path)
     for i in range(start, start + count):
-        log.append(*request(1 + i % 7, i), CLASSES, MODEL)
+        log.append(predlog.new(*request(1 + i % 7, i), CLASSES, MODEL))
     log.close()
 
 
@@ -42,7 +42,7 @@ def test_rows_round_trip_with_features_labels_and_probabilities(tmp_path: Path) 
     path = tmp_path / "log.db"
     log = predlog.PredictionLog(path)
     records, labels, proba = request(5, 0)
-    request_id = log.append(records, labels, proba, CLASSES, MODEL)
+    request_id = log.append(predlog.new(records, labels, proba, CLASSES, MODEL))
     frame = predlog.read(path)
     assert frame["request_id"].unique().tolist() == [request_id]
     assert frame[["x", "c"]].to_dict(orient="records") == [{"x": r["x"], "c": r["c"]} for r in records]
@@ -59,7 +59,7 @@ def test_concurrent_threads_and_processes_lose_and_interleave_nothing(tmp_path: 
 
     def threads_part(first: int) -> None:
         for i in range(first, first + 40):
-            log.append(*request(1 + i % 7, i), CLASSES, MODEL)
+            log.append(predlog.new(*request(1 + i % 7, i), CLASSES, MODEL))
 
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=write_many, args=(path, 1000 * k, 40)) for k in (1, 2)]
@@ -141,8 +141,10 @@ def test_unseen_values_are_flagged_per_row(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     log = predlog.PredictionLog(path)
     records, labels, proba = request(3, 0)
-    log.append(records, labels, proba, CLASSES, MODEL, [{}, {"x": "above_range", "c": "unseen_category"}, {}])
-    log.append(records[:1], labels[:1], proba[:1], CLASSES, MODEL)  # a caller that flags nothing
+    log.append(
+        predlog.new(records, labels, proba, CLASSES, MODEL, [{}, {"x": "above_range", "c": "unseen_category"}, {}])
+    )
+    log.append(predlog.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))  # a caller that flags nothing
     assert predlog.read(path)["unseen"].tolist() == ["{}", '{"x":"above_range","c":"unseen_category"}', "{}", "{}"]
 
 
@@ -158,8 +160,8 @@ def test_a_log_of_earlier_versions_is_read_as_is_and_new_answers_are_numbered_af
 
     logs = [predlog.PredictionLog(path), predlog.PredictionLog(path)]  # two workers
     records, labels, proba = request(2, 0)
-    logs[1].append(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}, {}])
-    logs[0].append(records[:1], labels[:1], proba[:1], CLASSES, MODEL)
+    logs[1].append(predlog.new(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}, {}]))
+    logs[0].append(predlog.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))
     for log in logs:
         log.close()
     after = predlog.read(path)
