@@ -1,7 +1,7 @@
 """Serving benchmark: our service against what users would pick instead, for every candidate family, in one run.
 
     tabpipe bench serving                     # every family (a regressor on california), 5 servers, ~80 min
-    tabpipe bench serving --duration 1 --concurrency 1 --concurrency 2 --batch 100 --model logreg \
+    tabpipe bench serving --duration 1 --concurrency 1 --concurrency 2 --batch 100 --model logreg --rounds 1 \
         --fraction 0.05                       # a smoke run
 
 Each family is trained alone by the real pipeline (`dvc repro` on adult, a regressor on california)
