@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, STRONG, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
+from tests.helpers import BIN, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +84,9 @@ def served_answers(url: str, repo: Path) -> dict:
     return answer
 
 
-def test_rollback_needs_a_previous_version_and_makes_it_serve_again(project: Path, tmp_path: Path) -> None:
-    home = tmp_path / "bentoml"
+def test_rollback_needs_a_previous_version_and_makes_it_serve_again(reproduced: Reproduced, tmp_path: Path) -> None:
+    project, home = reproduced.repo, reproduced.home  # version 1: the default project's champion
     run_env = env(BENTOML_HOME=str(home))
-    repro(project, home, **{"train.candidates": STRONG, "gate.champion.tolerance": 1.0})
     first = json.loads((project / "models/serving.json").read_text())
 
     # One champion, nothing before it: one line, nothing moves.
@@ -98,7 +97,8 @@ def test_rollback_needs_a_previous_version_and_makes_it_serve_again(project: Pat
     first_release = (project / "models/release.json").read_text()
     first_predictions = pd.read_parquet(project / "data/predictions/test.parquet")
     # Worse, but inside the (huge) tolerance: ships as version 2.
-    repro(project, home, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+    weak = {"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1}
+    repro(project, home, **weak, **{"gate.champion.tolerance": 1.0})
     second = (project / "models/serving.json").read_bytes()
     assert aliases(project) == {"champion": "2", "previous": "1"}
 

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import STRONG, dvc, env, set_params
+from tests.helpers import STRONG, Reproduced, dvc, env, set_params
 
 pytestmark = pytest.mark.integration
 
 
-def test_repro_runs_the_pipeline_and_a_rerun_skips_every_stage(project: Path) -> None:
-    """(That a forced rerun gives every output's same bytes: test_faults, after a kill mid-run.)"""
-    dvc("repro", cwd=project)
+def test_repro_runs_the_pipeline_and_a_rerun_skips_every_stage(reproduced: Reproduced) -> None:
+    """The shared project's `dvc repro` from nothing (the `golden` fixture) left every output, and a rerun
+    skips every stage. (That a forced rerun gives every output's same bytes: test_faults, after a kill mid-run.)"""
+    project = reproduced.repo
     for name in ("train.parquet", "test.parquet", "schema.json"):
         assert (project / "data/prepared" / name).is_file()
     metrics = json.loads((project / "metrics/validation.json").read_text())
