@@ -124,7 +124,7 @@ class Classifier:
         (request.encoded); BentoML passes a returned Response through."""
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
-        records = request.records(rows)
+        records = request.records(rows, MANIFEST.schema)
         expanded = dates.records(records, MANIFEST.schema.dates)  # a date's parts beside it
         flags = contract.unseen(expanded, MANIFEST.schema, observed_only=True)  # the log keeps the values as sent
         model_rows = contract.clipped(expanded, flags, MANIFEST.schema)

@@ -51,6 +51,15 @@ def needs(*commands: str, debian: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=reason)
 
 
+def row_validator(schema: Schema, policy: str) -> Any:
+    """The service's row model as BentoML applies it (a TypedDict, so through a TypeAdapter)."""
+    from pydantic import TypeAdapter
+
+    from tabpipe.serve import request
+
+    return TypeAdapter(request.row_model(schema, policy))  # type: ignore[arg-type]
+
+
 def env(**extra: str) -> dict[str, str]:
     """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry.
 

@@ -44,7 +44,7 @@ def health() -> dict[str, str]:
 @app.post("/predict")
 def predict_rows(body: Request) -> dict[str, Any]:
     """`def`, as FastAPI's docs advise for blocking work: it runs in FastAPI's thread pool."""
-    frame = request.rows_frame(request.records(body.rows), SCHEMA)
+    frame = request.rows_frame(request.records(body.rows, SCHEMA), SCHEMA)
     if SCHEMA.regression:  # the value and its interval, as ours answers
         values = MODEL.predict(frame)
         lower, upper = bounds(values, INTERVAL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from tabpipe.data.dates import parse
@@ -10,26 +9,25 @@ from tabpipe.data.frames import coerce
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pydantic import BaseModel
 
     from tabpipe.data.schema import Schema
 
 
-def field_name(column: str) -> str:
-    """A Python identifier for a column; the JSON key stays the column name (an alias)."""
-    name = re.sub(r"\W", "_", column)
-    return f"f_{name}" if not name.isidentifier() or name.startswith("_") else name
-
-
-def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> type[BaseModel]:
+def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> Any:
     """The request row: every feature typed, bounded and (categories) enumerated from the schema.
 
     Strict numbers (no "5.1" strings, no NaN or Infinity), strings for categories; unknown keys
     are refused. Nullable features may be null or left out; the others are required. Under
     `unseen="answer"` only declared limits bind: a feature whose limits were observed takes any
     finite number or any string, and may be null or left out (the model imputes it).
+
+    A TypedDict keyed by the column names: pydantic validates a row into a plain dict, with no
+    object to build and dump per row (about 1.5 ms per 1,000 rows, BENCHMARKS.md).
     """
-    from pydantic import AfterValidator, ConfigDict, Field, StrictStr, create_model
+    from typing import NotRequired, Required
+
+    from pydantic import AfterValidator, ConfigDict, Field, StrictStr, with_config
+    from typing_extensions import TypedDict
 
     fields: dict[str, Any] = {}
     arriving = set(schema.request_names)
@@ -38,22 +36,18 @@ def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> type[BaseM
             continue
         open_limits = unseen == "answer" and feature.limits == "observed"
         if feature.kind == "numeric":
-            kind: Any = float
             constraints: dict[str, Any] = {"strict": True, "allow_inf_nan": False}
             if not open_limits:
                 constraints |= {"ge": feature.minimum, "le": feature.maximum}
+            kind: Any = Annotated[float, Field(**constraints)]
         else:
             kind = StrictStr if open_limits else Literal[feature.categories]  # type: ignore[valid-type]
-            constraints = {}
-        if feature.nullable or open_limits:
-            fields[field_name(feature.name)] = (kind | None, Field(None, alias=feature.name, **constraints))
-        else:
-            fields[field_name(feature.name)] = (kind, Field(..., alias=feature.name, **constraints))
+        optional = feature.nullable or open_limits
+        fields[feature.name] = NotRequired[kind | None] if optional else Required[kind]
     for column, fmt in schema.dates:  # the text the file had; a malformed date is a 400 naming the field
-        kind = Annotated[StrictStr, AfterValidator(_date_check(fmt))]
-        fields[field_name(column)] = (kind | None, Field(None, alias=column))
-    config = ConfigDict(extra="forbid", populate_by_name=False)
-    return create_model(f"{schema.name.title()}Row", __config__=config, **fields)
+        fields[column] = NotRequired[Annotated[StrictStr, AfterValidator(_date_check(fmt))] | None]
+    row = TypedDict(f"{schema.name.title()}Row", fields)  # type: ignore[misc]
+    return with_config(ConfigDict(extra="forbid"))(row)
 
 
 def _date_check(fmt: str) -> Any:
@@ -64,9 +58,11 @@ def _date_check(fmt: str) -> Any:
     return check
 
 
-def records(rows: list[Any]) -> list[dict[str, Any]]:
-    """Validated request rows as plain dicts keyed by column name (what the prediction log keeps)."""
-    return [row.model_dump(by_alias=True) for row in rows]
+def records(rows: list[dict[str, Any]], schema: Schema) -> list[dict[str, Any]]:
+    """Validated request rows with every column the request model knows, in its order (one left out
+    is None, as the model imputes it): what the prediction log keeps and the model reads."""
+    empty = dict.fromkeys(schema.request_names)
+    return [empty | row for row in rows]
 
 
 def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
@@ -103,13 +99,13 @@ def answer_values(
     values: Any, lower: Any, upper: Any, model: dict[str, str], request_id: str | None = None
 ) -> dict[str, Any]:
     """A regressor's /predict body: each row's value and its interval (at the level /model reports)."""
+    import numpy as np
+
+    columns = (np.asarray(a, dtype="float64").tolist() for a in (values, lower, upper))
     return {
         "model": model,
         "request_id": request_id,
-        "predictions": [
-            {"value": float(value), "interval": [float(low), float(high)]}
-            for value, low, high in zip(values, lower, upper, strict=True)
-        ],
+        "predictions": [{"value": value, "interval": [low, high]} for value, low, high in zip(*columns, strict=True)],
     }
 
 
@@ -117,12 +113,17 @@ def answer(
     labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
 ) -> dict[str, Any]:
     """The /predict body; `request_id` (when logged) lets ground truth be joined to the log later."""
+    import numpy as np
+
+    names = [str(c) for c in classes]
+    # Whole arrays to Python values at once: a 1,000-row answer in 0.75 ms instead of 2 (BENCHMARKS.md).
+    texts, rows = np.asarray(labels).astype(str).tolist(), np.asarray(proba, dtype="float64").tolist()
     return {
         "model": model,
         "request_id": request_id,
         "predictions": [
-            {"label": str(label), "probabilities": {c: float(p) for c, p in zip(classes, row, strict=True)}}
-            for label, row in zip(labels, proba, strict=True)
+            {"label": label, "probabilities": dict(zip(names, row, strict=True))}
+            for label, row in zip(texts, rows, strict=True)
         ],
     }
 

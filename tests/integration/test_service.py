@@ -25,6 +25,7 @@ from tests.helpers import (
     make_project,
     needs,
     post,
+    row_validator,
     run,
     serving,
     set_params,
@@ -150,11 +151,10 @@ def test_bad_requests_answer_400_naming_the_field(url: str, body: bytes | dict, 
 
 def test_unknown_category_is_refused_for_a_categorical_dataset() -> None:
     from tabpipe.data.schema import builtin
-    from tabpipe.serve import request
 
-    model = request.row_model(builtin("employment"), "answer")  # declared categories bind under either policy
+    model = row_validator(builtin("employment"), "answer")  # declared categories bind under either policy
     with pytest.raises(ValueError, match="SEX"):
-        model.model_validate({"AGEP": 30.0, **dict.fromkeys(builtin("employment").categorical, "1"), "SEX": "9"})
+        model.validate_python({"AGEP": 30.0, **dict.fromkeys(builtin("employment").categorical, "1"), "SEX": "9"})
 
 
 def test_oversized_body_is_refused_with_413(url: str) -> None:

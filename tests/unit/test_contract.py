@@ -19,7 +19,7 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
 from tabpipe.model import compiled, conversion, estimators, features
 from tabpipe.serve import contract, request
-from tests.helpers import params_section
+from tests.helpers import params_section, row_validator
 
 
 def wine_like(rows: int = 240, seed: int = 0) -> pd.DataFrame:
@@ -61,10 +61,10 @@ def test_data_limits_declare_a_csv_columns_limits_exactly() -> None:
     assert (alcohol.limits, alcohol.minimum, alcohol.maximum) == ("declared", 0.0, 20.0)
     assert (cellar.limits, cellar.categories, cellar.nullable) == ("declared", ("north", "south", "east", "west"), True)
     assert acid.limits == "observed"
-    row = request.row_model(schema, "answer")
-    row.model_validate({**GOOD, "alcohol": 19.5, "cellar": "west", "acid": 99.0})
+    row = row_validator(schema, "answer")
+    row.validate_python({**GOOD, "alcohol": 19.5, "cellar": "west", "acid": 99.0})
     with pytest.raises(ValidationError) as caught:
-        row.model_validate({**GOOD, "alcohol": 20.5, "cellar": "moon"})
+        row.validate_python({**GOOD, "alcohol": 20.5, "cellar": "moon"})
     assert [(e["loc"][-1], e["type"]) for e in caught.value.errors()] == [
         ("alcohol", "less_than_equal"),
         ("cellar", "literal_error"),
@@ -99,8 +99,8 @@ UNSEEN_CASES = [
 
 @pytest.mark.parametrize(("change", "kind"), [(change, kind) for change, kind, _ in UNSEEN_CASES])
 def test_under_answer_each_unseen_value_is_accepted_and_named(change: dict, kind: str) -> None:
-    row = request.row_model(SCHEMA, "answer").model_validate({**GOOD, **change})
-    records = request.records([row])
+    row = row_validator(SCHEMA, "answer").validate_python({**GOOD, **change})
+    records = request.records([row], SCHEMA)
     (column,) = change
     assert contract.unseen(records, SCHEMA) == [{column: kind}]
 
@@ -108,7 +108,7 @@ def test_under_answer_each_unseen_value_is_accepted_and_named(change: dict, kind
 @pytest.mark.parametrize(("change", "error"), [(change, error) for change, _, error in UNSEEN_CASES])
 def test_under_refuse_the_same_values_are_refused_naming_the_field(change: dict, error: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        request.row_model(SCHEMA, "refuse").model_validate({**GOOD, **change})
+        row_validator(SCHEMA, "refuse").validate_python({**GOOD, **change})
     (column,) = change
     assert [(e["loc"][-1], e["type"]) for e in caught.value.errors()] == [(column, error)]
 
@@ -127,38 +127,38 @@ def test_under_refuse_the_same_values_are_refused_naming_the_field(change: dict,
 )
 def test_types_stay_strict_under_either_policy(policy: str, change: dict, error: str | tuple) -> None:
     with pytest.raises(ValidationError) as caught:
-        request.row_model(SCHEMA, policy).model_validate({**GOOD, **change})
+        row_validator(SCHEMA, policy).validate_python({**GOOD, **change})
     ((column, found),) = [(e["loc"][-1], e["type"]) for e in caught.value.errors()]
     assert column == next(iter(change)) and found in ((error,) if isinstance(error, str) else error)
 
 
 def test_a_left_out_column_is_answered_as_missing_under_answer_and_refused_under_refuse() -> None:
     partial = {"acid": 2.0, "cellar": "north"}
-    row = request.row_model(SCHEMA, "answer").model_validate(partial)
-    assert contract.unseen(request.records([row]), SCHEMA) == [{"alcohol": "missing"}]
+    row = row_validator(SCHEMA, "answer").validate_python(partial)
+    assert contract.unseen(request.records([row], SCHEMA), SCHEMA) == [{"alcohol": "missing"}]
     with pytest.raises(ValidationError, match="alcohol"):
-        request.row_model(SCHEMA, "refuse").model_validate(partial)
+        row_validator(SCHEMA, "refuse").validate_python(partial)
 
 
 @given(value=st.floats(allow_nan=False, allow_infinity=False))
 def test_any_finite_number_in_an_observed_column_is_answered_and_refused_only_outside_the_range(value: float) -> None:
     row = {**GOOD, "alcohol": value}
-    request.row_model(SCHEMA, "answer").model_validate(row)
+    row_validator(SCHEMA, "answer").validate_python(row)
     inside = ALCOHOL.minimum <= value <= ALCOHOL.maximum
     if inside:
-        request.row_model(SCHEMA, "refuse").model_validate(row)
+        row_validator(SCHEMA, "refuse").validate_python(row)
         return
     with pytest.raises(ValidationError) as caught:
-        request.row_model(SCHEMA, "refuse").model_validate(row)
+        row_validator(SCHEMA, "refuse").validate_python(row)
     assert [e["loc"][-1] for e in caught.value.errors()] == ["alcohol"]
 
 
 def test_declared_limits_bind_under_answer() -> None:
-    iris = request.row_model(builtin("iris"), "answer")
+    iris = row_validator(builtin("iris"), "answer")
     good = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
     for change, error in (({"petal_length": 31}, "less_than_equal"), ({"petal_width": None}, "float_type")):
         with pytest.raises(ValidationError) as caught:
-            iris.model_validate({**good, **change})
+            iris.validate_python({**good, **change})
         assert [(e["loc"][-1], e["type"]) for e in caught.value.errors()] == [(next(iter(change)), error)]
     assert contract.unseen([good], builtin("iris")) == [{}]
 
@@ -276,6 +276,6 @@ def test_any_row_the_answer_policy_accepts_gets_an_answer_from_both_runtimes(
     models: dict, regressors: dict, alcohol: float | None, acid: float | None, cellar: str | None
 ) -> None:
     """Classifiers and regressors alike: every family, compiled and not."""
-    row = request.row_model(SCHEMA, "answer").model_validate({"alcohol": alcohol, "acid": acid, "cellar": cellar})
-    answered(models, request.records([row]))
-    valued(regressors, request.records([row]))
+    row = row_validator(SCHEMA, "answer").validate_python({"alcohol": alcohol, "acid": acid, "cellar": cellar})
+    answered(models, request.records([row], SCHEMA))
+    valued(regressors, request.records([row], SCHEMA))
