@@ -107,9 +107,9 @@ def test_rows(repo: Path, count: int) -> list[dict[str, Any]]:
     return [rows[i % len(rows)] for i in range(count)]
 
 
-def in_process(repo: Path) -> dict[str, float]:
-    """The floor: one row through the scikit-learn pipeline and through the compiled model (median ms)."""
-    import statistics
+def in_process(repo: Path) -> dict[str, Any]:
+    """The floor: one row through the scikit-learn pipeline and through the compiled model (median ms),
+    and a 1,000-row request's steps in the service (`request_phases`)."""
 
     import joblib
     import pandas as pd
@@ -129,14 +129,6 @@ def in_process(repo: Path) -> dict[str, float]:
     predict = pipeline.predict if regressor else pipeline.predict_proba
     served_rows = request.predict_values if regressor else request.predict
 
-    def median_ms(call: Any, rounds: int = 200) -> float:
-        timings = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            call()
-            timings.append(time.perf_counter() - started)
-        return round(statistics.median(timings) * 1000, 4)
-
     return {
         "pipeline_row_ms": median_ms(lambda: predict(frame)),
         "compiled_row_ms": median_ms(lambda: served_rows(compiled, [row], served.schema)),
@@ -144,7 +136,66 @@ def in_process(repo: Path) -> dict[str, float]:
             1000 / median_ms(lambda: served_rows(compiled, batch, served.schema), 20) * 1000
         ),
         "pipeline_1000_rows_per_s": round(1000 / median_ms(lambda: predict(pd.DataFrame(batch)), 5) * 1000),
+        "request_1000_ms": request_phases(served, compiled, batch),
     }
+
+
+def median_ms(call: Any, rounds: int = 200) -> float:
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - started)
+    return round(statistics.median(timings) * 1000, 4)
+
+
+def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> dict[str, float]:
+    """What the service does with one request of `batch`'s rows, step by step (median ms, in-process):
+    the part of a large request's time that is ours rather than the framework's."""
+    from functools import partial
+
+    import numpy as np
+    import orjson
+    from pydantic import TypeAdapter
+
+    from tabpipe.data import dates
+    from tabpipe.model import intervals
+    from tabpipe.serve import contract, logpipe, predlog, request
+
+    schema = served.schema
+    body = orjson.dumps(batch)
+    rows = TypeAdapter(list[request.row_model(schema, served.serve.unseen)]).validate_json  # type: ignore[misc]
+    validated = rows(body)
+    records = request.records(validated, schema)
+
+    def checks() -> tuple[list[Any], list[Any]]:
+        flags = contract.unseen(dates.records(records, schema.dates), schema, observed_only=True)
+        return contract.clipped(dates.records(records, schema.dates), flags, schema), flags
+
+    model_rows, flags = checks()
+    if schema.regression:
+        values = request.predict_values(compiled, model_rows, schema)
+        lower, upper = intervals.bounds(values, intervals.of(compiled))
+        labels, outputs, names = values, np.column_stack([lower, upper]), ["lower", "upper"]
+        predict: Any = partial(request.predict_values, compiled, model_rows, schema)
+        answer: Any = partial(request.answer_values, values, lower, upper, served.identity, "id")
+    else:
+        labels, outputs = request.predict(compiled, model_rows, schema)
+        names = [str(c) for c in compiled.classes_]
+        predict = partial(request.predict, compiled, model_rows, schema)
+        answer = partial(request.answer, labels, outputs, names, served.identity, "id")
+    answered = answer()
+    steps = {
+        "validate": partial(rows, body),
+        "records": partial(request.records, validated, schema),
+        "checks": checks,
+        "predict": predict,
+        "answer": answer,
+        "encode": partial(orjson.dumps, answered),
+        "log": lambda: logpipe.frame(predlog.new(records, labels, outputs, names, served.identity, flags)),
+    }
+    timed = {name: median_ms(step, 20) for name, step in steps.items()}
+    return {**timed, "total": round(sum(timed.values()), 4)}
 
 
 def wrk(url: str, script: Path, concurrency: int, duration: float) -> dict[str, float]:

@@ -34,6 +34,9 @@ def test_serving_benchmark_measures_every_server_the_same_way(tmp_path: Path) ->
     assert report["settings"]["workers"] == 1 and report["settings"]["rounds"] == 1
     figures = report["results"]["boosting"]
     assert figures["in_process"]["compiled_row_ms"] > 0 and figures["in_process"]["pipeline_row_ms"] > 0
+    steps = figures["in_process"]["request_1000_ms"]  # a 1,000-row request's steps in the service
+    assert set(steps) == {"validate", "records", "checks", "predict", "answer", "encode", "log", "total"}
+    assert all(value > 0 for value in steps.values()) and steps["total"] >= max(steps.values()) - 1e-3
     for kind in ("ours", "fastapi", "mlflow", "ceiling", "ceiling_standard"):  # all of them, in turns
         measured = figures[kind]
         for level in ("1", "2"):
