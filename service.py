@@ -6,6 +6,7 @@ Run from the repository root after `dvc repro`:  bentoml serve
 Importing this file only builds the service; each worker loads the model when it starts.
 """
 
+import collections
 import gc
 import logging
 import os
@@ -134,8 +135,10 @@ class Classifier:
         if REGRESSION:
             return self._values(records, model_rows, flags)
         labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
-        for label in labels:
-            predicted.labels(label=str(label)).inc()
+        # One increment per class, not per row: each is a lock and a write to the multiprocess file
+        # (a tenth of a worker's time on 1,000-row requests, counted one by one).
+        for label, count in collections.Counter(str(label) for label in labels).items():
+            predicted.labels(label=label).inc(count)
         request_id = self._log(records, labels, proba, self.classes, flags)
         return request.encoded(request.answer(labels, proba, self.classes, MANIFEST.identity, request_id))
 
