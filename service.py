@@ -17,7 +17,6 @@ from pydantic import Field
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
-from tabpipe.data import dates
 from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
 from tabpipe.serve import bento_model, contract, logpipe, logs, manifest, predlog, request
@@ -126,9 +125,7 @@ class Classifier:
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows, MANIFEST.schema)
-        expanded = dates.records(records, MANIFEST.schema.dates)  # a date's parts beside it
-        flags = contract.unseen(expanded, MANIFEST.schema, observed_only=True)  # the log keeps the values as sent
-        model_rows = contract.clipped(expanded, flags, MANIFEST.schema)
+        model_rows, flags = contract.model_rows(records, MANIFEST.schema)
         for row in flags:
             for column, kind in row.items():
                 unseen_values.labels(column=column, kind=kind).inc()

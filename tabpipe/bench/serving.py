@@ -158,7 +158,6 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
     import orjson
     from pydantic import TypeAdapter
 
-    from tabpipe.data import dates
     from tabpipe.model import intervals
     from tabpipe.serve import contract, logpipe, predlog, request
 
@@ -168,10 +167,7 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
     validated = rows(body)
     records = request.records(validated, schema)
 
-    def checks() -> tuple[list[Any], list[Any]]:
-        flags = contract.unseen(dates.records(records, schema.dates), schema, observed_only=True)
-        return contract.clipped(dates.records(records, schema.dates), flags, schema), flags
-
+    checks = partial(contract.model_rows, records, schema)
     model_rows, flags = checks()
     if schema.regression:
         values = request.predict_values(compiled, model_rows, schema)

@@ -58,6 +58,17 @@ def unseen(records: list[dict[str, Any]], schema: Schema, *, observed_only: bool
     return flagged
 
 
+def model_rows(records: list[dict[str, Any]], schema: Schema) -> tuple[list[dict[str, Any]], list[dict[str, Unseen]]]:
+    """Validated request rows as the model gets them (each date's parts beside it, numbers past the
+    range at its ends) and, per row, the values outside the schema's limits (`unseen`, for rows the
+    request model already checked). The rows as sent stay untouched, for the log."""
+    from tabpipe.data import dates
+
+    expanded = dates.records(records, schema.dates)
+    flags = unseen(expanded, schema, observed_only=True)
+    return clipped(expanded, flags, schema), flags
+
+
 def clipped(records: list[dict[str, Any]], flags: list[dict[str, Unseen]], schema: Schema) -> list[dict[str, Any]]:
     """The rows as the model gets them: a number flagged below or above the range becomes that end.
 

@@ -279,3 +279,11 @@ def test_any_row_the_answer_policy_accepts_gets_an_answer_from_both_runtimes(
     row = row_validator(SCHEMA, "answer").validate_python({"alcohol": alcohol, "acid": acid, "cellar": cellar})
     answered(models, request.records([row], SCHEMA))
     valued(regressors, request.records([row], SCHEMA))
+
+
+def test_model_rows_brings_a_number_past_the_range_to_its_end_and_leaves_the_rows_as_sent() -> None:
+    sent = request.records([{**GOOD, "alcohol": ALCOHOL.maximum + 5}, GOOD], SCHEMA)
+    rows, flags = contract.model_rows(sent, SCHEMA)
+    assert flags == [{"alcohol": "above_range"}, {}]
+    assert rows[0]["alcohol"] == ALCOHOL.maximum and rows[1] is sent[1]
+    assert sent[0]["alcohol"] == ALCOHOL.maximum + 5  # the log keeps what was sent
