@@ -263,3 +263,10 @@ def test_notify_reads_its_section_even_when_another_has_a_typo(tmp_path: Path) -
     with pytest.raises(PipelineError, match=r"gate\.champion\.test"):
         settings.read(path)
     assert settings.read(path, check=False).section(settings.Notify) == PARAMS.section(settings.Notify)
+
+
+def test_the_scorer_names_are_scikit_learns() -> None:
+    """settings checks `train.scoring` against its own copy of the names, to spare every stage the import."""
+    from sklearn.metrics import get_scorer_names
+
+    assert settings.SCORERS == set(get_scorer_names())
