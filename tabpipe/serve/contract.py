@@ -47,6 +47,8 @@ def unseen(records: list[dict[str, Any]], schema: Schema, *, observed_only: bool
     nothing here. A batch file (the monitor) is checked against every limit.
     """
     checked = [f for f in schema.features if f.limits == "observed"] if observed_only else schema.features
+    if not checked:  # a built-in dataset's rows in the service
+        return [{} for _ in records]
     flagged = []
     for record in records:
         found: dict[str, Unseen] = {}
@@ -79,7 +81,7 @@ def clipped(records: list[dict[str, Any]], flags: list[dict[str, Unseen]], schem
     """
     out = []
     for record, flag in zip(records, flags, strict=True):
-        ends = {c: k for c, k in flag.items() if k in ("below_range", "above_range")}
+        ends = {c: k for c, k in flag.items() if k in ("below_range", "above_range")} if flag else None
         if not ends:
             out.append(record)
             continue
