@@ -19,7 +19,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import bento_model, contract, logpipe, logs, manifest, predlog, request
+from tabpipe.serve import bento_model, contract, logpipe, logs, manifest, metrics, predlog, request
 from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
 
@@ -145,8 +145,7 @@ class Classifier:
 
         values = request.predict_values(self.model, model_rows, MANIFEST.schema)
         lower, upper = intervals.bounds(values, self.interval)
-        for value in values:
-            served_values.observe(float(value))
+        metrics.observe_all(served_values, values)
         # The log keeps the interval's ends where a classifier's probabilities go.
         request_id = self._log(records, values, np.column_stack([lower, upper]), ["lower", "upper"], flags)
         return request.encoded(request.answer_values(values, lower, upper, MANIFEST.identity, request_id))

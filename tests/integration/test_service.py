@@ -25,6 +25,7 @@ from tests.helpers import (
     make_project,
     needs,
     post,
+    regressor,
     row_validator,
     run,
     serving,
@@ -90,6 +91,36 @@ def test_every_family_serves_exactly_what_evaluate_measured(served_family: Serve
     """Logistic regression, forest, boosting and LightGBM on adult, and a LightGBM regressor on california:
     the compiled model answers as evaluate scored it."""
     assert_parity(served_family.repo, served_family.url, batch=20)
+
+
+def samples(url: str, metric: str) -> dict[tuple, float]:
+    """One metric's samples from the service's /metrics: {(sample name, labels...): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(get(url, "/metrics")[1])
+    found = [s for f in families if f.name == metric for s in f.samples]
+    return {(s.name, *sorted(s.labels.items())): s.value for s in found}
+
+
+def test_the_metrics_count_every_answered_row(served_family: Served) -> None:
+    """A classifier's rows by predicted class; a regressor's values in the histogram, bucket by bucket."""
+    rows = (served_family.rows * 7)[:20]  # serve.max_rows of the small projects
+    metric = "tabpipe_predicted_values" if regressor(served_family.family) else "tabpipe_predictions"
+    before = samples(served_family.url, metric)
+    status, answer = post(served_family.url, {"rows": rows})
+    assert status == 200, answer
+    after = samples(served_family.url, metric)
+    grew = {key: after[key] - before.get(key, 0.0) for key in after}
+    if metric == "tabpipe_predictions":
+        labels = [p["label"] for p in answer["predictions"]]
+        counted = {key[1][1]: value for key, value in grew.items() if key[0].endswith("_total") and value}
+        assert counted == {label: labels.count(label) for label in set(labels)}
+        return
+    values = np.array([p["value"] for p in answer["predictions"]])
+    assert grew[("tabpipe_predicted_values_count",)] == len(rows)
+    assert grew[("tabpipe_predicted_values_sum",)] == pytest.approx(values.sum(), rel=1e-9)
+    buckets = {float(key[1][1]): value for key, value in grew.items() if key[0].endswith("_bucket")}
+    assert len(buckets) > 2 and all(value == (values <= bound).sum() for bound, value in buckets.items())
 
 
 def test_the_scikit_learn_runtime_serves_the_pipeline_exactly(tmp_path: Path) -> None:

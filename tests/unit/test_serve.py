@@ -7,6 +7,8 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tabpipe.core.errors import PipelineError
@@ -15,7 +17,7 @@ from tabpipe.core.settings import Serve
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import builtin
 from tabpipe.model import runtime
-from tabpipe.serve import bento_model, manifest, request
+from tabpipe.serve import bento_model, manifest, metrics, request
 from tests.helpers import TOY, params_section, row_validator, toy_frame
 
 ADULT = builtin("adult")
@@ -167,3 +169,21 @@ def test_the_log_format_comes_from_params_unless_the_environment_says_otherwise(
     assert logs.choose("text", {logs.ENV: "json"}) == "json"
     with pytest.raises(ValueError, match="TABPIPE_LOG_FORMAT='yaml': expected text or json"):
         logs.choose("text", {logs.ENV: "yaml"})
+
+
+@given(st.lists(st.floats(-10, 10) | st.sampled_from([0.0, 1.0, 2.5, math.nan]), max_size=60))
+def test_observing_a_whole_answer_counts_as_observing_each_value(values: list[float]) -> None:
+    """observe_all's buckets, count and sum are what observe() gives value by value (bounds included)."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    one, each = CollectorRegistry(), CollectorRegistry()
+    bounds = [-1.0, 0.0, 1.0, 2.5, 7.0]
+    metrics.observe_all(Histogram("v", "values", buckets=bounds, registry=one), values)
+    histogram = Histogram("v", "values", buckets=bounds, registry=each)
+    for value in values:
+        histogram.observe(value)
+    for le in [*map(str, bounds), "+Inf"]:
+        assert one.get_sample_value("v_bucket", {"le": le}) == each.get_sample_value("v_bucket", {"le": le})
+    assert one.get_sample_value("v_count") == each.get_sample_value("v_count")
+    total, expected = one.get_sample_value("v_sum"), each.get_sample_value("v_sum")
+    assert total == pytest.approx(expected, abs=1e-9, nan_ok=True)
