@@ -13,6 +13,7 @@ import pytest
 from tabpipe.data.schema import Schema
 from tests.helpers import (
     FAMILIES,
+    SLOW_FAMILIES,
     SMALL_ADULT,
     SMALL_CALIFORNIA,
     TOY,
@@ -156,9 +157,13 @@ def small_california(tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
     return featurized(tmp_path_factory, "small-california", SMALL_CALIFORNIA)
 
 
-@pytest.fixture(scope="session", params=sorted(FAMILIES))
+@pytest.fixture(
+    scope="session",
+    params=[pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAMILIES else f for f in sorted(FAMILIES)],
+)
 def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Each family served once per session, shared by the load and fuzz tests (pytest groups them).
+    SLOW_FAMILIES only under `-m slow`, which serves them all.
 
     Classifiers learn small adult; a regressor small california (its candidates are train.regression's)."""
     family = request.param

@@ -162,6 +162,9 @@ def copy_reproduced(source: Reproduced, base: Path) -> Reproduced:
 WEAK = {"stump": {"estimator": "random_forest", "fixed": {"n_estimators": 1, "max_depth": 1}}}
 STRONG = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
 # One small model per candidate family, served to the load and fuzz tests: each must hold up.
+# The default suite serves the first classifier and the regressor; the other classifiers take the same
+# path through the service (tests/unit/test_compiled.py holds each one's compiled model to its
+# pipeline on any row), so they are served under `slow` (SLOW_FAMILIES).
 FAMILIES = {
     "logreg": STRONG["logreg"],
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 50, "n_jobs": 2}},
@@ -170,6 +173,7 @@ FAMILIES = {
     # A regressor, on small california (SMALL_CALIFORNIA): a value and an interval per row.
     "lightgbm_regressor": {"estimator": "lightgbm_regressor", "fixed": {"n_estimators": 100}},
 }
+SLOW_FAMILIES = ("forest", "boosting", "lightgbm")
 
 
 @dataclass(frozen=True)

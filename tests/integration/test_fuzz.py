@@ -1,8 +1,9 @@
 """Hypothesis-generated requests against a real `bentoml serve`: never a 5xx, every 4xx says what is wrong.
 
-The served models are small adult ones, one per candidate family, so payloads meet numeric,
-categorical and nullable fields. The default suite sends 300 payloads to each family (1,200);
-`pytest -m slow tests/integration/test_fuzz.py` sends 10,000 more to each.
+The served models are small adult ones, one per candidate family (a regressor on california), so
+payloads meet numeric, categorical and nullable fields. The default suite sends 300 payloads to
+logistic regression and to the regressor; `pytest -m slow tests/integration/test_fuzz.py` sends 300
+to each other family and 10,000 more to every family.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Sustained load on a real `bentoml serve` of every candidate family: no errors, a complete prediction
 log, and (soak) no leak.
 
-The default suite runs 10 seconds at concurrency 32 per family and checks correctness only: speed
+The default suite runs 10 seconds at concurrency 32 against logistic regression and the regressor
+(every family under `-m slow`) and checks correctness only: speed
 and memory depend on how busy the machine is (`tabpipe bench serving` measures them). `pytest -m slow
 tests/integration/test_load.py` runs the 5-minute soak per family, which also checks the trend of
 the server's memory after warm-up. Load comes from 32 client threads on 127.0.0.1, bounded by time.

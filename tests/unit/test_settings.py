@@ -269,4 +269,4 @@ def test_the_scorer_names_are_scikit_learns() -> None:
     """settings checks `train.scoring` against its own copy of the names, to spare every stage the import."""
     from sklearn.metrics import get_scorer_names
 
-    assert settings.SCORERS == set(get_scorer_names())
+    assert set(get_scorer_names()) == settings.SCORERS
