@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DatasetName
@@ -175,29 +175,33 @@ def _sklearn_iris() -> pd.DataFrame:
     return frame
 
 
-def _bundled(name: str, path: Path) -> Loaded:
+def _bundled(name: str, path: Path, filters: list[tuple[str, str, Any]] | None = None) -> Loaded:
+    """A dataset committed as Parquet; `filters` (pyarrow's) read only the rows they keep."""
     import pandas as pd
 
     schema = builtin(name)
     if not path.exists():
         raise PipelineError(f"{path}: bundled dataset missing (it is committed to git; check out the repository again)")
-    frame = coerce(clean(pd.read_parquet(path), schema.missing_markers), schema)
+    frame = coerce(clean(pd.read_parquet(path, filters=filters), schema.missing_markers), schema)
     require(frame, schema, str(path))
     log.info("%s: using %s (%d rows)", name, path, len(frame))
     return Loaded(frame, schema, str(path))
 
 
 def _employment(path: Path, years: list[int]) -> Loaded:
-    loaded = _bundled("employment", path)
-    frame = loaded.frame
-    available = sorted(int(y) for y in frame["year"].unique())
+    """The years asked for, read alone: a year the data lacks is named before any row is read."""
+    import pandas as pd
+
+    if not path.exists():
+        return _bundled("employment", path)  # its error
+    available = sorted(int(y) for y in pd.read_parquet(path, columns=["year"])["year"].unique())
     wanted = list(years) or available
     unknown = sorted(set(wanted) - set(available))
     if unknown:
         raise PipelineError(f"params.yaml: data.years has {unknown}; the data has {available}")
-    frame = frame[frame["year"].isin(wanted)].reset_index(drop=True)
-    log.info("employment: years %s, %d rows", wanted, len(frame))
-    return Loaded(frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
+    loaded = _bundled("employment", path, [("year", "in", wanted)])
+    log.info("employment: years %s, %d rows", wanted, len(loaded.frame))
+    return Loaded(loaded.frame, loaded.schema, f"{loaded.source} (years {', '.join(map(str, wanted))})")
 
 
 def _synthetic(settings: Synthetic, seed: int) -> Loaded:
