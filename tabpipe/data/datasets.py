@@ -180,20 +180,23 @@ def _bundled(name: str, path: Path, filters: list[tuple[str, str, Any]] | None =
     import pandas as pd
 
     schema = builtin(name)
-    if not path.exists():
-        raise PipelineError(f"{path}: bundled dataset missing (it is committed to git; check out the repository again)")
+    _committed(path)
     frame = coerce(clean(pd.read_parquet(path, filters=filters), schema.missing_markers), schema)
     require(frame, schema, str(path))
     log.info("%s: using %s (%d rows)", name, path, len(frame))
     return Loaded(frame, schema, str(path))
 
 
+def _committed(path: Path) -> None:
+    if not path.exists():
+        raise PipelineError(f"{path}: bundled dataset missing (it is committed to git; check out the repository again)")
+
+
 def _employment(path: Path, years: list[int]) -> Loaded:
     """The years asked for, read alone: a year the data lacks is named before any row is read."""
     import pandas as pd
 
-    if not path.exists():
-        return _bundled("employment", path)  # its error
+    _committed(path)
     available = sorted(int(y) for y in pd.read_parquet(path, columns=["year"])["year"].unique())
     wanted = list(years) or available
     unknown = sorted(set(wanted) - set(available))

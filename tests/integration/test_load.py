@@ -2,7 +2,7 @@
 log, and (soak) no leak.
 
 The default suite runs 10 seconds at concurrency 32 against logistic regression and the regressor
-(every family under `-m slow`) and checks correctness only: speed
+(the other families under `-m slow`) and checks correctness only: speed
 and memory depend on how busy the machine is (`tabpipe bench serving` measures them). `pytest -m slow
 tests/integration/test_load.py` runs the 5-minute soak per family, which also checks the trend of
 the server's memory after warm-up. Load comes from 32 client threads on 127.0.0.1, bounded by time.
