@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
+from tests.helpers import ONE_CORE, STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
 
 pytestmark = pytest.mark.integration
 
 BUCKET = "tabpipe-exports"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 # A quick model: the test is about the data's way in, not the search.
-QUICK = {"train.candidates": STRONG, "train.cv_folds": 2}
+QUICK = {"train.candidates": STRONG, "train.cv_folds": 2, **ONE_CORE}
 
 
 def rows_ingested(repo: Path) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
+from tests.helpers import BIN, ONE_CORE, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def test_rollback_needs_a_previous_version_and_makes_it_serve_again(reproduced: 
     first_release = (project / "models/release.json").read_text()
     first_predictions = pd.read_parquet(project / "data/predictions/test.parquet")
     # Worse, but inside the (huge) tolerance: ships as version 2.
-    weak = {"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1}
+    weak = {"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1, **ONE_CORE}
     repro(project, home, **weak, **{"gate.champion.tolerance": 1.0})
     second = (project / "models/serving.json").read_bytes()
     assert aliases(project) == {"champion": "2", "previous": "1"}

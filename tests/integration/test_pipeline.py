@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import STRONG, Reproduced, dvc, env, set_params
+from tests.helpers import ONE_CORE, STRONG, Reproduced, dvc, env, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def test_a_csv_lineage_through_added_and_removed_columns_and_renamed_classes(pro
     set_params(
         project,
         **{"data.dataset": "csv", "data.path": "data/raw/churn.csv", "data.target": "label"},
-        **{"train.candidates": STRONG, "train.cv_folds": 2, "evaluate.importance_repeats": 1},
+        **{"train.candidates": STRONG, "train.cv_folds": 2, "evaluate.importance_repeats": 1, **ONE_CORE},
     )
     write_csv(csv, ["signal", "noise", "colour"])
     dvc("repro", cwd=project, env=run_env)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import STRONG, churn_table, dvc, env, post, serving, set_params
+from tests.helpers import ONE_CORE, STRONG, churn_table, dvc, env, post, serving, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_a_raw_export_with_a_date_is_trained_and_served_as_the_file_had_it(proje
     repo, home = project, tmp_path / "store"
     export(1200).to_csv(repo / "data/raw/export.csv", index=False)
     params = {"data.dataset": "csv", "data.path": "data/raw/export.csv", "data.target": "churned"}
-    set_params(repo, **params, **{"train.candidates": STRONG, "train.cv_folds": 2, "gate.min.roc_auc": 0.5})
+    set_params(repo, **params, **{"train.candidates": STRONG, "train.cv_folds": 2, "gate.min.roc_auc": 0.5, **ONE_CORE})
     set_params(repo, **{"gate.min.f1_macro": 0.3, "evaluate.importance_repeats": 1})
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import STRONG, WEAK, Receiver, Reproduced, dvc, env, set_params, webhook_receiver
+from tests.helpers import ONE_CORE, STRONG, WEAK, Receiver, Reproduced, dvc, env, set_params, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     """...and tells the team's webhook about each new champion and each refusal: one release history."""
     home = tmp_path / "bentoml"
     run_env = env(BENTOML_HOME=str(home), TABPIPE_WEBHOOK_URL=hook.url)
-    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1, **ONE_CORE})
 
     def told() -> list[str]:
         """The webhook's messages since the last call (their plain-text fallback)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    ONE_CORE,
     STRONG,
     WEAK,
     Reproduced,
@@ -126,7 +127,7 @@ def test_the_pipeline_tracks_and_registers_on_a_tracking_server(project: Path, t
 
     with tracking_server(tmp_path) as url:
         server_env = env(BENTOML_HOME=str(tmp_path / "store"), MLFLOW_TRACKING_URI=url)
-        set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1})
+        set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.f1_macro": 0.1, **ONE_CORE})
         dvc("repro", cwd=project, env=server_env)
         set_params(project, **{"train.candidates": STRONG})
         dvc("repro", cwd=project, env=server_env)

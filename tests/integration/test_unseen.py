@@ -11,7 +11,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabpipe.serve import predlog
-from tests.helpers import STRONG, dvc, env, get, make_project, needs, post, serving, set_params, tabpipe_command
+from tests.helpers import (
+    ONE_CORE,
+    STRONG,
+    dvc,
+    env,
+    get,
+    make_project,
+    needs,
+    post,
+    serving,
+    set_params,
+    tabpipe_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +61,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "train.candidates": STRONG,
             "train.cv_folds": 3,
             "evaluate.importance_repeats": 1,
+            **ONE_CORE,
         },
     )
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
