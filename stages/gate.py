@@ -7,7 +7,7 @@ import os
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
-from tabpipe.model import features, gate, runtime
+from tabpipe.model import features, fingerprint, gate, runtime
 from tabpipe.notify import webhook
 from tabpipe.tracking import registry
 
@@ -17,18 +17,31 @@ def main() -> None:
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
     rules = params.section(settings.Gate).for_task(data_schema.task)
-    x, y = features.split_xy(prepared.read_split(args.prepared, "test"), data_schema)
+    test = prepared.read_split(args.prepared, "test")
+    x, y = features.split_xy(test, data_schema)
     name = registry.model_name(rules.registered_model, data_schema.name)
     champion, incumbent = registry.challenger(name, hashing.file_sha256(args.model))
+    seen = fingerprint.seen(incumbent, test) if incumbent is not None else None
 
     candidate = runtime.load(runtime.model_file(args.served))
 
     decision = gate.decide(
-        rules, files.read_json(args.evaluation), files.read_json(args.compiled), candidate, incumbent, x, y, params.seed
+        rules,
+        files.read_json(args.evaluation),
+        files.read_json(args.compiled),
+        candidate,
+        incumbent,
+        x,
+        y,
+        params.seed,
+        seen=seen,
     )
 
+    log = logging.getLogger("gate")
     if decision.schema_note:
-        logging.getLogger("gate").warning("%s", decision.schema_note)
+        log.warning("%s", decision.schema_note)
+    if decision.comparison and champion:
+        log.info("compared with %s version %s %s", name, champion.version, gate.rows_line(decision.comparison))
     files.write_json(args.out, decision.flags)
     files.write_json(
         args.report,

@@ -4,7 +4,7 @@ import joblib
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
-from tabpipe.model import features, training
+from tabpipe.model import features, fingerprint, training
 from tabpipe.tracking import runs
 
 
@@ -13,10 +13,12 @@ def main() -> None:
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
     train = training.for_task(params.section(settings.Train), data_schema.task)
-    x, y = features.split_xy(prepared.read_split(args.prepared, "train"), data_schema)
+    rows = prepared.read_split(args.prepared, "train")
+    x, y = features.split_xy(rows, data_schema)
 
     with runs.training_run(train, params.seed, hashing.params_hash(params.raw), data_schema.name) as run:
-        trained = training.train(train, params.seed, joblib.load(args.preprocessor), x, y)
+        preprocessor = joblib.load(args.preprocessor)
+        trained = training.train(train, params.seed, preprocessor, x, y, fingerprint.of_rows(rows, data_schema))
         run.record(trained)
     run.log_winner(trained, x)
 

@@ -130,11 +130,17 @@ class Synthetic(Section):
 
 
 class Data(Section):
+    """`data.key` is `key_columns` here: `key` names every section's params.yaml key."""
+
+    model_config = ConfigDict(**Section.model_config, serialize_by_alias=True)
     key: ClassVar[str] = "data"
     dataset: DatasetName
     task: Task
     test_size: float
     fraction: float
+    split: Literal["random", "time"]
+    time_column: str
+    key_columns: list[str] = Field(alias="key")
     iris_csv: str
     years: list[int]
     path: str
@@ -290,6 +296,7 @@ class ChampionRule(Section):
     require_improvement: bool
     on_schema_change: Literal["compare", "new_lineage", "refuse"]
     when_incomparable: Literal["new_lineage", "refuse"]
+    min_rows: Annotated[int, Field(ge=1)]  # test rows new to the champion needed to compare at all
 
 
 class CompiledRule(Section):

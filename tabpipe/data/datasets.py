@@ -52,15 +52,31 @@ class Prepared:
 
 def prepare(data: Data, seed: int, root: Path, raw: Path) -> Prepared:
     """Load the dataset, keep a seeded share of it (`data.fraction`), and split it into train and test."""
+    if data.split == "time" and not data.time_column:
+        raise PipelineError("params.yaml: data.split is 'time' but data.time_column is empty")
     loaded = load(data, root, raw, seed=seed)
-    frame = split.subsample(loaded.frame, loaded.schema, fraction=data.fraction, seed=seed)
-    train, test = split.train_test(frame, loaded.schema, test_size=data.test_size, seed=seed)
+    schema = loaded.schema
+    if data.dataset != "csv" and data.key_columns:  # a user's table carries its key; a built-in keys by features
+        missing = [c for c in data.key_columns if c not in schema.feature_names]
+        if missing:
+            raise PipelineError(
+                f"params.yaml: data.key names column '{missing[0]}', which is not a {data.dataset} feature"
+            )
+        schema = replace(schema, key=tuple(data.key_columns))
+    frame = split.subsample(loaded.frame, schema, fraction=data.fraction, seed=seed)
+    time_column = data.time_column if data.split == "time" else ""
+    train, test = split.train_test(frame, schema, test_size=data.test_size, seed=seed, time_column=time_column)
+    by = f"time ({time_column})" if time_column else f"the hash of each row's {'key' if schema.key else 'features'}"
+    share = 100 * len(test) / len(frame)
+    log.info("split by %s: %d train rows, %d test rows (%.1f%%)", by, len(train), len(test), share)
     summary = {
         "rows": len(loaded.frame),
         "rows_without_target": loaded.unlabelled,
-        "columns_set_aside": len(loaded.schema.set_aside),
+        "columns_set_aside": len(schema.set_aside),
+        "train_rows": len(train),
+        "test_rows": len(test),
     }
-    return Prepared(train, test, loaded.schema, loaded.source, summary)
+    return Prepared(train, test, schema, loaded.source, summary)
 
 
 def load(data: Data, root: Path, raw: Path, *, seed: int) -> Loaded:
@@ -246,7 +262,8 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     if target not in frame.columns:
         hint = " (one column found: is the file comma-separated?)" if frame.shape[1] == 1 else ""
         raise PipelineError(f"{path}: column '{target}': target column missing{hint}")
-    declared = {target, *data.column_types, *data.limits, *data.exclude}
+    keys = key_columns(frame, data)
+    declared = {target, *data.column_types, *data.limits, *data.exclude, *keys}
     found = {c: fmt for c in frame.columns if c not in declared and (fmt := dates.detect(frame[c])) is not None}
     aside = roles.excluded(frame, data.exclude, target) + roles.infer(frame, declared | set(found))  # the file as is
     for column in aside:
@@ -262,8 +279,9 @@ def _user_csv(root: Path, data: Data) -> Loaded:
     log.info("task: %s (%s)", chosen.task, chosen.reason)
     date_formats = tuple(found.items())
     frame = dates.add_parts(frame, date_formats)
+    carried = [*found, *(k for k in keys if k not in data.column_types)]  # ride along, never learned from
     schema = infer(
-        frame.drop(columns=list(found)),
+        frame.drop(columns=carried),
         name=lineage(data),
         target=target,
         column_types=data.column_types,
@@ -272,11 +290,22 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         task=chosen.task,
         set_aside=tuple((a.column, a.reason) for a in aside),
     )
-    schema = replace(schema, meta=tuple(found), dates=date_formats)  # the dates ride along as the file had them
+    schema = replace(schema, meta=tuple(carried), dates=date_formats, key=tuple(keys))
     frame = coerce(frame, schema)[schema.columns]
     require(frame, schema, str(path))
     log.info("csv: using %s (%d rows, %d features)", path, len(frame), len(schema.features))
     return Loaded(frame, schema, str(path), unlabelled)
+
+
+def key_columns(frame: pd.DataFrame, data: Data) -> list[str]:
+    """`data.key`'s columns, each one the table has and neither the target nor set aside by name."""
+    for name in data.key_columns:
+        if name not in frame.columns:
+            raise PipelineError(f"params.yaml: data.key names column '{name}', which the data lacks")
+        if name == data.target or name in data.exclude:
+            where = "is the target" if name == data.target else "is also in data.exclude"
+            raise PipelineError(f"params.yaml: data.key names column '{name}', which {where}")
+    return list(data.key_columns)
 
 
 def labelled_rows(frame: pd.DataFrame, target: str, file: str) -> tuple[pd.DataFrame, int]:

@@ -23,7 +23,8 @@ TEXT_LENGTH = 30  # free text: values this long on average (characters)...
 TEXT_DISTINCT = 0.5  # ...and at least this share of them different
 ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$", re.IGNORECASE)
 COUNTER_NAME = re.compile(
-    r"^(row|rows|index|idx|n|no|nr|num|number|#|unnamed: ?\d+)( ?(no|nr|number|#))?$", re.IGNORECASE
+    r"^(row|rows|record|line|index|idx|n|no|nr|num|number|#|unnamed: ?\d+)([ _-]?(no|nr|num|number|#|index|idx))?$",
+    re.IGNORECASE,
 )
 
 
@@ -75,10 +76,12 @@ def role(values: pd.Series, name: str) -> str | None:
     unique = distinct == len(values)
     if pd.api.types.is_numeric_dtype(values):
         whole = bool((present == present.round()).all())
-        if unique and whole and _counter(present) and (present.iloc[0] in (0, 1) or COUNTER_NAME.match(name.strip())):
-            return "a row counter: it goes up by one from row to row"
+        if unique and whole and COUNTER_NAME.match(name.strip()):
+            return "a row counter: a different whole number on every row, and named like one"
         if unique and whole and ID_NAME.search(name.strip()):
             return "an identifier: a different whole number on every row, and named like one"
+        if unique and whole and len(present) == len(values) and _rising(present):
+            return "a row counter: a different whole number on every row, going up from row to row"
         return None
     text = present.astype(str)
     if unique and not text.str.contains(r"\s").mean() > 0.5:
@@ -88,15 +91,12 @@ def role(values: pd.Series, name: str) -> str | None:
     return None
 
 
-def _counter(present: pd.Series) -> bool:
-    """Whole numbers in file order, going one way, mostly by one (an export may have dropped a few rows).
-
-    The caller also wants them to start at 0 or 1, or the column to be named like a counter: a table
-    sorted by a whole-number feature (ages 20, 21, 22...) looks like a counter otherwise."""
+def _rising(present: pd.Series) -> bool:
+    """Whole numbers that only go up in file order, by any steps: a counter whether or not rows were dropped,
+    so a sample of a file and the whole file give a column the same role."""
     import numpy as np
 
-    steps = np.diff(present.to_numpy(dtype="float64"))
-    return any(bool((sign * steps > 0).all()) and float(np.mean(sign * steps == 1)) >= 0.9 for sign in (1, -1))
+    return bool((np.diff(present.to_numpy(dtype="float64")) > 0).all())
 
 
 def line(aside: Aside) -> str:

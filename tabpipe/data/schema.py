@@ -63,6 +63,7 @@ class Schema:
     task: TaskKind = "classification"
     set_aside: tuple[tuple[str, str], ...] = ()  # (column, why) for a raw table's columns that are not features
     dates: tuple[tuple[str, str], ...] = ()  # (column, format): carried in `meta`, learned from as its parts
+    key: tuple[str, ...] = ()  # `data.key`: the columns that identify a row (carried in `meta` unless features)
 
     @property
     def request_names(self) -> list[str]:
@@ -71,6 +72,11 @@ class Schema:
         parts = {f"{column}." for column, _ in self.dates}
         kept = [name for name in self.feature_names if not any(name.startswith(p) for p in parts)]
         return [*kept, *(column for column, _ in self.dates)]
+
+    @property
+    def identity(self) -> list[str]:
+        """The columns whose values are a row's identity (data/rows.py): its key, else its features."""
+        return list(self.key) or self.feature_names
 
     @property
     def regression(self) -> bool:
@@ -106,6 +112,8 @@ class Schema:
             data[name] = dict(getattr(self, name))
             if not data[name]:
                 del data[name]
+        if not self.key:
+            del data["key"]
         return _lists(data)
 
     @classmethod
@@ -133,6 +141,7 @@ class Schema:
                 task=_task(data.get("task", "classification")),
                 set_aside=tuple((str(c), str(why)) for c, why in data.get("set_aside", {}).items()),
                 dates=tuple((str(c), str(fmt)) for c, fmt in data.get("dates", {}).items()),
+                key=tuple(str(k) for k in data.get("key", ())),
             )
         except (KeyError, TypeError) as error:
             raise PipelineError(f"schema: missing or malformed entry {error}") from None

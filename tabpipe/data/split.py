@@ -1,33 +1,109 @@
-"""The seeded, stratified train/test split: by class, or for regression by the target's quantiles."""
+"""The train/test split and the subsample, each decided row by row from the row's own hash (data/rows.py);
+and the stratified samples the search and permutation importance draw from the training rows."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.data import rows
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from tabpipe.data.schema import Schema
 
 
 def train_test(
-    frame: pd.DataFrame, schema: Schema, *, test_size: float, seed: int
+    frame: pd.DataFrame, schema: Schema, *, test_size: float, seed: int, time_column: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split so that every class (or target decile) keeps its share in both parts; the seed makes it repeatable."""
-    from sklearn.model_selection import train_test_split
+    """Split by each row's own hash (`time_column`: by time, the newest rows are the test split).
 
+    A row is a test row when its seeded draw falls below `test_size`, so its split depends on it
+    alone: other rows arriving, leaving or moving never change it. Each split comes in hash order,
+    so a reordered file gives the same splits, byte for byte.
+    """
     if not 0 < test_size < 1:
         raise PipelineError(f"params.yaml: data.test_size is {test_size}, expected a fraction between 0 and 1")
-    if schema.regression:
-        try:
-            train, test = train_test_split(
-                frame, test_size=test_size, random_state=seed, stratify=strata(frame[schema.target], test_size)
+    if not schema.regression:
+        _enough_per_class(frame, schema)
+    hashes = rows.identity(frame, schema.identity)
+    if time_column:
+        test = newest(times(frame, schema, time_column), hashes, test_size)
+    else:
+        test = rows.draw(hashes, seed, "split") < test_size
+    train_part, test_part = _ordered(frame, hashes, ~test), _ordered(frame, hashes, test)
+    for name, part in (("train", train_part), ("test", test_part)):
+        if not len(part):
+            raise PipelineError(
+                f"params.yaml: data.test_size {test_size} leaves the {name} split of {len(frame)} rows empty"
             )
-        except ValueError as error:
-            raise PipelineError(f"column '{schema.target}': cannot split {len(frame)} rows ({error})") from None
-        return train.reset_index(drop=True), test.reset_index(drop=True)
+    if not schema.regression:
+        _every_class_in_both(frame[schema.target], train_part[schema.target], test_part[schema.target], schema.target)
+    return train_part, test_part
+
+
+def share_tolerance(rows: int, share: float) -> float:
+    """How far a group's test share may stray from `share` (docs/data.md): each row's draw is its own, so
+    the share is binomial; five standard errors, plus one row."""
+    return 5 * math.sqrt(share * (1 - share) / rows) + 1 / rows
+
+
+def subsample(frame: pd.DataFrame, schema: Schema, *, fraction: float, seed: int) -> pd.DataFrame:
+    """The rows whose own seeded draw falls below `fraction` (all of them at 1.0), in file order.
+
+    A row kept at one fraction is kept at any larger one, and other rows never change whether it is."""
+    if not 0 < fraction <= 1:
+        raise PipelineError(f"params.yaml: data.fraction is {fraction}, expected a fraction in (0, 1]")
+    if fraction == 1:
+        return frame
+    kept = rows.draw(rows.identity(frame, schema.identity), seed, "fraction") < fraction
+    if not kept.any():
+        raise PipelineError(f"params.yaml: data.fraction {fraction} of {len(frame)} rows keeps none")
+    return frame[kept].reset_index(drop=True)
+
+
+def newest(when: np.ndarray, hashes: np.ndarray, test_size: float) -> np.ndarray:
+    """The newest `test_size` share of rows (rows at the same time in hash order): the test rows' mask."""
+    import numpy as np
+
+    count = max(1, round(test_size * len(when)))
+    test = np.zeros(len(when), dtype=bool)
+    test[np.lexsort((hashes, when))[len(when) - count :]] = True
+    return test
+
+
+def times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
+    """`data.time_column`'s values as sortable numbers: a date column's dates, or a numeric feature."""
+    import numpy as np
+    import pandas as pd
+
+    formats = dict(schema.dates)
+    if column in formats and column in frame.columns:
+        stamps = pd.to_datetime(frame[column].astype("string"), format=formats[column], errors="coerce")
+        stamps = stamps.to_numpy(dtype="datetime64[ns]")
+        numbers = stamps.astype("int64").astype("float64")
+        numbers[np.isnat(stamps)] = np.nan
+    elif column in schema.numeric:
+        numbers = frame[column].to_numpy(dtype="float64")
+    else:
+        raise PipelineError(
+            f"params.yaml: data.time_column '{column}' is not a date column or a numeric feature of the data"
+        )
+    missing = int(pd.isna(numbers).sum())
+    if missing:
+        raise PipelineError(f"column '{column}': {missing} rows have no time; split: time needs one on every row")
+    return numbers
+
+
+def _ordered(frame: pd.DataFrame, hashes: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
+    positions = mask.nonzero()[0]
+    return frame.iloc[positions[rows.canonical_order(hashes[positions])]].reset_index(drop=True)
+
+
+def _enough_per_class(frame: pd.DataFrame, schema: Schema) -> None:
     counts = frame[schema.target].value_counts()
     short = counts[counts < 2]
     if len(short):
@@ -35,29 +111,18 @@ def train_test(
         raise PipelineError(
             f"column '{schema.target}': class '{label}' has only {int(short.iloc[0])} row; a split needs 2 per class"
         )
-    try:
-        train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=frame[schema.target])
-    except ValueError as error:
-        raise PipelineError(f"column '{schema.target}': cannot split {len(frame)} rows ({error})") from None
-    return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def subsample(frame: pd.DataFrame, schema: Schema, *, fraction: float, seed: int) -> pd.DataFrame:
-    """A seeded, stratified share of the rows (all of them at 1.0), for quicker runs on big datasets."""
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < fraction <= 1:
-        raise PipelineError(f"params.yaml: data.fraction is {fraction}, expected a fraction in (0, 1]")
-    if fraction == 1:
-        return frame
-    try:
-        by = strata(frame[schema.target], 1 - fraction) if schema.regression else frame[schema.target]
-        kept, _ = train_test_split(frame, train_size=fraction, random_state=seed, stratify=by)
-    except ValueError as error:
-        raise PipelineError(
-            f"params.yaml: data.fraction {fraction} of {len(frame)} rows is too few ({error})"
-        ) from None
-    return kept.sort_index().reset_index(drop=True)
+def _every_class_in_both(labels: pd.Series, train: pd.Series, test: pd.Series, target: str) -> None:
+    """A class absent from a split can be neither learned nor evaluated: one line naming it."""
+    for name, part in (("train", train), ("test", test)):
+        missing = sorted(set(labels.unique()) - set(part.unique()), key=str)
+        if missing:
+            count = int((labels == missing[0]).sum())
+            raise PipelineError(
+                f"column '{target}': class '{missing[0]}': none of its {count} rows fell in the {name} split; "
+                "each row's hash decides its split (docs/data.md): add rows of it, or change data.test_size"
+            )
 
 
 def strata(target: pd.Series, share: float) -> pd.Series:

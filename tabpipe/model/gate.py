@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
     from tabpipe.core.settings import ChampionRule, CompiledRule, Gate
 
+# What the gate did with a champion it could not compare as always (gate.champion.on_schema_change, when_incomparable).
+DONE = {
+    "compare": "compared on the columns the champion knows",
+    "new_lineage": "shipped as a new lineage, not compared",
+    "refuse": "refused",
+}
 # Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 BOOTSTRAP_CHUNK = 100  # resamples scored at once: a 100 x rows matrix of weights per model
@@ -44,6 +50,8 @@ class Comparison:
     ci_high: float
     p_value: float
     test: str
+    rows: int  # test rows compared: those the champion never trained on
+    set_aside: int = 0  # test rows left out because the champion trained on them
 
     def as_dict(self) -> dict[str, Any]:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -120,7 +128,7 @@ def champion_rules(
         "champion_not_worse",
         comparison.difference >= -tolerance,
         f"{comparison.metric} {comparison.candidate:.4f} is worse than the champion's {comparison.champion:.4f} "
-        f"by more than the tolerance {tolerance}",
+        f"by more than the tolerance {tolerance} ({rows_line(comparison)})",
     )
     significant = Rule(
         "champion_significant",
@@ -174,7 +182,7 @@ def compare(
     defined = defined[~np.isnan(defined)]  # resamples holding one class have no ROC AUC
     low, high = np.quantile(defined, [alpha / 2, 1 - alpha / 2])
     p_value = float((defined <= 0).mean()) if test == "bootstrap" else mcnemar(y, candidate, champion, classes)
-    return Comparison(metric, cand, champ, sign * (cand - champ), float(low), float(high), p_value, test)
+    return Comparison(metric, cand, champ, sign * (cand - champ), float(low), float(high), p_value, test, len(y))
 
 
 def mcnemar(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray, classes: list[str]) -> float:
@@ -190,6 +198,14 @@ def mcnemar(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray, classes:
     if only_candidate + only_champion == 0:
         return 1.0
     return float(binomtest(only_candidate, only_candidate + only_champion, 0.5, alternative="greater").pvalue)
+
+
+def rows_line(comparison: Comparison) -> str:
+    """How many test rows the comparison used, and how many it set aside because the champion trained on them."""
+    return (
+        f"on {comparison.rows} test rows the champion never trained on; "
+        f"{comparison.set_aside} set aside because it trained on them"
+    )
 
 
 def verdict(rules: list[Rule]) -> tuple[dict[str, bool], list[str]]:
@@ -238,10 +254,15 @@ def schema_change(champion: Any, columns: list[str], classes: list[str]) -> Sche
     )
 
 
-def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: ChampionRule, seed: int) -> Comparison:
-    """Predict the shared test set with both models and compare them on `rule.metric`.
+def compare_models(
+    candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: ChampionRule, seed: int, *, unseen: np.ndarray
+) -> Comparison:
+    """Predict the test rows the champion never trained on (`unseen`) with both models and compare them on
+    `rule.metric`. The champion sees only the columns it was trained on (a candidate may have more)."""
+    from dataclasses import replace
 
-    The champion sees only the columns it was trained on (a candidate may have more)."""
+    set_aside = int(len(y) - unseen.sum())
+    x, y = x[unseen], y[unseen]
     classes = classes_of(candidate)
     if classes_of(champion) != classes:
         raise PipelineError(
@@ -252,7 +273,7 @@ def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: C
         candidate_out, champion_out = predict(candidate, x)[1], predict(champion, x[known])[1]
     else:
         candidate_out, champion_out = candidate.predict(x), champion.predict(x[known])
-    return compare(
+    compared = compare(
         rule.metric,
         y,
         candidate_out,
@@ -263,6 +284,30 @@ def compare_models(candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: C
         seed=seed,
         alpha=rule.alpha,
     )
+    return replace(compared, set_aside=set_aside)
+
+
+def unseen_rows(
+    seen: np.ndarray | None, y: np.ndarray, classes: list[str], min_rows: int
+) -> tuple[np.ndarray | None, str]:
+    """(the test rows the champion never trained on, as a mask; or None and why they cannot be compared).
+
+    A champion must be scored on rows it never saw: scored on its own training rows it looks better
+    than it is and blocks an honest candidate. Too few unseen rows (`gate.champion.min_rows`), or a
+    class none of them holds, leave nothing fair to compare on."""
+    if seen is None:
+        return None, "the champion carries no fingerprint of its training rows, so no test row is known to be new to it"
+    unseen = ~seen
+    count = int(unseen.sum())
+    if count < min_rows:
+        return None, (
+            f"only {count} of {len(y)} test rows are new to the champion ({len(y) - count} set aside because it "
+            f"trained on them; gate.champion.min_rows is {min_rows})"
+        )
+    absent = [c for c in classes if c not in set(y[unseen])]
+    if absent:
+        return None, f"none of the {count} test rows new to the champion is of class '{absent[0]}'"
+    return unseen, ""
 
 
 @dataclass(frozen=True)
@@ -284,12 +329,23 @@ def decide(
     x: Any,
     y: np.ndarray,
     seed: int,
+    *,
+    seen: np.ndarray | None,
 ) -> Decision:
     """Apply every rule: the thresholds, the compiled model's agreement, a regressor's interval
-    coverage, then (when a different champion serves) the champion comparison. `settings` are the
+    coverage, then (when a different champion serves) the champion comparison, on the test rows the
+    champion never trained on (`seen`: those it did, None when it cannot tell). `settings` are the
     task's (Gate.for_task)."""
     champion, note, refused = schema_policy(candidate, champion, x, settings.champion)
-    comparison = compare_models(candidate, champion, x, y, settings.champion, seed) if champion is not None else None
+    comparison = None
+    if champion is not None:
+        unseen, reason = unseen_rows(seen, y, classes_of(candidate), settings.champion.min_rows)
+        if unseen is None:
+            action = settings.champion.when_incomparable
+            note = "; ".join(filter(None, [note, f"{reason}: {DONE[action]}"]))
+            refused = action == "refuse"
+        else:
+            comparison = compare_models(candidate, champion, x, y, settings.champion, seed, unseen=unseen)
     rules = [
         Rule("schema_accepted", not refused, note or ""),
         *threshold_rules(metrics, settings.min, settings.max),
@@ -324,10 +380,5 @@ def schema_policy(
         reason = "; the champion cannot score this test set"
     else:
         reason = ""
-    done = {
-        "compare": "compared on the columns the champion knows",
-        "new_lineage": "shipped as a new lineage, not compared",
-        "refuse": "refused",
-    }[action]
-    note = f"the champion was trained on other data ({change.describe()}){reason}: {done}"
+    note = f"the champion was trained on other data ({change.describe()}){reason}: {DONE[action]}"
     return (champion if action == "compare" else None), note, action == "refuse"

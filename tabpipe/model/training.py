@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.model import estimators, intervals, search
+from tabpipe.model import fingerprint as fingerprints
 
 if TYPE_CHECKING:
     from tabpipe.core.settings import Train
@@ -39,8 +40,10 @@ def for_task(settings: Train, task: str) -> Train:
     return chosen
 
 
-def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trained:
-    """Search every candidate in `settings` (progress on the `train` log), then refit the best on all rows."""
+def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, fingerprint: dict[str, Any]) -> Trained:
+    """Search every candidate in `settings` (progress on the `train` log), then refit the best on all rows.
+
+    The refitted model carries `fingerprint`, its training rows' (model/fingerprint.py)."""
     configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
     schedule = search.plan(configurations, len(x), settings.search)
     evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
@@ -60,6 +63,7 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any) -> Trai
             except ValueError as error:  # as the search reports a failed fit: one line naming the candidate
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise PipelineError(f"train: calibrating intervals on '{winner.name}' failed: {reason}") from None
+    fingerprints.attach(model, fingerprint)
     blob = search.serialize(model)
     summary = search.summary(winner, results, settings.cv_folds)
     if intervals.of(model):

@@ -140,6 +140,8 @@ def champion_section(gate: Mapping[str, Any] | None) -> str:
     if comparison is None:
         if champion is None:
             return f"{title}\n\nNo champion yet: first model of this lineage."
+        if gate.get("schema_change"):
+            return f"{title}\n\nNot compared with {champion_name(champion)}: {gate['schema_change']}."
         return f"{title}\n\nThe candidate is the champion itself ({champion_name(champion)}): nothing to compare."
     c = comparison
     row = [
@@ -154,6 +156,11 @@ def champion_section(gate: Mapping[str, Any] | None) -> str:
     ]
     header = ["Metric", "Candidate", "Champion", "Difference", "CI low", "CI high", "p-value", "Test"]
     lines = [title, "", *table(header, [row]), "", "A positive difference means the candidate is better."]
+    if "rows" in c:
+        lines[-1] += (
+            f" Compared on the {c['rows']} test rows the champion never trained on;"
+            f" {c.get('set_aside', 0)} set aside because it trained on them."
+        )
     if champion is not None:
         lines[-1] += f" Champion: {champion_name(champion)}."
     return "\n".join(lines)

@@ -1,13 +1,17 @@
-"""Data that arrives: a file in a bucket (`dvc import-url`, moto's S3 server) and a SQL query's snapshot
-(`dvc import-db`, a real PostgreSQL server); new rows reach the model through `dvc update` and `dvc repro`."""
+"""Data that arrives: a file in a bucket (`dvc import-url`, moto's S3 server), a SQL query's snapshot
+(`dvc import-db`, a real PostgreSQL server) and a local export (`dvc import-url` of a path); new, removed
+and reordered rows reach the model through `dvc update` and `dvc repro`, and the gate compares the
+retrained model with the registered champion only on test rows the champion never trained on."""
 
 import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from tabpipe.data import rows, schema
 from tests.helpers import ONE_CORE, STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
 
 pytestmark = pytest.mark.integration
@@ -26,18 +30,50 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train_on(repo: Path, run_env: dict[str, str], path: str, rows: int) -> None:
-    """Train on the imported file, as far as a retrained model (the stages after it run as always)."""
-    set_params(repo, **{"data.dataset": "csv", "data.path": path, "data.target": "churned", **QUICK})
-    dvc("repro", "train", cwd=repo, env=run_env)
-    assert rows_ingested(repo) == rows
+def splits(repo: Path) -> dict[int, str]:
+    """Every prepared row's identity (its key's or its features' hash) and the split it is in."""
+    prepared = repo / "data/prepared"
+    identity = schema.read(prepared / "schema.json").identity
+    found = {}
+    for name in ("train", "test"):
+        found.update(
+            dict.fromkeys(map(int, rows.identity(pd.read_parquet(prepared / f"{name}.parquet"), identity)), name)
+        )
+    return found
 
 
-def update_and_retrain(repo: Path, run_env: dict[str, str], path: str, rows: int) -> str:
-    """`dvc update` brings the source's new rows, DVC sees ingest changed, `dvc repro` retrains; the file's hash."""
+def kept_their_split(before: dict[int, str], after: dict[int, str]) -> None:
+    """Every row in both keeps its split: no test row left the test split, no training row entered it."""
+    shared = before.keys() & after.keys()
+    assert shared and all(before[h] == after[h] for h in shared)
+
+
+def gate_report(repo: Path) -> dict:
+    return json.loads((repo / "reports/gate.json").read_text())
+
+
+def compared_on_unseen_rows(repo: Path, version: str) -> dict:
+    """The gate compared with champion `version` on every test row: none was the champion's training row."""
+    report = gate_report(repo)
+    test_rows = len(pd.read_parquet(repo / "data/prepared/test.parquet"))
+    assert report["champion"]["version"] == version and report["flags"]["passed"], report
+    assert (report["comparison"]["rows"], report["comparison"]["set_aside"]) == (test_rows, 0), report
+    return report
+
+
+def release_on(repo: Path, run_env: dict[str, str], path: str, count: int, **params: object) -> None:
+    """Train on the imported file and take it through the gate to the registry (`dvc repro`, every stage)."""
+    set_params(repo, **{"data.dataset": "csv", "data.path": path, "data.target": "churned", **QUICK, **params})
+    dvc("repro", cwd=repo, env=run_env)
+    assert rows_ingested(repo) == count
+
+
+def update_and_release(repo: Path, run_env: dict[str, str], path: str, count: int) -> str:
+    """`dvc update` brings the source's rows, DVC sees ingest changed, `dvc repro` retrains and gates it;
+    the file's hash."""
     dvc("update", f"{path}.dvc", cwd=repo, env=run_env)
     assert "ingest" in dvc("status", cwd=repo, env=run_env).stdout
-    train_on(repo, run_env, path, rows)
+    release_on(repo, run_env, path, count)
     return sha(repo / path)
 
 
@@ -47,7 +83,7 @@ def unreachable(repo: Path, run_env: dict[str, str], path: str) -> None:
     assert failed.returncode != 0 and "Traceback" not in failed.stderr and "ERROR" in failed.stderr
 
 
-def test_a_file_in_a_bucket_is_imported_updated_and_retrained(project: Path, tmp_path: Path) -> None:
+def test_a_file_in_a_bucket_grows_is_reordered_and_shrinks_and_no_row_moves(project: Path, tmp_path: Path) -> None:
     import boto3
 
     repo, run_env = project, env(BENTOML_HOME=str(tmp_path / "store"), **CREDENTIALS)
@@ -60,17 +96,40 @@ def test_a_file_in_a_bucket_is_imported_updated_and_retrained(project: Path, tmp
             region_name="us-east-1",
         )
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="exports/churn.csv", Body=churn_table(1000).to_csv(index=False).encode())
+
+        def export(table: pd.DataFrame) -> None:
+            s3.put_object(Bucket=BUCKET, Key="exports/churn.csv", Body=table.to_csv(index=False).encode())
+
+        export(churn_table(1000))
         source = f"s3://{BUCKET}/exports/churn.csv"
         dvc("import-url", source, "data/raw/churn.csv", "--fs-config", f"endpointurl={url}", cwd=repo, env=run_env)
         assert "testing" not in (repo / "data/raw/churn.csv.dvc").read_text()  # credentials stay in the environment
-        train_on(repo, run_env, "data/raw/churn.csv", 1000)
-        schema = json.loads((repo / "data/prepared/schema.json").read_text())
-        assert "customer_id" in schema["set_aside"] and "customer_id" not in [f["name"] for f in schema["features"]]
+        release_on(repo, run_env, "data/raw/churn.csv", 1000)
+        written = json.loads((repo / "data/prepared/schema.json").read_text())
+        assert "customer_id" in written["set_aside"] and "customer_id" not in [f["name"] for f in written["features"]]
+        first = splits(repo)
 
+        # 30% more rows: every old row keeps its split, and the champion is compared on unseen test rows only.
         bigger = pd.concat([churn_table(1000), churn_table(300, seed=1)], ignore_index=True)
-        s3.put_object(Bucket=BUCKET, Key="exports/churn.csv", Body=bigger.to_csv(index=False).encode())
-        kept = update_and_retrain(repo, run_env, "data/raw/churn.csv", 1300)
+        export(bigger)
+        update_and_release(repo, run_env, "data/raw/churn.csv", 1300)
+        grown = splits(repo)
+        kept_their_split(first, grown)
+        compared_on_unseen_rows(repo, "1")
+
+        # The same rows in another order: the same splits byte for byte, so nothing after ingest reruns.
+        prepared = {name: sha(repo / f"data/prepared/{name}.parquet") for name in ("train", "test")}
+        export(bigger.sample(frac=1, random_state=3))
+        dvc("update", "data/raw/churn.csv.dvc", cwd=repo, env=run_env)
+        reordered = dvc("repro", cwd=repo, env=run_env).stdout
+        assert "Running stage 'ingest'" in reordered and "Running stage 'train'" not in reordered
+        assert prepared == {name: sha(repo / f"data/prepared/{name}.parquet") for name in ("train", "test")}
+
+        # 200 rows removed: the others keep their split, and the gate still sets no test row aside.
+        export(bigger.drop(index=np.random.default_rng(4).choice(len(bigger), 200, replace=False)))
+        kept = update_and_release(repo, run_env, "data/raw/churn.csv", 1100)
+        kept_their_split(grown, splits(repo))
+        compared_on_unseen_rows(repo, "2")
 
     # The bucket is gone: the update fails in DVC's words, the file and the model stay as they were.
     unreachable(repo, run_env, "data/raw/churn.csv")
@@ -78,7 +137,9 @@ def test_a_file_in_a_bucket_is_imported_updated_and_retrained(project: Path, tmp
     assert "data/raw" not in dvc("status", cwd=repo, env=run_env).stdout
 
 
-def test_a_query_is_snapshotted_updated_and_retrained(project: Path, tmp_path: Path) -> None:
+def test_a_query_is_snapshotted_grows_and_shrinks_and_its_key_keeps_every_row_in_place(
+    project: Path, tmp_path: Path
+) -> None:
     import sqlalchemy
 
     repo, run_env = project, env(BENTOML_HOME=str(tmp_path / "store"))
@@ -91,11 +152,23 @@ def test_a_query_is_snapshotted_updated_and_retrained(project: Path, tmp_path: P
         assert ignored.returncode == 0
         query = "SELECT customer_id, plan, age, spend, churned FROM customers ORDER BY customer_id"
         dvc("import-db", "--sql", query, "--conn", "crm", "-o", "data/raw/customers.csv", cwd=repo, env=run_env)
-        train_on(repo, run_env, "data/raw/customers.csv", 1000)
+        release_on(repo, run_env, "data/raw/customers.csv", 1000, **{"data.key": ["customer_id"]})
+        first = splits(repo)
+        assert len(first) == 1000  # keyed by customer: one identity per row, carried but never learned from
+        assert "customer_id" not in [f["name"] for f in schema.read(repo / "data/prepared/schema.json").features]
 
         churn_table(300, seed=1).to_sql("customers", engine, index=False, if_exists="append")
+        update_and_release(repo, run_env, "data/raw/customers.csv", 1300)
+        kept_their_split(first, splits(repo))
+        compared_on_unseen_rows(repo, "1")
+
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("DELETE FROM customers WHERE age < 25"))
         engine.dispose()
-        kept = update_and_retrain(repo, run_env, "data/raw/customers.csv", 1300)
+        left = len(pd.read_csv(repo / "data/raw/customers.csv").query("age >= 25"))
+        kept = update_and_release(repo, run_env, "data/raw/customers.csv", left)
+        kept_their_split(first, splits(repo))
+        compared_on_unseen_rows(repo, "2")
 
     # The database is gone: the update fails in DVC's words and takes the snapshot out of the workspace,
     # but DVC's cache keeps it, and `dvc checkout` brings it back (docs/teams.md).
@@ -103,3 +176,46 @@ def test_a_query_is_snapshotted_updated_and_retrained(project: Path, tmp_path: P
     dvc("checkout", "data/raw/customers.csv.dvc", cwd=repo, env=run_env)
     assert sha(repo / "data/raw/customers.csv") == kept
     assert "data/raw" not in dvc("status", cwd=repo, env=run_env).stdout
+
+
+def monthly(months: range, per_month: int = 250) -> pd.DataFrame:
+    """Customers by the month they signed up (a date column ingest recognises), `per_month` each."""
+    tables = [churn_table(per_month, seed=month).assign(signup=f"2024-{month:02d}-01") for month in months]
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_a_time_split_tests_on_the_newest_month_and_a_champion_that_saw_it_is_refused(
+    project: Path, tmp_path: Path
+) -> None:
+    repo, run_env = project, env(BENTOML_HOME=str(tmp_path / "store"))
+    source = tmp_path / "exports/churn.csv"
+    source.parent.mkdir()
+    monthly(range(1, 7)).to_csv(source, index=False)
+    dvc("import-url", str(source), "data/raw/churn.csv", cwd=repo, env=run_env)
+    # A month's parts drift between train and test by design (docs/data.md, The split).
+    timed = {"data.split": "time", "data.time_column": "signup", "validate.drift.max_drifted_share": 1.0}
+    release_on(repo, run_env, "data/raw/churn.csv", 1500, **timed)
+
+    # July arrives: the newest quarter of the rows is the test split, and the champion never trained on it.
+    monthly(range(1, 8)).to_csv(source, index=False)
+    update_and_release(repo, run_env, "data/raw/churn.csv", 1750)
+    train = pd.read_parquet(repo / "data/prepared/train.parquet")
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    assert len(test) == round(0.25 * 1750) and test["signup"].min() >= train["signup"].max()
+    assert (test["signup"] == "2024-07-01").sum() == 250
+    compared_on_unseen_rows(repo, "1")
+
+    # The table cut back to the rows the champion trained on: its newest quarter are all rows the champion
+    # saw, so there is nothing fair to compare on. Refused as incomparable, not compared.
+    train[["plan", "age", "spend", "churned", "signup"]].to_csv(source, index=False)
+    dvc("update", "data/raw/churn.csv.dvc", cwd=repo, env=run_env)
+    set_params(repo, **{"gate.champion.when_incomparable": "refuse"})
+    refused = dvc("repro", cwd=repo, env=run_env, check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    tested = round(0.25 * len(train))
+    assert (
+        f"gate: schema_accepted: only 0 of {tested} test rows are new to the champion ({tested} set aside because it "
+        "trained on them; gate.champion.min_rows is 30): refused"
+    ) in refused.stderr
+    report = gate_report(repo)
+    assert report["comparison"] is None and report["champion"]["version"] == "2"

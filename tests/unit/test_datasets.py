@@ -77,7 +77,8 @@ def user_csv(tmp_path: Path, text: str | bytes, **params: object) -> datasets.Lo
 
 
 def user_rows(n: int = 40) -> str:
-    return "age,city,label\n" + "".join(f"{20 + i}, {['a', 'b'][i % 2]} ,{['no', 'yes'][i % 2]}\n" for i in range(n))
+    ages = [20 + i * 7 % n for i in range(n)]  # different on every row, in no order (rising, it would be a counter)
+    return "age,city,label\n" + "".join(f"{ages[i]}, {['a', 'b'][i % 2]} ,{['no', 'yes'][i % 2]}\n" for i in range(n))
 
 
 def test_user_csv_infers_schema_and_strips_values(tmp_path: Path) -> None:

@@ -166,7 +166,8 @@ def test_an_added_column_is_compared_on_the_columns_the_champion_knows(frames) -
         note
         == "the champion was trained on other data (columns added ['w']): compared on the columns the champion knows"
     )
-    comparison = gate.compare_models(candidate, champion, x, frame["y"].to_numpy(), policy(), seed=0)
+    y = frame["y"].to_numpy()
+    comparison = gate.compare_models(candidate, champion, x, y, policy(), seed=0, unseen=np.ones(len(y), bool))
     assert 0 <= comparison.champion <= 1
 
 
@@ -199,9 +200,64 @@ def test_refusing_any_schema_change_fails_the_gate_in_one_line(frames) -> None:
     metrics = {"roc_auc": 0.99, "f1_macro": 0.99}
     agreement = {"runtime": "onnx", "label_agreement": 1.0, "max_probability_difference": 0.0}
     x, y = frame[["x", "z", "c", "w"]], frame["y"].to_numpy()
-    decision = gate.decide(settings, metrics, agreement, candidate, champion, x, y, seed=0)
+    decision = gate.decide(settings, metrics, agreement, candidate, champion, x, y, seed=0, seen=np.zeros(len(y), bool))
     assert decision.flags["schema_accepted"] is False and decision.flags["passed"] is False
     assert decision.failures == [
         "gate: schema_accepted: the champion was trained on other data (columns added ['w']): refused"
     ]
     assert decision.comparison is None
+
+
+def decided(frames, seen, **rule):
+    """The gate's decision on the 120 toy rows, a candidate against the frame's champion, the champion
+    having trained on the rows `seen` marks."""
+    frame, champion = frames
+    candidate = fitted(frame, ["x", "z", "c"]).set_params(logisticregression__C=0.5)
+    settings = params_section(Gate).model_copy(update={"champion": policy(**rule)})
+    metrics = {"roc_auc": 0.99, "f1_macro": 0.99}
+    agreement = {"runtime": "onnx", "label_agreement": 1.0, "max_probability_difference": 0.0}
+    x, y = frame[["x", "z", "c"]], frame["y"].to_numpy()
+    return gate.decide(settings, metrics, agreement, candidate.fit(x, y), champion, x, y, seed=0, seen=seen)
+
+
+def test_the_champion_is_compared_only_on_test_rows_it_never_trained_on(frames) -> None:
+    seen = np.arange(120) < 50
+    decision = decided(frames, seen)
+    comparison = decision.comparison
+    assert comparison is not None and (comparison.rows, comparison.set_aside) == (70, 50)
+    assert decision.flags["passed"] and decision.schema_note is None
+    frame, champion = frames
+    y = frame["y"].to_numpy()[~seen]
+    alone = gate.compare_models(
+        champion, champion, frame[["x", "z", "c"]][~seen], y, policy(), seed=0, unseen=np.ones(70, bool)
+    )
+    assert alone.champion == comparison.champion  # the champion's score is its score on the 70 unseen rows alone
+    assert gate.rows_line(comparison) == (
+        "on 70 test rows the champion never trained on; 50 set aside because it trained on them"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seen", "reason"),
+    [
+        (np.arange(120) < 100, "only 20 of 120 test rows are new to the champion (100 set aside because it trained"),
+        (None, "the champion carries no fingerprint of its training rows"),
+    ],
+)
+def test_a_champion_that_trained_on_the_test_rows_is_incomparable_not_compared(frames, seen, reason) -> None:
+    shipped = decided(frames, seen)
+    assert shipped.comparison is None and shipped.flags["passed"]
+    assert shipped.schema_note.startswith(reason)
+    assert shipped.schema_note.endswith("shipped as a new lineage, not compared")
+    refused = decided(frames, seen, when_incomparable="refuse")
+    assert refused.comparison is None and refused.flags["schema_accepted"] is False
+    assert refused.failures == [f"gate: schema_accepted: {refused.schema_note}"]
+    assert refused.schema_note.endswith(": refused")
+
+
+def test_unseen_rows_of_one_class_only_cannot_be_compared() -> None:
+    y = np.asarray(["no"] * 40 + ["yes"] * 40)
+    mask, reason = gate.unseen_rows(np.arange(80) >= 40, y, CLASSES, 30)
+    assert mask is None and reason == "none of the 40 test rows new to the champion is of class 'yes'"
+    mask, reason = gate.unseen_rows(np.arange(80) % 2 == 0, y, CLASSES, 30)
+    assert mask is not None and int(mask.sum()) == 40 and reason == ""

@@ -70,7 +70,15 @@ def test_a_raw_export_runs_by_path_and_target_alone(
     assert "column 'Comments': set aside, free text" in caplog.text
     assert "data.column_types keeps it as a feature" in caplog.text
     assert "column 'Churned?': 2 of 400 rows have no target; set aside" in caplog.text
-    assert prepared.summary == {"rows": 398, "rows_without_target": 2, "columns_set_aside": 4}
+    summary = prepared.summary
+    assert summary == {
+        "rows": 398,
+        "rows_without_target": 2,
+        "columns_set_aside": 4,
+        "train_rows": len(prepared.train),
+        "test_rows": len(prepared.test),
+    }
+    assert summary["train_rows"] + summary["test_rows"] == 398
     assert len(prepared.train) + len(prepared.test) == 398
     assert list(prepared.train.columns) == schema.columns
     assert Schema.from_dict(schema.to_dict()) == schema and schema.to_dict()["set_aside"] == reasons
@@ -138,7 +146,7 @@ def test_counters_and_ids_are_set_aside_at_any_length(rows: int, start: int) -> 
     assert roles.role(counter, "Row No").startswith("a row counter")
     assert roles.role(counter[::-1].reset_index(drop=True), "index").startswith("a row counter")
     assert roles.role(pd.Series(range(1, rows + 1)), "serial").startswith("a row counter")  # starts at 1
-    assert roles.role(counter + 100, "age") is None  # a table sorted by a whole-number feature
+    assert roles.role(pd.Series(np.arange(rows) // 2 + 20), "age") is None  # sorted by a feature, with repeats
     assert roles.role(pd.Series([None] * rows, dtype=object), "note") == "empty: no value on any row"
     assert roles.role(pd.Series([[i, i + 1] for i in range(rows)]), "tags").startswith("nested values")
     shuffled = pd.Series(np.random.default_rng(rows).permutation(counter.to_numpy()))
@@ -151,3 +159,17 @@ def test_a_parquet_column_of_lists_is_set_aside_not_a_traceback(tmp_path: Path) 
     prepared = prepare(tmp_path / "a.parquet")
     assert dict(prepared.schema.set_aside)["tags"].startswith("nested values")
     assert "tags" not in prepared.train.columns
+
+
+@given(st.integers(roles.MIN_ROWS * 2, 400), st.integers(0, 10_000), st.sampled_from(["row_number", "n", "serial"]))
+def test_a_sample_of_a_file_gives_its_counter_the_same_role_as_the_whole_file(rows: int, seed: int, name: str) -> None:
+    """A counter with gaps (a sample of the file, rows dropped by an export) is set aside as the whole one is;
+    a column named like a counter is set aside in any order."""
+    counter = pd.Series(range(1, rows + 1), dtype="int64")
+    rng = np.random.default_rng(seed)
+    sample = counter[rng.random(rows) < 0.7].reset_index(drop=True)
+    if len(sample) >= roles.MIN_ROWS:
+        assert roles.role(sample, name).startswith("a row counter")
+    assert roles.role(counter, name).startswith("a row counter")
+    if name != "serial":
+        assert roles.role(pd.Series(rng.permutation(counter.to_numpy())), name).startswith("a row counter")

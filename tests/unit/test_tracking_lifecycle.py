@@ -11,7 +11,7 @@ import pytest
 
 from tabpipe.core import hashing, settings
 from tabpipe.core.errors import PipelineError
-from tabpipe.model import conversion, evaluation, features, training
+from tabpipe.model import conversion, evaluation, features, fingerprint, training
 from tabpipe.tracking import backend, registry, runs
 from tests.helpers import TOY, toy_frame
 
@@ -53,10 +53,11 @@ def tracked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def trained(candidates: settings.Train, folder: Path) -> tuple[training.Trained, object, str]:
     """Train as the stage does; (what it writes, the model, the model file's SHA-256)."""
-    x, y = features.split_xy(toy_frame(60, seed=1), TOY)
+    frame = toy_frame(60, seed=1)
+    x, y = features.split_xy(frame, TOY)
     preprocessor = features.preprocessor(TOY, FEATURIZE).fit(x)
     with runs.training_run(candidates, 0, "digest", TOY.name) as run:
-        result = training.train(candidates, 0, preprocessor, x, y)
+        result = training.train(candidates, 0, preprocessor, x, y, fingerprint.of_rows(frame, TOY))
         run.record(result)
     run.log_winner(result, x)
     model_file = folder / "model.joblib"
@@ -122,6 +123,9 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     assert other_sha != sha
     current, incumbent = registry.challenger(name, other_sha)
     assert current == champion and (incumbent.predict_proba(x_test) == model.predict_proba(x_test)).all()
+    # The registered champion carries its training rows' fingerprint: it trained on all 60, on none of the test's.
+    assert fingerprint.seen(incumbent, toy_frame(60, seed=1)).all()
+    assert not fingerprint.seen(incumbent, test).any()
     assert registry.release_gated("tabpipe", TOY.name, other_sha, {}, "digest", {}) == (name, "2")
     client = backend.client()
     assert client.get_model_version_by_alias(name, registry.PREVIOUS).version == 1

@@ -99,24 +99,28 @@ def test_drift_and_report_see_a_seeded_sample_and_say_so(caplog: pytest.LogCaptu
     with caplog.at_level(logging.INFO, logger="validate"):
         outcome = validation.validate(parts, schema, VALIDATE.model_copy(update={"sample_rows": 400}), seed=0)
     assert outcome.passed, outcome.failures
-    assert (outcome.metrics["rows_train"], outcome.metrics["rows_test"]) == (3000, 1000)
+    train, test = len(parts["train.parquet"]), len(parts["test.parquet"])
+    assert (outcome.metrics["rows_train"], outcome.metrics["rows_test"]) == (train, test)
     assert (outcome.metrics["drift_rows_train"], outcome.metrics["drift_rows_test"]) == (400, 400)
     counted = [m["value"] for m in outcome.report.dict()["metrics"] if m["metric_name"] == "RowCount()"]
     assert counted and set(counted) == {400}
     assert caplog.messages == [
-        "drift and report on a seeded sample of 400 of 3000 train rows and 400 of 1000 test rows (validate.sample_rows)"
+        f"drift and report on a seeded sample of 400 of {train} train rows and 400 of {test} test rows"
+        " (validate.sample_rows)"
     ]
 
 
 def test_sample_rows_zero_or_above_the_split_size_means_every_row(caplog: pytest.LogCaptureFixture) -> None:
     parts, schema = synthetic_splits(400)
-    for rows in (0, 300):
+    for rows in (0, 400):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="validate"):
             outcome = validation.validate(parts, schema, VALIDATE.model_copy(update={"sample_rows": rows}), seed=0)
-        assert (outcome.metrics["drift_rows_train"], outcome.metrics["drift_rows_test"]) == (300, 100)
+        train, test = len(parts["train.parquet"]), len(parts["test.parquet"])
+        assert (outcome.metrics["drift_rows_train"], outcome.metrics["drift_rows_test"]) == (train, test)
         assert caplog.messages == [
-            "drift and report on all rows: 300 of 300 train rows and 100 of 100 test rows (validate.sample_rows)"
+            f"drift and report on all rows: {train} of {train} train rows and {test} of {test} test rows"
+            " (validate.sample_rows)"
         ]
 
 
