@@ -43,11 +43,12 @@ def draw(hashes: np.ndarray, seed: int, purpose: str) -> np.ndarray:
     return (_mix(hashes ^ salt) >> np.uint64(11)).astype("float64") / float(1 << 53)
 
 
-def canonical_order(hashes: np.ndarray) -> np.ndarray:
-    """Row positions sorted by hash (ties keep file order): a split's rows in an order the file's does not set."""
+def canonical_order(hashes: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """Row positions sorted by identity hash, then by `whole` (each row's hash over every column): an order
+    the file's does not set, even among rows that share an identity but differ elsewhere (their labels)."""
     import numpy as np
 
-    return np.argsort(hashes, kind="stable")
+    return np.lexsort((whole, hashes))
 
 
 def _values(values: pd.Series) -> np.ndarray:

@@ -34,7 +34,8 @@ def train_test(
         test = newest(times(frame, schema, time_column), hashes, test_size)
     else:
         test = rows.draw(hashes, seed, "split") < test_size
-    train_part, test_part = _ordered(frame, hashes, ~test), _ordered(frame, hashes, test)
+    order = rows.canonical_order(hashes, rows.identity(frame, [str(c) for c in frame.columns]))
+    train_part, test_part = _ordered(frame, order, ~test), _ordered(frame, order, test)
     for name, part in (("train", train_part), ("test", test_part)):
         if not len(part):
             raise PipelineError(
@@ -98,9 +99,9 @@ def times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
     return numbers
 
 
-def _ordered(frame: pd.DataFrame, hashes: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
-    positions = mask.nonzero()[0]
-    return frame.iloc[positions[rows.canonical_order(hashes[positions])]].reset_index(drop=True)
+def _ordered(frame: pd.DataFrame, order: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
+    """The rows `mask` marks, in `order` (positions)."""
+    return frame.iloc[order[mask[order]]].reset_index(drop=True)
 
 
 def _enough_per_class(frame: pd.DataFrame, schema: Schema) -> None:
