@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tabpipe.data import rows, schema
-from tests.helpers import ONE_CORE, STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
+from tests.helpers import ONE_CORE, RAW, STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +226,32 @@ def test_a_time_split_tests_on_the_newest_month_and_a_champion_that_saw_it_is_re
     ) in refused.stderr
     report = gate_report(repo)
     assert report["comparison"] is None and report["champion"]["version"] == "2"
+
+
+@pytest.mark.slow
+def test_an_adult_export_labelled_and_sent_again_as_parquet_is_compared_on_unseen_rows_and_passes(
+    project: Path, tmp_path: Path
+) -> None:
+    """Issue 39's scenario: 30% of adult as a CSV in which 25 rows have no target, then the same rows as
+    Parquet with every row labelled, under one lineage and the same forest. The champion used to be scored
+    on the 72% of the new test split it had trained on and refuse the better model; now no test row moved,
+    none is set aside, and the gate passes."""
+    repo, run_env = project, env(BENTOML_HOME=str(tmp_path / "store"))
+    adult = pd.read_parquet(RAW / "adult.parquet").sample(frac=0.3, random_state=0).sort_index()
+    adult.insert(0, "row_number", range(1, len(adult) + 1))
+    first = adult.copy()
+    first.loc[first.sample(25, random_state=1).index, "income"] = None
+    first.to_csv(repo / "data/raw/adult-export.csv", index=False)
+    forest = {"estimator": "random_forest", "fixed": {"n_estimators": 200, "n_jobs": 1}, "grid": {"max_depth": [None]}}
+    lineage = {"data.dataset": "csv", "data.target": "income", "data.name": "adult-export"}
+    set_params(repo, **lineage, **{"train.candidates": {"forest": forest}, "data.path": "data/raw/adult-export.csv"})
+    dvc("repro", cwd=repo, env=run_env)
+    before = splits(repo)
+    assert json.loads((repo / "metrics/ingest.json").read_text())["rows_without_target"] == 25
+
+    adult.to_parquet(repo / "data/raw/adult-export.parquet", index=False)
+    set_params(repo, **{"data.path": "data/raw/adult-export.parquet"})
+    dvc("repro", cwd=repo, env=run_env)
+    kept_their_split(before, splits(repo))
+    report = compared_on_unseen_rows(repo, "1")
+    assert report["comparison"]["difference"] >= -0.005

@@ -51,7 +51,7 @@ def test_release_ships_only_a_bento_that_answers_as_evaluate_did(reproduced: Rep
     (line,) = released.stdout.strip().splitlines()
     manifest = json.loads((repo / "models/serving.json").read_text())
     assert line.startswith("released tabpipe:")
-    rows = len(pd.read_parquet(repo / "data/prepared/test.parquet"))  # iris: 38, fewer than the default 50
+    rows = len(pd.read_parquet(repo / "data/prepared/test.parquet"))  # iris: 33, fewer than the default 50
     assert line.endswith(f": model {manifest['tag']}, {rows} test rows answered as evaluate did")
     first = line.split()[1].rstrip(":")
     assert bentos(repo, home) == [first] and latest(repo, home) == first
