@@ -54,7 +54,17 @@ def test_a_regression_reproduces_runs_experiments_and_meets_its_champion(
     run(["git", "commit", "-q", "-m", "california"], repo)
 
     # An experiment at another level: the same predictions, so the champion rule passes; the intervals narrow.
-    dvc("exp", "run", "-S", "train.regression.interval=0.8", cwd=repo, env=run_env)
+    # (The gate allows the coverage the assertion below allows: 0.05, about 3 standard errors on ~520 rows.)
+    dvc(
+        "exp",
+        "run",
+        "-S",
+        "train.regression.interval=0.8",
+        "-S",
+        "gate.regression.interval_tolerance=0.05",
+        cwd=repo,
+        env=run_env,
+    )
     narrower = read(repo, "metrics/evaluate.json")
     assert narrower["interval_level"] == 0.8 and narrower["interval_width"] < found["interval_width"]
     assert abs(narrower["interval_coverage"] - 0.8) <= 0.05 and narrower["rmse"] == found["rmse"]

@@ -112,19 +112,22 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
     assert json.loads((project / "models/serving.json").read_text()) == second
     assert len(stored_models(home)) == 2
 
-    # Under a threshold: the same, with the failing rule named.
-    set_params(project, **{"train.candidates": STRONG, "gate.min.roc_auc": 0.9999})
+    # Under a threshold: the same, with the failing rule named (iris' 33 test rows: ROC AUC 1.0, accuracy 0.94).
+    set_params(project, **{"train.candidates": STRONG, "gate.min.accuracy": 0.9999})
     result = dvc("repro", cwd=project, env=run_env, check=False)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: gate:")]
-    assert errors == [next(line for line in errors if "min_roc_auc" in line)]
+    assert errors == [next(line for line in errors if "min_accuracy" in line)]
     (refusal,) = told()
-    assert "min_roc_auc" in refusal and "champion_not_worse" not in refusal.splitlines()[0]
+    assert "min_accuracy" in refusal and "champion_not_worse" not in refusal.splitlines()[0]
     assert versions(project) == ["1", "2"] and len(stored_models(home)) == 2
 
     # Returning to an earlier model registers it again: packaging always really runs, though
     # DVC's run-cache restores every stage before it. (A huge tolerance lets the weak one ship.)
-    set_params(project, **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.champion.tolerance": 1.0})
+    set_params(
+        project,
+        **{"train.candidates": WEAK, "gate.min.roc_auc": 0.5, "gate.min.accuracy": 0.0, "gate.champion.tolerance": 1.0},
+    )
     dvc("repro", cwd=project, env=run_env)
     set_params(project, **{"train.candidates": STRONG})
     dvc("repro", cwd=project, env=run_env)

@@ -155,7 +155,9 @@ def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(reproduce
     project = reproduced.repo  # after `dvc repro`: main's model is the champion
     commit(project, "baseline results")
     run(["git", "checkout", "-q", "-b", "stricter-gate"], project)
-    set_params(project, **{"train.cv_folds": 4, "gate.min.f1_macro": 0.99})
+    # A change that makes another model file (mean imputation: iris has nothing to impute, but the fitted
+    # imputer differs), so the gate compares it with main's champion.
+    set_params(project, **{"featurize.numeric_impute": "mean", "gate.min.f1_macro": 0.99})
     refused = dvc("repro", cwd=project, check=False)
     assert refused.returncode != 0 and "f1_macro" in refused.stderr
     result = run(tabpipe_command("pr", "report", "--base", "main", "--out", "reports/pr"), project)
@@ -167,7 +169,7 @@ def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(reproduce
     comparison = json.loads((project / "reports/gate.json").read_text())["comparison"]
     assert comparison["metric"] == "roc_auc" and f"{comparison['p_value']:.4f}" in report
     assert "drift share" in report.lower()
-    assert "| params.yaml | train.cv_folds | 5 | 4 |" in report
+    assert "| params.yaml | featurize.numeric_impute | median | mean |" in report
     assert "| params.yaml | gate.min.f1_macro | 0.7 | 0.99 |" in report
     images = sorted(p.name for p in (project / "reports/pr/plots").glob("*.png"))
     assert len(images) == 4, images  # one per plot in dvc.yaml, none drawn twice
