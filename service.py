@@ -76,7 +76,7 @@ log_restarts = bentoml.metrics.Counter(
     # Every request is already counted in /metrics and every row in the prediction log.
     logging={"access": {"enabled": LIMITS.access_log}},
 )
-class Classifier:
+class Tabpipe:
     bento_model = bentoml.models.BentoModel(MANIFEST.tag)
 
     def __init__(self) -> None:
@@ -184,7 +184,7 @@ class Classifier:
         }
 
 
-Classifier.add_asgi_middleware(
+Tabpipe.add_asgi_middleware(
     RequestGuard, paths=("/predict", "/model"), max_body_bytes=LIMITS.max_body_bytes, rejected=rejected
 )
-Classifier.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity)
+Tabpipe.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(
-    help="A reproducible DVC pipeline for tabular classification: monitor, simulate, report and benchmark it.",
+    help="A reproducible DVC pipeline for tables (classification, regression): monitor, simulate, report, benchmark.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -101,7 +101,9 @@ def monitor(
     """
     from tabpipe.cli import monitor as command
 
-    options = command.Options(params, log, last, after_id, until_id, labels, batch, out)
+    options = command.Options(
+        params=params, log=log, last=last, after_id=after_id, until_id=until_id, labels=labels, batch=batch, out=out
+    )
     return command.run(options)
 
 
