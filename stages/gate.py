@@ -27,13 +27,13 @@ def main() -> None:
 
     decision = gate.decide(
         rules,
-        files.read_json(args.evaluation),
-        files.read_json(args.compiled),
-        candidate,
-        incumbent,
-        x,
-        y,
-        params.seed,
+        metrics=files.read_json(args.evaluation),
+        agreement=files.read_json(args.compiled),
+        candidate=candidate,
+        champion=incumbent,
+        x=x,
+        y=y,
+        seed=params.seed,
         seen=seen,
     )
 

@@ -37,7 +37,15 @@ def main() -> None:
         if data_schema.regression
         else None
     )
-    built = manifest.build(data_schema, served.name, served_sha256, pipeline_sha256, metrics, serve, buckets)
+    built = manifest.build(
+        data_schema,
+        model_file=served.name,
+        model_sha256=served_sha256,
+        pipeline_sha256=pipeline_sha256,
+        metrics=metrics,
+        serve=serve,
+        value_buckets=buckets,
+    )
 
     if before is None or before.version != version:
         previous = registry.version_metrics(name, before.version) if before else None

@@ -27,7 +27,7 @@ from tabpipe.serve import bento_model, manifest, predlog
 log = logging.getLogger("monitor")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Options:
     """The command line's choices (tabpipe monitor --help)."""
 

@@ -322,6 +322,7 @@ class Decision:
 
 def decide(
     settings: Gate,
+    *,
     metrics: dict[str, Any],
     agreement: dict[str, Any],
     candidate: Any,
@@ -329,7 +330,6 @@ def decide(
     x: Any,
     y: np.ndarray,
     seed: int,
-    *,
     seen: np.ndarray | None,
 ) -> Decision:
     """Apply every rule: the thresholds, the compiled model's agreement, a regressor's interval

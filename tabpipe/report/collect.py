@@ -67,13 +67,13 @@ def report(base: str, root: Path = Path("."), image_prefix: str = "plots/") -> t
     images = pr.render_plots(plots_diff(base, root))
     body = pr.markdown(
         base,
-        params_diff(base, root),
-        metrics_diff(base, root),
-        optional_json(where["reports"]["gate"]),
-        optional_json(where["metrics"]["gate"]),
-        optional_json(where["metrics"]["validation"]),
-        list(images),
-        image_prefix,
+        params_diff=params_diff(base, root),
+        metrics_diff=metrics_diff(base, root),
+        gate=optional_json(where["reports"]["gate"]),
+        gate_flags=optional_json(where["metrics"]["gate"]),
+        validation=optional_json(where["metrics"]["validation"]),
+        images=list(images),
+        image_prefix=image_prefix,
     )
     return body, images
 

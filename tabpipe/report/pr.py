@@ -81,6 +81,7 @@ def render_plots(plots_json: Mapping[str, Any], *, scale: float = 2.0) -> dict[s
 
 def markdown(
     base: str,
+    *,
     params_diff: Mapping[str, Any],
     metrics_diff: Mapping[str, Any],
     gate: Mapping[str, Any] | None,

@@ -63,6 +63,7 @@ class Manifest:
 
 def build(
     schema: Schema,
+    *,
     model_file: str,
     model_sha256: str,
     pipeline_sha256: str,

@@ -77,11 +77,11 @@ def location(configured: str | None, environ: dict[str, str]) -> Path | None:
 
 def answer(
     request_id: str,
-    model: dict[str, str],
     records: list[dict[str, Any]],
     labels: np.ndarray,
     outputs: np.ndarray,
     names: list[str],
+    model: dict[str, str],
     flags: list[dict[str, str]],
 ) -> Answer:
     """One request's rows as the log keeps them: `outputs` has a column per name (the classes'
@@ -107,11 +107,11 @@ def new(
     outputs: np.ndarray,
     names: list[str],
     model: dict[str, str],
-    unseen: list[dict[str, str]] | None = None,
+    flags: list[dict[str, str]] | None = None,
 ) -> Answer:
-    """A just-answered request under a new request id (rows without flags get `{}`)."""
-    flags = unseen if unseen is not None else [{}] * len(records)
-    return answer(uuid.uuid4().hex, model, records, labels, outputs, names, flags)
+    """A just-answered request under a new request id (rows without flags get `{}`); `answer`'s parameters
+    in `answer`'s order, without the request id."""
+    return answer(uuid.uuid4().hex, records, labels, outputs, names, model, flags or [{}] * len(records))
 
 
 def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:

@@ -134,7 +134,7 @@ def frame_of(answer: dict) -> bytes:
     names = list(prediction["probabilities"])
     outputs = np.array([[prediction["probabilities"][n] for n in names]])
     label = np.array([prediction["label"]])
-    return logpipe.frame(predlog.answer(answer["request_id"], answer["model"], [ROW], label, outputs, names, [{}]))
+    return logpipe.frame(predlog.answer(answer["request_id"], [ROW], label, outputs, names, answer["model"], [{}]))
 
 
 def test_an_unwritable_log_leaves_the_service_up_and_not_ready(one_worker: Reproduced, tmp_path: Path) -> None:

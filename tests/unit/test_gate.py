@@ -200,7 +200,17 @@ def test_refusing_any_schema_change_fails_the_gate_in_one_line(frames) -> None:
     metrics = {"roc_auc": 0.99, "f1_macro": 0.99}
     agreement = {"runtime": "onnx", "label_agreement": 1.0, "max_probability_difference": 0.0}
     x, y = frame[["x", "z", "c", "w"]], frame["y"].to_numpy()
-    decision = gate.decide(settings, metrics, agreement, candidate, champion, x, y, seed=0, seen=np.zeros(len(y), bool))
+    decision = gate.decide(
+        settings,
+        metrics=metrics,
+        agreement=agreement,
+        candidate=candidate,
+        champion=champion,
+        x=x,
+        y=y,
+        seed=0,
+        seen=np.zeros(len(y), bool),
+    )
     assert decision.flags["schema_accepted"] is False and decision.flags["passed"] is False
     assert decision.failures == [
         "gate: schema_accepted: the champion was trained on other data (columns added ['w']): refused"
@@ -217,7 +227,17 @@ def decided(frames, seen, **rule):
     metrics = {"roc_auc": 0.99, "f1_macro": 0.99}
     agreement = {"runtime": "onnx", "label_agreement": 1.0, "max_probability_difference": 0.0}
     x, y = frame[["x", "z", "c"]], frame["y"].to_numpy()
-    return gate.decide(settings, metrics, agreement, candidate.fit(x, y), champion, x, y, seed=0, seen=seen)
+    return gate.decide(
+        settings,
+        metrics=metrics,
+        agreement=agreement,
+        candidate=candidate.fit(x, y),
+        champion=champion,
+        x=x,
+        y=y,
+        seed=0,
+        seen=seen,
+    )
 
 
 def test_the_champion_is_compared_only_on_test_rows_it_never_trained_on(frames) -> None:

@@ -19,7 +19,7 @@ LOG_COLUMNS = ["request_id", "row", "model", "version", "x", "c", "z", "label", 
 
 def framed(n: int) -> bytes:
     records, labels, proba = request(1 + n % 4, n)
-    return logpipe.frame(predlog.answer(f"r{n}", MODEL, records, labels, proba, CLASSES, [{}] * len(records)))
+    return logpipe.frame(predlog.answer(f"r{n}", records, labels, proba, CLASSES, MODEL, [{}] * len(records)))
 
 
 @given(count=st.integers(0, 6), cuts=st.lists(st.integers(0, 4000), max_size=8))
@@ -43,7 +43,7 @@ def test_the_writer_logs_what_the_synchronous_log_would_and_drops_a_partial_fram
         records, labels, proba = request(1 + n, n)
         flags = [{"x": "above_range"} if i == 0 else {} for i in range(len(records))]
         request_id = direct.append(predlog.new(records, labels, proba, CLASSES, MODEL, flags))
-        frames.append(logpipe.frame(predlog.answer(request_id, MODEL, records, labels, proba, CLASSES, flags)))
+        frames.append(logpipe.frame(predlog.answer(request_id, records, labels, proba, CLASSES, MODEL, flags)))
     unanswered = framed(99)
     os.write(write_end, b"".join(frames) + unanswered[: len(unanswered) // 2])
     os.close(write_end)

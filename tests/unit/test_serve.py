@@ -92,7 +92,14 @@ def test_rows_frame_matches_the_training_frame_exactly() -> None:
 def gated(model_path: Path) -> manifest.Manifest:
     serve = params_section(Serve, max_rows=10)
     digest = file_sha256(model_path)
-    raw = manifest.build(TOY, model_path.name, digest, digest, {"roc_auc": 0.9}, serve)
+    raw = manifest.build(
+        TOY,
+        model_file=model_path.name,
+        model_sha256=digest,
+        pipeline_sha256=digest,
+        metrics={"roc_auc": 0.9},
+        serve=serve,
+    )
     return manifest.Manifest(raw, TOY, serve)
 
 
