@@ -33,7 +33,14 @@ def manifest_from(
             f"{served_sha256[:12]}..."
         )
     schema = Schema.from_dict(metadata["schema"])
-    return manifests.build(schema, metadata["model_file"], served_sha256, pipeline_sha256, metadata["metrics"], serve)
+    return manifests.build(
+        schema,
+        model_file=metadata["model_file"],
+        model_sha256=served_sha256,
+        pipeline_sha256=pipeline_sha256,
+        metrics=metadata["metrics"],
+        serve=serve,
+    )
 
 
 def alias(client: Any, name: str, which: str) -> Any | None:

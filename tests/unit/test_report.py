@@ -133,6 +133,17 @@ def test_no_champion_and_the_champion_itself_are_told_apart() -> None:
     assert "the champion itself" in same and "`tabpipe-iris` version 1" in same
 
 
+def test_the_comparison_says_which_test_rows_it_used_and_an_incomparable_champion_says_why() -> None:
+    counted = {**COMPARISON, "rows": 1037, "set_aside": 2627}
+    text = section(body(gate={"flags": PASSED_FLAGS, "champion": CHAMPION, "comparison": counted}), "Champion")
+    assert "Compared on the 1037 test rows the champion never trained on; 2627 set aside because it trained" in text
+    assert "set aside" not in section(body(), "Champion")  # a report written before the rows were counted
+    note = "only 3 of 38 test rows are new to the champion (...): shipped as a new lineage, not compared"
+    gate = {"flags": PASSED_FLAGS, "champion": CHAMPION, "comparison": None, "schema_change": note}
+    skipped = section(body(gate=gate), "Champion")
+    assert f"Not compared with `tabpipe-iris` version 1: {note}." in skipped and "champion itself" not in skipped
+
+
 def test_validation_shows_drift_share_and_drifted_columns() -> None:
     text = section(body(), "Validation")
     assert text.startswith("### Validation: passed")
