@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tabpipe.core.catalog import ESTIMATORS
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_mapping
 
@@ -21,17 +22,7 @@ DatasetName = Literal["iris", "adult", "employment", "synthetic", "california", 
 Task = Literal["auto", "classification", "regression"]
 ColumnKind = Literal["numeric", "categorical"]
 Impute = Literal["median", "mean"]
-EstimatorName = Literal[
-    "logistic_regression",
-    "random_forest",
-    "extra_trees",
-    "hist_gradient_boosting",
-    "lightgbm",
-    "ridge",
-    "random_forest_regressor",
-    "hist_gradient_boosting_regressor",
-    "lightgbm_regressor",
-]
+EstimatorName = Literal[tuple(ESTIMATORS)]  # the catalog's names (tabpipe/core/catalog.py), listed once
 Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
 RegressionMetric = Literal["rmse", "mae", "r2"]
 AnyMetric = Literal[Metric, RegressionMetric]

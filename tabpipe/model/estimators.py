@@ -1,6 +1,7 @@
 """Candidate estimators: a name in params.yaml maps to a scikit-learn (compatible) class and its defaults.
 
-A new candidate is one line here plus its entry under `train.candidates` (or `train.regression.candidates`).
+A new estimator is one line in tabpipe/core/catalog.py plus its entry under `train.candidates` (or
+`train.regression.candidates`); params.yaml's settings take its name from the same line.
 """
 
 from __future__ import annotations
@@ -9,22 +10,8 @@ import importlib
 import inspect
 from typing import Any
 
+from tabpipe.core.catalog import ESTIMATORS
 from tabpipe.core.errors import PipelineError
-
-LIGHTGBM = {"n_jobs": 1, "deterministic": True, "force_col_wise": True, "verbose": -1}
-# name: (class, its defaults, the task it learns). One thread for LightGBM (train.n_jobs parallelises the
-# folds), the same model for the same seed, no log lines.
-ESTIMATORS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}, "classification"),
-    "random_forest": ("sklearn.ensemble.RandomForestClassifier", {}, "classification"),
-    "extra_trees": ("sklearn.ensemble.ExtraTreesClassifier", {}, "classification"),
-    "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}, "classification"),
-    "lightgbm": ("lightgbm.LGBMClassifier", LIGHTGBM, "classification"),
-    "ridge": ("sklearn.linear_model.Ridge", {}, "regression"),
-    "random_forest_regressor": ("sklearn.ensemble.RandomForestRegressor", {}, "regression"),
-    "hist_gradient_boosting_regressor": ("sklearn.ensemble.HistGradientBoostingRegressor", {}, "regression"),
-    "lightgbm_regressor": ("lightgbm.LGBMRegressor", LIGHTGBM, "regression"),
-}
 
 
 def names(task: str) -> list[str]:
