@@ -332,6 +332,14 @@ TOY = Schema(
 )
 
 
+def split_of(train: pd.DataFrame, test: pd.DataFrame, identity: list[str]) -> dict[int, str]:
+    """Each row's identity hash (tabpipe/data/rows.py over `identity`) and the split it is in."""
+    from tabpipe.data import rows
+
+    found = dict.fromkeys(map(int, rows.identity(train, identity)), "train")
+    return {**found, **dict.fromkeys(map(int, rows.identity(test, identity)), "test")}
+
+
 def toy_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
     """A frame that passes every check against TOY: balanced classes, no duplicates."""
     import numpy as np

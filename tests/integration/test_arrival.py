@@ -11,8 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabpipe.data import rows, schema
-from tests.helpers import ONE_CORE, RAW, STRONG, churn_table, dvc, env, postgres_server, run, s3_server, set_params
+from tabpipe.data import schema
+from tests.helpers import (
+    ONE_CORE,
+    RAW,
+    STRONG,
+    churn_table,
+    dvc,
+    env,
+    postgres_server,
+    run,
+    s3_server,
+    set_params,
+    split_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +52,8 @@ def sha(path: Path) -> str:
 def splits(repo: Path) -> dict[int, str]:
     """Every prepared row's identity (its key's or its features' hash) and the split it is in."""
     prepared = repo / "data/prepared"
-    identity = schema.read(prepared / "schema.json").identity
-    found = {}
-    for name in ("train", "test"):
-        found.update(
-            dict.fromkeys(map(int, rows.identity(pd.read_parquet(prepared / f"{name}.parquet"), identity)), name)
-        )
-    return found
+    train, test = (pd.read_parquet(prepared / f"{name}.parquet") for name in ("train", "test"))
+    return split_of(train, test, schema.read(prepared / "schema.json").identity)
 
 
 def kept_their_split(before: dict[int, str], after: dict[int, str]) -> None:

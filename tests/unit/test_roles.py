@@ -16,7 +16,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Data, Validate
 from tabpipe.data import checks, datasets, roles
 from tabpipe.data.schema import Schema
-from tests.helpers import RAW, params_section
+from tests.helpers import RAW, params_section, split_of
 
 
 def export(rows: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -178,8 +178,6 @@ def test_a_sample_of_a_file_gives_its_counter_the_same_role_as_the_whole_file(ro
 def test_a_sample_of_an_export_and_the_whole_export_give_the_same_columns_and_splits(tmp_path: Path) -> None:
     """A random 70% of the rows in file order, then the whole file under the same name (issue 39's scenario):
     the same features and columns set aside, and every row of the sample keeps its split in the whole."""
-    from tabpipe.data import rows
-
     frame = export(600).rename(columns={"row": "row_number"})
     sample = frame[np.random.default_rng(5).random(len(frame)) < 0.7]
     sample.to_csv(tmp_path / "part.csv", index=False)
@@ -188,10 +186,6 @@ def test_a_sample_of_an_export_and_the_whole_export_give_the_same_columns_and_sp
     assert part.schema.feature_names == whole.schema.feature_names
     assert dict(part.schema.set_aside).keys() == dict(whole.schema.set_aside).keys() >= {"row_number", "Customer ID"}
 
-    def split_of(prepared: datasets.Prepared) -> dict[int, str]:
-        identity = prepared.schema.identity
-        found = {int(h): "test" for h in rows.identity(prepared.test, identity)}
-        return {**{int(h): "train" for h in rows.identity(prepared.train, identity)}, **found}
-
-    before, after = split_of(part), split_of(whole)
+    before = split_of(part.train, part.test, part.schema.identity)
+    after = split_of(whole.train, whole.test, whole.schema.identity)
     assert len(before) > 300 and all(after[h] == where for h, where in before.items())
