@@ -1,7 +1,7 @@
 """The prediction log off the request path: a worker hands each answered request to a writer process.
 
 A worker writing to SQLite itself paid a transaction per request, and waited on the database lock
-held by the other worker (BENCHMARKS.md, Serving). Here the worker encodes the request as the log
+held by the other worker (bench/results/HISTORY.md, Serving). Here the worker encodes the request as the log
 keeps it (predlog.answer: a few JSON arrays) and writes that frame to a pipe before the answer goes
 out; its own writer process reads whatever has arrived and commits it in one transaction. The
 writer keeps up within milliseconds and batches under load.

@@ -6,7 +6,7 @@ survives a crash or restart of the service.
 
 One table row holds one answered request: its rows' features, labels, outputs and flags as JSON
 arrays, written as the service encoded them. A row per answered row cost about 6 ms per 1,000 rows
-to insert, one per request 1.6 ms (BENCHMARKS.md, Serving). Rows are still numbered one by one:
+to insert, one per request 1.6 ms (bench/results/HISTORY.md, Serving). Rows are still numbered one by one:
 a request's rows have the ids first_row + 1 .. first_row + rows, so windows and bookmarks
 (`after_id`, `last_id`) count rows. A log written by earlier versions (a `predictions` table, one
 row per row) is read as is, and new answers are numbered after its rows.

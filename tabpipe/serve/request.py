@@ -22,7 +22,7 @@ def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> Any:
     finite number or any string, and may be null or left out (the model imputes it).
 
     A TypedDict keyed by the column names: pydantic validates a row into a plain dict, with no
-    object to build and dump per row (about 1.5 ms per 1,000 rows, BENCHMARKS.md).
+    object to build and dump per row (about 1.5 ms per 1,000 rows, bench/results/HISTORY.md).
     """
     from typing import NotRequired, Required
 
@@ -119,7 +119,7 @@ def answer(
     import numpy as np
 
     names = [str(c) for c in classes]
-    # Whole arrays to Python values at once: a 1,000-row answer in 0.75 ms instead of 2 (BENCHMARKS.md).
+    # Whole arrays to Python values at once: a 1,000-row answer in 1 ms instead of 2 (bench/results/HISTORY.md).
     proba = np.asarray(proba, dtype="float64")
     if proba.shape[1:] != (len(names),):
         raise ValueError(f"the model gave {proba.shape[1:]} probabilities per row for {len(names)} classes")
@@ -137,7 +137,7 @@ def answer(
 def encoded(body: dict[str, Any]) -> Any:
     """`body` as a finished JSON response. Returned as is, BentoML would derive its output model's JSON
     schema and serialise with the standard library on every request: about 12% of a worker's time
-    at one row per request (BENCHMARKS.md, Serving)."""
+    at one row per request (bench/results/HISTORY.md, Serving)."""
     import orjson
     from starlette.responses import Response
 
