@@ -1,8 +1,13 @@
 """Stage validate: schema checks on both splits and Evidently drift between them; fails the pipeline on problems."""
 
+import logging
+import time
+
 from tabpipe.core import files, settings, stage
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared, validation
+
+log = logging.getLogger("validate")
 
 
 def main() -> None:
@@ -19,7 +24,9 @@ def main() -> None:
 
     files.write_json(args.metrics, outcome.metrics)
     if outcome.report is not None:
+        started = time.perf_counter()
         files.write_with(args.report, lambda tmp: outcome.report.save_html(str(tmp)))
+        log.info("HTML report written to %s in %.1f s", args.report, time.perf_counter() - started)
     if not outcome.passed:
         raise PipelineError("\n".join(outcome.failures))
 

@@ -33,3 +33,4 @@ def test_repro_on_adult_never_goes_ten_seconds_without_a_line(tmp_path: Path) ->
     assert gaps[0][0] < 10, "longest silences:\n" + "\n".join(f"{s:.1f} s before: {line}" for s, line in gaps)
     assert any("CV" in line and "about" in line for line in lines)
     assert any(line.startswith("evaluate: permutation importance") for line in lines)
+    assert any(line.startswith("validate: HTML report written") for line in lines)

@@ -1,10 +1,12 @@
 """The structure, checked from the code: each stage's deps cover what it imports, the bento packs what
-the service imports and nothing else, and sub-packages import one way only."""
+the service imports and nothing else, sub-packages import one way only, and the code users run needs
+no tool that only requirements-dev.txt installs."""
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -217,6 +219,44 @@ def test_the_package_import_graph_has_no_cycle() -> None:
     for node in graph:
         if node not in state:
             visit(node, [node])
+
+
+def pins(path: Path) -> dict[str, str]:
+    """A requirements file's own pins, by normalized name (extras dropped); its -r, -c and -e lines are not pins."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            found[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+    return found
+
+
+def test_every_requirement_is_pinned_exactly_as_the_lock_pins_it() -> None:
+    lock = pins(ROOT / "requirements.lock")
+    for file in ("requirements.txt", "requirements-dev.txt"):
+        differ = {name: version for name, version in pins(ROOT / file).items() if lock.get(name) != version}
+        assert differ == {}, f"{file}: pins absent from requirements.lock or not exact"
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+
+
+def test_the_code_users_run_imports_no_tool_only_developers_install() -> None:
+    """requirements.txt is what running the pipeline, the command and the service installs."""
+    from importlib.metadata import packages_distributions
+
+    dev_only = set(pins(ROOT / "requirements-dev.txt")) - set(pins(ROOT / "requirements.txt"))
+    providers = {
+        module: {re.sub(r"[-_.]+", "-", d).lower() for d in names} for module, names in packages_distributions().items()
+    }
+    assert dev_only <= set().union(*providers.values()), "a developer tool is not installed here"
+    code = [*(ROOT / "tabpipe").rglob("*.py"), *(ROOT / "stages").glob("*.py"), ROOT / "service.py"]
+    needs = {
+        (str(path.relative_to(ROOT)), name)
+        for path in code
+        for name in runtime_imports(path)
+        if providers.get(name.split(".")[0], set()) & dev_only
+    }
+    assert needs == set(), "move these packages to requirements.txt"
 
 
 def test_dvc_yaml_paths_and_their_errors(tmp_path: Path) -> None:
