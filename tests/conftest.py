@@ -1,4 +1,4 @@
-"""Fixtures, and a model store of the tests' own (helpers the tests share live in tests/helpers.py)."""
+"""Fixtures, a model store of the tests' own, and which worker runs which file (shared helpers: tests/support/)."""
 
 import json
 import os
@@ -11,23 +11,11 @@ import pandas as pd
 import pytest
 
 from tabpipe.data.schema import Schema
-from tests.helpers import (
-    FAMILIES,
-    SLOW_FAMILIES,
-    SMALL_ADULT,
-    SMALL_CALIFORNIA,
-    TOY,
-    Reproduced,
-    Served,
-    copy_reproduced,
-    dvc,
-    env,
-    make_project,
-    regressor,
-    reproduce,
-    serving,
-    set_params,
-)
+from tests.support.commands import dvc, env
+from tests.support.data import TOY
+from tests.support.params import FAMILIES, SLOW_FAMILIES, SMALL_ADULT, SMALL_CALIFORNIA, regressor
+from tests.support.projects import Reproduced, copy_reproduced, make_project, reproduce, set_params
+from tests.support.servers import Served, serving
 
 # Test files that share a session-scoped fixture (`served_family`): one worker runs them all, so
 # each family is trained and served once.
