@@ -33,10 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     update) keeps both workers busy to the end.
 
     (First, so pytest then groups the tests of each served family, as it does for any order.)"""
-    paths = dict.fromkeys(item.nodeid.split("::", 1)[0] for item in items)
+    paths = dict.fromkeys(durations.file_of(item.nodeid) for item in items)
     order = durations.longest_first(paths, durations.read(config.rootpath / durations.RECORD))
     rank = {path: index for index, path in enumerate(order)}
-    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+    items.sort(key=lambda item: rank[durations.file_of(item.nodeid)])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -49,7 +49,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
     class ByFile(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
+            path = durations.file_of(nodeid)
             return SHARED_WORKER.get(path, path)
 
     return ByFile(config, log)

@@ -18,6 +18,11 @@ RECORD = Path("tests/durations.json")  # under the rootdir, as the test ids are
 NARROWING = ("keyword", "deselect", "ignore", "ignore_glob", "lf", "stepwise", "collectonly")
 
 
+def file_of(nodeid: str) -> str:
+    """The test file a test id is in (xdist hands out, and the record times, whole files)."""
+    return nodeid.split("::", 1)[0]
+
+
 def longest_first(paths: Iterable[str], record: Mapping[str, float]) -> list[str]:
     """`paths` by recorded time, longest first; a file not yet recorded leads (assumed long until measured).
 
@@ -32,7 +37,7 @@ def per_file(reports: Iterable[tuple[str, str, float]]) -> dict[str, float]:
     totals: dict[str, float] = {}
     spoiled: set[str] = set()
     for nodeid, outcome, seconds in reports:
-        path = nodeid.split("::", 1)[0]
+        path = file_of(nodeid)
         totals[path] = totals.get(path, 0.0) + seconds
         if outcome != "passed":
             spoiled.add(path)
