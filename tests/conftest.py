@@ -1,4 +1,4 @@
-"""Fixtures, and a model store of the tests' own (helpers the tests share live in tests/helpers.py)."""
+"""Fixtures, a model store of the tests' own, and which worker runs which file (shared helpers: tests/support/)."""
 
 import json
 import os
@@ -11,23 +11,12 @@ import pandas as pd
 import pytest
 
 from tabpipe.data.schema import Schema
-from tests.helpers import (
-    FAMILIES,
-    SLOW_FAMILIES,
-    SMALL_ADULT,
-    SMALL_CALIFORNIA,
-    TOY,
-    Reproduced,
-    Served,
-    copy_reproduced,
-    dvc,
-    env,
-    make_project,
-    regressor,
-    reproduce,
-    serving,
-    set_params,
-)
+from tests.support import durations
+from tests.support.commands import dvc, env
+from tests.support.data import TOY
+from tests.support.params import FAMILIES, SLOW_FAMILIES, SMALL_ADULT, SMALL_CALIFORNIA, regressor
+from tests.support.projects import Reproduced, copy_reproduced, make_project, reproduce, set_params
+from tests.support.servers import Served, serving
 
 # Test files that share a session-scoped fixture (`served_family`): one worker runs them all, so
 # each family is trained and served once.
@@ -38,35 +27,16 @@ SHARED_WORKER = {
 }
 
 
-# The longest files first (as measured on 2 cores), so no worker is left running one alone at the end.
-LONGEST_FIRST = [
-    "tests/integration/test_fuzz.py",
-    "tests/integration/test_load.py",
-    "tests/integration/test_service.py",
-    "tests/integration/test_team.py",
-    "tests/integration/test_image.py",
-    "tests/integration/test_release.py",
-    "tests/integration/test_regression.py",
-    "tests/integration/test_experiments.py",
-    "tests/integration/test_arrival.py",
-    "tests/integration/test_pipeline.py",
-    "tests/integration/test_deploy.py",
-    "tests/integration/test_bench.py",
-    "tests/integration/test_simulation.py",
-    "tests/integration/test_faults.py",
-    "tests/integration/test_monitor_service.py",
-    "tests/integration/test_cluster.py",
-    "tests/integration/test_unseen.py",
-]
-
-
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """xdist hands out files in collection order: longest first keeps both workers busy to the end.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist hands out files in collection order: longest first (tests/durations.json, which whole runs
+    update) keeps both workers busy to the end.
 
     (First, so pytest then groups the tests of each served family, as it does for any order.)"""
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    paths = dict.fromkeys(durations.file_of(item.nodeid) for item in items)
+    order = durations.longest_first(paths, durations.read(config.rootpath / durations.RECORD))
+    rank = {path: index for index, path in enumerate(order)}
+    items.sort(key=lambda item: rank[durations.file_of(item.nodeid)])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -79,7 +49,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
     class ByFile(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
+            path = durations.file_of(nodeid)
             return SHARED_WORKER.get(path, path)
 
     return ByFile(config, log)
@@ -88,10 +58,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 def pytest_configure(config: pytest.Config) -> None:
     """BentoML reads BENTOML_HOME once per process: keep the tests' model store out of ~/bentoml.
 
+    The process that receives every report (xdist's controller) records each file's time.
+
     Property tests run HYPOTHESIS_PROFILE's number of examples: `dev` (the default, quick while
     working) or `ci` (.ci/run; at least 100 per property)."""
     from hypothesis import settings
 
+    if not hasattr(config, "workerinput"):  # xdist's workers pass their reports to the controller
+        config.pluginmanager.register(durations.Recorder(config), "tabpipe-durations")
     os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="tabpipe-bentoml-")
     settings.register_profile("dev", max_examples=10)
     settings.register_profile("ci", max_examples=100)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT, needs
+from tests.support.commands import needs
+from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.integration, needs("promtool", "amtool", debian="prometheus prometheus-alertmanager")]
 MONITORING = ROOT / "monitoring"

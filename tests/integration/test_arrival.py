@@ -12,19 +12,12 @@ import pandas as pd
 import pytest
 
 from tabpipe.data import schema
-from tests.helpers import (
-    ONE_CORE,
-    RAW,
-    STRONG,
-    churn_table,
-    dvc,
-    env,
-    postgres_server,
-    run,
-    s3_server,
-    set_params,
-    split_of,
-)
+from tests.support.commands import dvc, env, run
+from tests.support.data import churn_table, split_of
+from tests.support.params import ONE_CORE, STRONG
+from tests.support.paths import RAW
+from tests.support.projects import set_params
+from tests.support.servers import postgres_server, s3_server
 
 pytestmark = pytest.mark.integration
 

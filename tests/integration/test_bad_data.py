@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from tabpipe.core import stage as entry
-from tests.helpers import dvc, make_project, set_params, stage_argv
+from tests.support.commands import dvc, stage_argv
+from tests.support.projects import make_project, set_params
 
 CSV = "data/raw/user.csv"
 IRIS = "data/raw/iris.csv"

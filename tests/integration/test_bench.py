@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, env, needs, tabpipe_command
+from tests.support.commands import env, needs, tabpipe_command
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,9 @@ import pytest
 
 from tabpipe.model.cluster import SCHEDULER
 from tabpipe.sandbox.servers import background, free_port
-from tests.helpers import BIN, ROOT, Reproduced, dvc, env
+from tests.support.commands import dvc, env
+from tests.support.paths import BIN, ROOT
+from tests.support.projects import Reproduced
 
 pytestmark = pytest.mark.integration
 # As on a real cluster (docs/training.md): the workers run this checkout's tabpipe, with the stages' kernels.

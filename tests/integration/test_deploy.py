@@ -7,7 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import BIN, ONE_CORE, WEAK, Reproduced, dvc, env, post, run, serving, set_params, tabpipe_command
+from tests.support.client import post
+from tests.support.commands import dvc, env, run, tabpipe_command
+from tests.support.params import ONE_CORE, WEAK
+from tests.support.paths import BIN
+from tests.support.projects import Reproduced, set_params
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 

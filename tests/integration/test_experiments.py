@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Reproduced, copy_reproduced, dvc, run
+from tests.support.commands import dvc, run
+from tests.support.projects import Reproduced, copy_reproduced
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import BIN, ROOT, Reproduced, dvc, env, serving
+from tests.support.commands import dvc, env
+from tests.support.paths import BIN, ROOT
+from tests.support.projects import Reproduced
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 

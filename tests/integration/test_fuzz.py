@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import Served
+from tests.support.servers import Served
 
 pytestmark = pytest.mark.integration
 

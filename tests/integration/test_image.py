@@ -26,7 +26,10 @@ from tabpipe.data.schema import Schema
 from tabpipe.deploy.release import smoke_rows
 from tabpipe.sandbox.servers import free_port
 from tabpipe.serve import predlog
-from tests.helpers import BIN, Reproduced, copy_reproduced, env, post, run, tabpipe_command
+from tests.support.client import post
+from tests.support.commands import env, run, tabpipe_command
+from tests.support.paths import BIN
+from tests.support.projects import Reproduced, copy_reproduced
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from tabpipe.serve import predlog
-from tests.helpers import Served
+from tests.support.servers import Served
 
 pytestmark = pytest.mark.integration
 

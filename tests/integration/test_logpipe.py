@@ -17,7 +17,10 @@ import psutil
 import pytest
 
 from tabpipe.serve import logpipe, predlog
-from tests.helpers import Reproduced, copy_reproduced, dvc, env, get, post, serving, set_params
+from tests.support.client import get, post
+from tests.support.commands import dvc, env
+from tests.support.projects import Reproduced, copy_reproduced, set_params
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 

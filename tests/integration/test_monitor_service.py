@@ -17,18 +17,12 @@ import yaml
 
 from tabpipe.monitor import assess
 from tabpipe.serve import predlog
-from tests.helpers import (
-    ROOT,
-    Reproduced,
-    copy_reproduced,
-    env,
-    get,
-    needs,
-    post,
-    serving,
-    tabpipe_command,
-    webhook_receiver,
-)
+from tests.support.client import get, post
+from tests.support.commands import env, needs, tabpipe_command
+from tests.support.paths import ROOT
+from tests.support.projects import Reproduced, copy_reproduced
+from tests.support.servers import serving
+from tests.support.webhook import webhook_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, env, make_project
+from tests.support.commands import env
+from tests.support.paths import ROOT
+from tests.support.projects import make_project
 
 pytestmark = pytest.mark.integration
 

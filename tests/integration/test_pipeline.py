@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import ONE_CORE, STRONG, Reproduced, dvc, env, set_params
+from tests.support.commands import dvc, env
+from tests.support.params import ONE_CORE, STRONG
+from tests.support.projects import Reproduced, set_params
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, env, make_project, set_params
+from tests.support.commands import env
+from tests.support.paths import BIN
+from tests.support.projects import make_project, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

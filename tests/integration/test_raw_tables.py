@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import ONE_CORE, STRONG, churn_table, dvc, env, post, serving, set_params
+from tests.support.client import post
+from tests.support.commands import dvc, env
+from tests.support.data import churn_table
+from tests.support.params import ONE_CORE, STRONG
+from tests.support.projects import set_params
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +69,7 @@ def test_a_raw_export_with_a_date_is_trained_and_served_as_the_file_had_it(proje
 def adult_export(rows: int = 14_650, seed: int = 0) -> pd.DataFrame:
     """Adult as a raw export: an identifier, a row number, a signup date, a free-text note 85% empty,
     spaced column names, and 25 rows without a target (issue 27's goal)."""
-    from tests.helpers import RAW
+    from tests.support.paths import RAW
 
     rng = np.random.default_rng(seed)
     frame = pd.read_parquet(RAW / "adult.parquet").sample(rows, random_state=seed).reset_index(drop=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Reproduced, copy_reproduced, dvc, env, run, set_params
+from tests.support.commands import dvc, env, run
+from tests.support.projects import Reproduced, copy_reproduced, set_params
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ONE_CORE, STRONG, WEAK, Receiver, Reproduced, dvc, env, set_params, webhook_receiver
+from tests.support.commands import dvc, env
+from tests.support.params import ONE_CORE, STRONG, WEAK
+from tests.support.projects import Reproduced, set_params
+from tests.support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +139,7 @@ def test_gate_promotes_better_models_and_blocks_worse_ones(
 
 
 def test_a_fresh_clone_registers_its_own_champion(reproduced: Reproduced, tmp_path: Path) -> None:
-    from tests.helpers import run
+    from tests.support.commands import run
 
     project = reproduced.repo
     run(["git", "add", "-A"], project)

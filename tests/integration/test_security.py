@@ -6,7 +6,7 @@ import configparser
 import re
 import subprocess
 
-from tests.helpers import ROOT
+from tests.support.paths import ROOT
 
 SECRETS = {
     "AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),

@@ -14,24 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import (
-    BIN,
-    Reproduced,
-    Served,
-    copy_reproduced,
-    dvc,
-    env,
-    get,
-    make_project,
-    needs,
-    post,
-    regressor,
-    row_validator,
-    run,
-    serving,
-    set_params,
-    tabpipe_command,
-)
+from tests.support.client import get, post, row_validator
+from tests.support.commands import dvc, env, needs, run, tabpipe_command
+from tests.support.params import regressor
+from tests.support.paths import BIN
+from tests.support.projects import Reproduced, copy_reproduced, make_project, set_params
+from tests.support.servers import Served, serving
 
 pytestmark = pytest.mark.integration
 

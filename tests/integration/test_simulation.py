@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import ROOT, env, tabpipe_command
+from tests.support.commands import env, tabpipe_command
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,12 @@ import yaml
 
 from tabpipe.deploy import image
 from tabpipe.sandbox.servers import background, free_port
-from tests.helpers import BIN, ROOT, Receiver, Reproduced, needs, post, serving, webhook_receiver
+from tests.support.client import post
+from tests.support.commands import needs
+from tests.support.paths import BIN, ROOT
+from tests.support.projects import Reproduced
+from tests.support.servers import serving
+from tests.support.webhook import Receiver, webhook_receiver
 
 pytestmark = [
     pytest.mark.integration,

@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    ONE_CORE,
-    STRONG,
-    WEAK,
-    Reproduced,
-    dvc,
-    env,
-    run,
-    s3_server,
-    serving,
-    set_params,
-    tabpipe_command,
-    tracking_server,
-)
+from tests.support.commands import dvc, env, run, tabpipe_command
+from tests.support.params import ONE_CORE, STRONG, WEAK
+from tests.support.projects import Reproduced, set_params
+from tests.support.servers import s3_server, serving, tracking_server
 
 pytestmark = pytest.mark.integration
 

@@ -11,19 +11,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabpipe.serve import predlog
-from tests.helpers import (
-    ONE_CORE,
-    STRONG,
-    dvc,
-    env,
-    get,
-    make_project,
-    needs,
-    post,
-    serving,
-    set_params,
-    tabpipe_command,
-)
+from tests.support.client import get, post
+from tests.support.commands import dvc, env, needs, tabpipe_command
+from tests.support.params import ONE_CORE, STRONG
+from tests.support.projects import make_project, set_params
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from tabpipe.core.settings import Validate
 from tabpipe.data import checks
-from tests.helpers import TOY, params_section, toy_frame
+from tests.support.data import TOY, toy_frame
+from tests.support.params import params_section
 
 LIMITS = params_section(Validate, max_missing_share=0.2, max_duplicate_share=0.05, min_rows_per_class=10)
 

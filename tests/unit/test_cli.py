@@ -9,7 +9,8 @@ import typer
 from typer.core import TyperGroup
 
 from tabpipe.cli.app import app
-from tests.helpers import BIN, ROOT, env
+from tests.support.commands import env
+from tests.support.paths import BIN, ROOT
 
 
 def command_paths(group: TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

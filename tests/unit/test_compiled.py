@@ -18,7 +18,8 @@ from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
 from tabpipe.model import compiled, conversion, estimators, features, runtime, search
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 # Numbers on very different scales (as adult's fnlwgt), missing values in both kinds, a rare category.
 SCHEMA = Schema(

@@ -19,7 +19,8 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
 from tabpipe.model import compiled, conversion, estimators, features
 from tabpipe.serve import contract, request
-from tests.helpers import params_section, row_validator
+from tests.support.client import row_validator
+from tests.support.params import params_section
 
 
 def wine_like(rows: int = 240, seed: int = 0) -> pd.DataFrame:

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import ROOT, env
+from tests.support.commands import env
+from tests.support.paths import ROOT
 
 PROBE = """
 import os, subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import coverage
 
-from tests.helpers import tabpipe_command
+from tests.support.commands import tabpipe_command
 
 def test_a_command_in_a_copy(copy_dir):
     subprocess.run(tabpipe_command("--help"), cwd=copy_dir, check=True, capture_output=True)

@@ -10,7 +10,8 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Data
 from tabpipe.data import datasets, frames
 from tabpipe.data.schema import Schema
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 IRIS_HEADER = "sepal_length,sepal_width,petal_length,petal_width,species\n"
 

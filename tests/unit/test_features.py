@@ -7,7 +7,7 @@ import pytest
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Featurize
 from tabpipe.model import features
-from tests.helpers import TOY, toy_frame
+from tests.support.data import TOY, toy_frame
 
 
 def featurize(min_frequency: int) -> Featurize:

@@ -6,7 +6,8 @@ import pytest
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Gate
 from tabpipe.model import gate
-from tests.helpers import params_section, toy_frame
+from tests.support.data import toy_frame
+from tests.support.params import params_section
 
 CLASSES = ["no", "yes"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.support.paths import ROOT
 
 # Which sub-packages each one may import at run time (serving imports no training code).
 ALLOWED = {

@@ -11,7 +11,8 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data import datasets
 from tabpipe.model import features
 from tabpipe.monitor import assess, prometheus, traffic
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 SETTINGS = settings.read(ROOT / "params.yaml").section(settings.Monitor)
 

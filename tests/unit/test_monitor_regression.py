@@ -9,7 +9,8 @@ from tabpipe.data import datasets
 from tabpipe.model import evaluation, features, intervals
 from tabpipe.monitor import assess, traffic
 from tabpipe.serve import predlog
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 SETTINGS = settings.read(ROOT / "params.yaml").section(settings.Monitor)
 

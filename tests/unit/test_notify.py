@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tabpipe.notify import webhook
-from tests.helpers import HANG, Receiver, webhook_receiver
+from tests.support.webhook import HANG, Receiver, webhook_receiver
 
 SECRET_PATH = "/services/T000/B000/s3cr3tT0ken"
 FLAGS = {"min_roc_auc": False, "compiled_labels": True, "champion_not_worse": False, "passed": False}

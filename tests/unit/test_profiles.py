@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, env
+from tests.support.commands import env
+from tests.support.paths import ROOT
 
 PROBE = """
 from hypothesis import given, strategies as st

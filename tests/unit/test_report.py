@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.report import collect, github, pr
-from tests.helpers import http_server
+from tests.support.servers import http_server
 
 PASSED_FLAGS = {
     "champion_not_worse": True,

@@ -16,7 +16,9 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Data, Validate
 from tabpipe.data import checks, datasets, roles
 from tabpipe.data.schema import Schema
-from tests.helpers import RAW, params_section, split_of
+from tests.support.data import split_of
+from tests.support.params import params_section
+from tests.support.paths import RAW
 
 
 def export(rows: int = 400, seed: int = 0) -> pd.DataFrame:

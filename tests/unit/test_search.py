@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Featurize, Search, Train
 from tabpipe.model import features, search
-from tests.helpers import TOY, params_section, toy_frame
+from tests.support.data import TOY, toy_frame
+from tests.support.params import params_section
 
 CANDIDATES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [0.1, 1.0]}},

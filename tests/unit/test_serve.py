@@ -18,7 +18,9 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import builtin
 from tabpipe.model import runtime
 from tabpipe.serve import bento_model, manifest, metrics, request
-from tests.helpers import TOY, params_section, row_validator, toy_frame
+from tests.support.client import row_validator
+from tests.support.data import TOY, toy_frame
+from tests.support.params import params_section
 
 ADULT = builtin("adult")
 

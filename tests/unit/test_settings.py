@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tabpipe.core import settings
 from tabpipe.core.errors import PipelineError
-from tests.helpers import ROOT
+from tests.support.paths import ROOT
 
 PARAMS = settings.read(ROOT / "params.yaml")
 SECTIONS = [
@@ -226,7 +226,7 @@ def test_the_first_stage_to_run_reports_a_typo_in_a_later_stages_params(
     """`dvc exp run -S gate.champion.test=bootstrapp` stops at ingest, before any work, not at the gate."""
     from stages import ingest
     from tabpipe.core import stage
-    from tests.helpers import stage_argv
+    from tests.support.commands import stage_argv
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(edited("gate.champion.test", "bootstrapp").raw))
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import rows, split
-from tests.helpers import TOY, split_of
+from tests.support.data import TOY, split_of
 
 
 def table(count: int, seed: int, start: int = 0) -> pd.DataFrame:

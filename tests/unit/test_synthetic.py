@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from tabpipe.core import settings as params
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import checks, datasets, prepared
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 DATA = params_section(params.Data, dataset="synthetic")
 VALIDATE = params_section(params.Validate)

@@ -16,7 +16,8 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Data, Validate
 from tabpipe.data import checks, datasets, split, task
 from tabpipe.data.schema import Schema
-from tests.helpers import RAW, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW
 
 VALIDATE = params_section(Validate)
 
@@ -155,7 +156,7 @@ def run_stage(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     import sys
 
     from tabpipe.core import stage
-    from tests.helpers import stage_argv
+    from tests.support.commands import stage_argv
 
     sys.argv = stage_argv(name)
     try:
@@ -176,7 +177,7 @@ def test_a_regression_is_featurized_trained_recorded_compiled_evaluated_and_gate
 
     from tabpipe.data import prepared
     from tabpipe.tracking import backend
-    from tests.helpers import ROOT
+    from tests.support.paths import ROOT
 
     data = params_section(Data, dataset="csv", path=str(diabetes_csv(tmp_path)), target="target")
     prepared.write(tmp_path / "data/prepared", datasets.prepare(data, 42, Path("/"), RAW), "csv")

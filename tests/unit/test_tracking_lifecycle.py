@@ -13,7 +13,7 @@ from tabpipe.core import hashing, settings
 from tabpipe.core.errors import PipelineError
 from tabpipe.model import conversion, evaluation, features, fingerprint, training
 from tabpipe.tracking import backend, registry, runs
-from tests.helpers import TOY, toy_frame
+from tests.support.data import TOY, toy_frame
 
 FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
 SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)

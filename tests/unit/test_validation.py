@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from tabpipe.core import settings
 from tabpipe.data import datasets, split, validation
 from tabpipe.data.schema import Schema
-from tests.helpers import RAW, ROOT, params_section
+from tests.support.params import params_section
+from tests.support.paths import RAW, ROOT
 
 VALIDATE = settings.read(ROOT / "params.yaml").section(settings.Validate)
 
