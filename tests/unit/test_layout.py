@@ -34,6 +34,7 @@ ALLOWED = {
     "sandbox": {"sandbox"},
     "bench": {"core", "data", "model", "serve", "sandbox", "deploy", "bench"},
     "deploy": {"core", "data", "model", "serve", "tracking", "sandbox", "deploy"},
+    "simulation": {"core", "data", "serve", "sandbox", "simulation"},
     "cli": {
         "core",
         "data",
@@ -46,6 +47,7 @@ ALLOWED = {
         "sandbox",
         "bench",
         "deploy",
+        "simulation",
         "cli",
     },
 }
