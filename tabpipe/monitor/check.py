@@ -22,7 +22,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
-from tabpipe.serve import bento_model, manifest, predlog
+from tabpipe.serve import bento_model, manifest, prediction_log
 
 log = logging.getLogger("monitor")
 
@@ -67,12 +67,12 @@ def run(args: Options) -> Checked:
         model = bento_model.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
-        log_path = args.log or predlog.location(params.section(settings.Serve).prediction_log, dict(os.environ))
+        log_path = args.log or prediction_log.location(params.section(settings.Serve).prediction_log, dict(os.environ))
         if log_path is None:
             raise PipelineError("monitor: no prediction log configured; pass --log or --batch")
         log.info("reading the prediction log %s", log_path)
         last = None if args.after_id is not None else (args.last or rules.window)
-        logged = predlog.read(log_path, after_id=args.after_id or 0, until_id=args.until_id, last=last)
+        logged = prediction_log.read(log_path, after_id=args.after_id or 0, until_id=args.until_id, last=last)
         labels = datasets.read_table(args.labels, prepared) if args.labels else None
         window = traffic.from_log(logged, prepared, labels, str(args.labels))
 
