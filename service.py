@@ -19,7 +19,16 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.model import intervals
 from tabpipe.model.predict import classes_of
-from tabpipe.serve import bento_model, contract, logpipe, logs, manifest, metrics, predlog, request
+from tabpipe.serve import (
+    bento_model,
+    manifest,
+    metrics,
+    prediction_log,
+    prediction_log_writer,
+    request,
+    service_log,
+    unseen,
+)
 from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
 
@@ -30,9 +39,9 @@ try:
 except PipelineError as error:  # nothing to serve: one line and a non-zero exit, not a traceback
     raise SystemExit(f"error: {error}") from None
 LIMITS = MANIFEST.serve
-LOG_PATH = predlog.location(LIMITS.prediction_log, dict(os.environ))
+LOG_PATH = prediction_log.location(LIMITS.prediction_log, dict(os.environ))
 try:
-    LOG_FORMAT = logs.choose(LIMITS.log_format, dict(os.environ))
+    LOG_FORMAT = service_log.choose(LIMITS.log_format, dict(os.environ))
 except ValueError as error:
     raise SystemExit(f"error: {error}") from None
 Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
@@ -80,11 +89,11 @@ class Tabpipe:
     bento_model = bentoml.models.BentoModel(MANIFEST.tag)
 
     def __init__(self) -> None:
-        logs.install(LOG_FORMAT)  # BentoML has configured the worker's logging by now
+        service_log.install(LOG_FORMAT)  # BentoML has configured the worker's logging by now
         self.model: Any = None
         self.classes: list[str] = []
         self.interval: intervals.Interval | None = None
-        self.log: logpipe.LogPipe | None = None
+        self.log: prediction_log_writer.LogPipe | None = None
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
@@ -97,7 +106,7 @@ class Tabpipe:
             self.interval = intervals.of(self.model)
             if REGRESSION and self.interval is None:
                 raise PipelineError("the regressor carries no interval; rerun `dvc repro`")
-            self.log = logpipe.LogPipe(LOG_PATH, self._writer_lost) if LOG_PATH else None
+            self.log = prediction_log_writer.LogPipe(LOG_PATH, self._writer_lost) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
             self.model = None
@@ -125,7 +134,7 @@ class Tabpipe:
         if self.model is None:
             raise bentoml.exceptions.ServiceUnavailable("model not loaded")
         records = request.records(rows, MANIFEST.schema)
-        model_rows, flags = contract.model_rows(records, MANIFEST.schema)
+        model_rows, flags = unseen.model_rows(records, MANIFEST.schema)
         for row in flags:
             for column, kind in row.items():
                 unseen_values.labels(column=column, kind=kind).inc()
@@ -160,7 +169,7 @@ class Tabpipe:
         if self.log is None:
             return None
         try:
-            return self.log.append(predlog.new(records, labels, outputs, names, MANIFEST.identity, flags))
+            return self.log.append(prediction_log.new(records, labels, outputs, names, MANIFEST.identity, flags))
         except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
             log_failures.inc()
             log.error("prediction log %s: %s", LOG_PATH, error)

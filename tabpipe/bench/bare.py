@@ -14,7 +14,7 @@ from pathlib import Path
 from tabpipe.core import settings
 from tabpipe.core.layout import paths
 from tabpipe.data import datasets
-from tabpipe.model import evaluation, features, search
+from tabpipe.model import evaluation, features, search, training
 
 
 def run(params_path: Path, root: Path) -> str:
@@ -27,7 +27,7 @@ def run(params_path: Path, root: Path) -> str:
     preprocessor = features.preprocessor(prepared.schema, params.section(settings.Featurize))
     results = search.search(train_settings.candidates, preprocessor, x, y, train_settings, seed)
     winner = search.best(results)
-    model = search.refit(winner, preprocessor.fit(x), x, y, seed)
+    model = training.refit(winner, preprocessor.fit(x), x, y, seed)
     x_test, y_test = features.split_xy(prepared.test, prepared.schema)
     result = evaluation.evaluate(model, x_test, y_test, params.section(settings.Evaluate), seed)
     seconds = time.perf_counter() - started

@@ -159,7 +159,7 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
     from pydantic import TypeAdapter
 
     from tabpipe.model import intervals
-    from tabpipe.serve import contract, logpipe, predlog, request
+    from tabpipe.serve import prediction_log, prediction_log_writer, request, unseen
 
     schema = served.schema
     body = orjson.dumps(batch)
@@ -167,7 +167,7 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
     validated = rows(body)
     records = request.records(validated, schema)
 
-    checks = partial(contract.model_rows, records, schema)
+    checks = partial(unseen.model_rows, records, schema)
     model_rows, flags = checks()
     if schema.regression:
         values = request.predict_values(compiled, model_rows, schema)
@@ -188,7 +188,9 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
         "predict": predict,
         "answer": answer,
         "encode": partial(orjson.dumps, answered),
-        "log": lambda: logpipe.frame(predlog.new(records, labels, outputs, names, served.identity, flags)),
+        "log": lambda: prediction_log_writer.frame(
+            prediction_log.new(records, labels, outputs, names, served.identity, flags)
+        ),
     }
     timed = {name: median_ms(step, 20) for name, step in steps.items()}
     return {**timed, "total": round(sum(timed.values()), 4)}

@@ -99,12 +99,23 @@ def monitor(
 
     Exit status: 0 keep serving, 3 retrain advised, 1 error.
     """
-    from tabpipe.cli import monitor as command
+    import os
 
-    options = command.Options(
+    from tabpipe.core import settings
+    from tabpipe.monitor import check
+    from tabpipe.notify import webhook
+
+    options = check.Options(
         params=params, log=log, last=last, after_id=after_id, until_id=until_id, labels=labels, batch=batch, out=out
     )
-    return command.run(options)
+    checked = check.run(options)
+    result = checked.assessment
+    if result.retrain:
+        message = webhook.retrain_advised(
+            checked.tag, result.metrics["rows"], result.reasons, result.metrics["drift_share"]
+        )
+        webhook.post(message, settings.read(params).section(settings.Notify), os.environ)
+    return result.exit_code
 
 
 @app.command()
@@ -117,9 +128,9 @@ def simulate(
     set_: Sets = None,
 ) -> None:
     """Serve a model, replay later batches through it, monitor, and retrain through the pipeline when advised."""
-    from tabpipe.cli import simulate as command
+    from tabpipe.simulation import drift
 
-    command.run(_root(), scenario, out, workdir, _overrides(set_), batches)
+    drift.run(_root(), scenario, out, workdir, _overrides(set_), batches)
 
 
 @app.command("store-model")

@@ -1,4 +1,4 @@
-"""Model selection: every candidate's grid races in seeded cross-validation, then the winner is refitted.
+"""Model selection: every candidate's grid races in seeded cross-validation (training.py refits the winner).
 
 The race is successive halving across candidates (`train.search`): each round cross-validates the
 configurations still in it on a seeded, stratified sample of the training rows, keeps the best
@@ -14,11 +14,7 @@ independent of where it runs, so both give the same scores, the same winner and 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,97 +23,12 @@ from typing import TYPE_CHECKING, Any
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import split
 from tabpipe.model import estimators
+from tabpipe.model.progress import Progress, Step
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from tabpipe.core.settings import Candidate, Search, Train
-
-
-@dataclass(frozen=True)
-class Step:
-    """One configuration's cross-validation in one round, reported the moment it finishes."""
-
-    candidate: str
-    index: int
-    total: int
-    params: dict[str, Any]
-    mean: float
-    std: float
-    seconds: float
-
-
-class Progress:
-    """Logs each finished configuration with the elapsed time and an estimate of what is left.
-
-    Training on real data runs for minutes: a line per configuration shows it is alive and when it ends.
-    """
-
-    def __init__(self, configurations: int, folds: int, log: logging.Logger) -> None:
-        self.total, self.folds, self.log = configurations, folds, log
-        self.done, self.started = 0, time.perf_counter()
-        self.activity, self.said = "starting", self.started
-
-    def _say(self, message: str, *args: Any) -> None:
-        self.said = time.perf_counter()
-        self.log.info(message, *args)
-
-    def doing(self, activity: str) -> None:
-        """What the heartbeat names while no configuration finishes (a fit, the refit, logging the model)."""
-        self.activity = activity
-        self._say("%s", activity)
-
-    @contextlib.contextmanager
-    def heartbeat(self, every: float = 5.0) -> Iterator[None]:
-        """A line at least every `every` seconds: one configuration's folds can take a minute on real data."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(every / 5):
-                if time.perf_counter() - self.said >= every:
-                    self._say("still %s, %.0f s elapsed", self.activity, time.perf_counter() - self.started)
-
-        thread = threading.Thread(target=beat, name="train-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
-    def start(self, number: int, rounds: int, configurations: int, rows: int, of: int) -> None:
-        """A round's first line: how many configurations, on how many of the training rows."""
-        self.activity = f"cross-validating round {number}/{rounds}"
-        self._say(
-            "round %d/%d: %d configuration(s) x %d folds = %d fits, on %d of %d training rows",
-            number,
-            rounds,
-            configurations,
-            self.folds,
-            configurations * self.folds,
-            rows,
-            of,
-        )
-
-    def __call__(self, step: Step) -> None:
-        self.done += 1
-        elapsed = time.perf_counter() - self.started
-        left = elapsed / self.done * (self.total - self.done)
-        shown = ", ".join(f"{k}={v}" for k, v in step.params.items()) or "defaults"
-        self._say(
-            "%s %d/%d (%s): CV %.4f +/- %.4f in %.1f s | %d/%d done, %.0f s elapsed, about %.0f s left",
-            step.candidate,
-            step.index,
-            step.total,
-            shown,
-            step.mean,
-            step.std,
-            step.seconds,
-            self.done,
-            self.total,
-            elapsed,
-            left,
-        )
 
 
 def configurations(spec: Candidate) -> list[dict[str, Any]]:
@@ -340,39 +251,6 @@ def best(results: list[SearchResult]) -> SearchResult:
     if not scored:
         raise PipelineError("train: every candidate scored NaN in cross-validation")
     return max(scored, key=lambda r: (r.cv_mean, -results.index(r)))
-
-
-def refit(winner: SearchResult, fitted_preprocessor: Any, x: Any, y: Any, seed: int) -> Pipeline:
-    """The deployable model: featurize's fitted preprocessor plus the winner fitted on all training rows."""
-    from sklearn.pipeline import Pipeline
-
-    model = estimators.estimator(winner.spec.estimator, {**winner.spec.fixed, **winner.best_params}, seed)
-    model.fit(fitted_preprocessor.transform(x), y)
-    return Pipeline([("preprocess", fitted_preprocessor), ("model", model)])
-
-
-def serialize(model: Any) -> bytes:
-    """The model file's exact bytes (joblib), hashed before they are written."""
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    return buffer.getvalue()
-
-
-def summary(winner: SearchResult, results: list[SearchResult], folds: int) -> dict[str, Any]:
-    """Deterministic figures for metrics/train.json (fit times live in MLflow only).
-
-    A candidate's score is its best in the last round it reached, on `cv_rows` rows; `fits` is the
-    compute the search spent.
-    """
-    return {
-        "winner": winner.name,
-        "cv_score": round(winner.cv_mean, 6),
-        "cv": {r.name: round(r.cv_mean, 6) for r in results},
-        "cv_rows": {r.name: r.rows for r in results},
-        "fits": sum(len(r.table) for r in results) * folds,
-    }
 
 
 def _plain(value: Any) -> Any:

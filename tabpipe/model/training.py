@@ -6,6 +6,7 @@ inside an MLflow run (tabpipe/tracking/runs.py), which records what it returns.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,13 @@ from typing import TYPE_CHECKING, Any
 from tabpipe.core.errors import PipelineError
 from tabpipe.model import estimators, intervals, search
 from tabpipe.model import fingerprint as fingerprints
+from tabpipe.model.progress import Progress
 
 if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
     from tabpipe.core.settings import Train
+    from tabpipe.model.search import SearchResult
 
 log = logging.getLogger("train")
 
@@ -47,12 +52,12 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, fingerp
     configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
     schedule = search.plan(configurations, len(x), settings.search)
     evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
-    progress = search.Progress(evaluations, settings.cv_folds, log)
+    progress = Progress(evaluations, settings.cv_folds, log)
     with progress.heartbeat():
         results = search.search(settings.candidates, preprocessor, x, y, settings, seed, progress)
         winner = search.best(results)
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
-        model = search.refit(winner, preprocessor, x, y, seed)
+        model = refit(winner, preprocessor, x, y, seed)
         if estimators.task_of(winner.spec.estimator) == "regression":
             level = settings.regression.interval
             progress.doing(f"calibrating {level:.0%} intervals on {winner.name}'s {settings.cv_folds}-fold errors")
@@ -64,8 +69,41 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, fingerp
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise PipelineError(f"train: calibrating intervals on '{winner.name}' failed: {reason}") from None
     fingerprints.attach(model, fingerprint)
-    blob = search.serialize(model)
-    summary = search.summary(winner, results, settings.cv_folds)
+    blob = serialize(model)
+    metrics = summary(winner, results, settings.cv_folds)
     if intervals.of(model):
-        summary["interval"] = model.interval_
-    return Trained(model, blob, winner, results, summary, settings.scoring)
+        metrics["interval"] = model.interval_
+    return Trained(model, blob, winner, results, metrics, settings.scoring)
+
+
+def refit(winner: SearchResult, fitted_preprocessor: Any, x: Any, y: Any, seed: int) -> Pipeline:
+    """The deployable model: featurize's fitted preprocessor plus the winner fitted on all training rows."""
+    from sklearn.pipeline import Pipeline
+
+    model = estimators.estimator(winner.spec.estimator, {**winner.spec.fixed, **winner.best_params}, seed)
+    model.fit(fitted_preprocessor.transform(x), y)
+    return Pipeline([("preprocess", fitted_preprocessor), ("model", model)])
+
+
+def serialize(model: Any) -> bytes:
+    """The model file's exact bytes (joblib), hashed before they are written."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def summary(winner: SearchResult, results: list[SearchResult], folds: int) -> dict[str, Any]:
+    """Deterministic figures for metrics/train.json (fit times live in MLflow only).
+
+    A candidate's score is its best in the last round it reached, on `cv_rows` rows; `fits` is the
+    compute the search spent.
+    """
+    return {
+        "winner": winner.name,
+        "cv_score": round(winner.cv_mean, 6),
+        "cv": {r.name: round(r.cv_mean, 6) for r in results},
+        "cv_rows": {r.name: r.rows for r in results},
+        "fits": sum(len(r.table) for r in results) * folds,
+    }

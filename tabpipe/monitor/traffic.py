@@ -2,7 +2,7 @@
 
 The window holds the schema's features (typed as in training) and the class the model predicted
 for each row; with ground truth, also the labels of the rows that have one; and how many values
-fell outside the schema's limits, by column and kind (tabpipe.serve.contract).
+fell outside the schema's limits, by column and kind (tabpipe.serve.unseen).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tabpipe.model.intervals import bounds as interval_bounds
 from tabpipe.model.intervals import of as interval_of
 from tabpipe.model.predict import classes_of, predict
 from tabpipe.monitor.assess import PREDICTION
-from tabpipe.serve import contract
+from tabpipe.serve import unseen
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,9 +47,9 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
     Numbers past a feature's range reach the model as the range's end, as in the service."""
     import numpy as np
 
-    rows = contract.clipped_frame(batch[schema.feature_names], schema)
+    rows = unseen.clipped_frame(batch[schema.feature_names], schema)
     truth = batch[schema.target] if schema.target in batch.columns else None
-    flags = contract.unseen(batch[schema.feature_names].to_dict(orient="records"), schema)
+    flags = unseen.unseen(batch[schema.feature_names].to_dict(orient="records"), schema)
     if schema.regression:
         values = np.asarray(model.predict(rows), dtype="float64")
         interval = interval_of(model)
@@ -60,7 +60,7 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
         labels, proba = predict(model, rows)
         window = batch[schema.feature_names].assign(**{PREDICTION: labels.astype(str)})
         labelled = _labelled(truth, proba, classes_of(model), file)
-    return Traffic(window, labelled, sum(bool(f) for f in flags), contract.counts(flags))
+    return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
 
 
 def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:
@@ -74,11 +74,12 @@ def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, 
         classes = list(schema.classes)
         labelled = _labelled(truth, logged_probabilities(logged, classes), classes, file)
     flags = logged_unseen(logged)
-    return Traffic(window, labelled, sum(bool(f) for f in flags), contract.counts(flags))
+    return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
 
 
 def logged_unseen(logged: pd.DataFrame) -> list[dict[str, str]]:
-    """Each logged row's flagged values ({column: kind}); predlog.read gives `{}` for rows logged before flagging."""
+    """Each logged row's flagged values ({column: kind}); prediction_log.read gives `{}` for rows logged
+    before flagging."""
     return [json.loads(text) if isinstance(text, str) and text else {} for text in logged["unseen"]]
 
 

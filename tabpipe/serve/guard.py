@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tabpipe.serve import logs
+from tabpipe.serve import service_log
 
 Scope = dict[str, Any]
 
@@ -65,10 +65,10 @@ class RequestGuard:
 
     async def _refuse(self, scope: Scope, send: Any, status: int, message: str) -> None:
         self.rejected.labels(status=str(status)).inc()
-        logs.refused(status, scope["path"], scope.get("method", "-"), message)
+        service_log.refused(status, scope["path"], scope.get("method", "-"), message)
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if (request_id := logs.request_id()) is not None:  # as BentoML's own answers carry it
+        if (request_id := service_log.request_id()) is not None:  # as BentoML's own answers carry it
             headers.append((b"x-bentoml-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -25,7 +25,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data.schema import Schema
 from tabpipe.deploy.release import smoke_rows
 from tabpipe.sandbox.servers import free_port
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 from tests.support.client import post
 from tests.support.commands import env, run, tabpipe_command
 from tests.support.paths import BIN
@@ -182,7 +182,7 @@ def test_the_container_keeps_its_log_over_a_restart_stops_on_sigterm_and_refuses
             podman("stop", "--time", "10", name)
 
         where = Path(podman("volume", "inspect", "--format", "{{.Mountpoint}}", volume).stdout.strip())
-        logged = predlog.read(where / "predictions.db")  # committed before each stop (the workers wait for it)
+        logged = prediction_log.read(where / "predictions.db")  # committed before each stop (the workers wait for it)
         assert len(logged) == 3  # two rows before the restart, one after; the refused request logged nothing
     finally:
         podman("volume", "rm", "--force", volume, check=False)

@@ -20,7 +20,7 @@ import urllib.parse
 import psutil
 import pytest
 
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 from tests.support.servers import Served
 
 pytestmark = pytest.mark.integration
@@ -77,11 +77,11 @@ def hammer(url: str, rows: list[dict], seconds: float, threads: int = 32) -> dic
 
 def load(site: Served, seconds: float) -> dict[str, int]:
     """Hammer the service; every request is answered and every answered row is in the log."""
-    before_rows = predlog.last_id(site.log)
+    before_rows = prediction_log.last_id(site.log)
     counts = hammer(site.url, site.rows, seconds)
     assert counts["errors"] == 0 and counts["ok"] > 0, counts
-    predlog.wait(site.log, counts["rows"], after_id=before_rows)
-    assert predlog.last_id(site.log) - before_rows == counts["rows"]
+    prediction_log.wait(site.log, counts["rows"], after_id=before_rows)
+    assert prediction_log.last_id(site.log) - before_rows == counts["rows"]
     return counts
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tabpipe.monitor import assess
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 from tests.support.client import get, post
 from tests.support.commands import env, needs, tabpipe_command
 from tests.support.paths import ROOT
@@ -35,7 +35,7 @@ def site(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def started(site: dict) -> contextlib.AbstractContextManager[str]:
-    return serving(site["repo"], site["home"], **{predlog.ENV: str(site["log"])})
+    return serving(site["repo"], site["home"], **{prediction_log.ENV: str(site["log"])})
 
 
 def rows_of(frame: pd.DataFrame, schema: list[str]) -> list[dict]:
@@ -81,8 +81,8 @@ def test_every_answered_row_is_logged_once_in_order_across_a_restart(site: dict)
     with started(site) as url:  # a restarted service appends to the same log
         answers += send(url, rows[: sum(sizes[:20])], sizes[:20])
 
-    predlog.wait(site["log"], sum(sizes) + sum(sizes[:20]))
-    logged = predlog.read(site["log"])
+    prediction_log.wait(site["log"], sum(sizes) + sum(sizes[:20]))
+    logged = prediction_log.read(site["log"])
     assert len(logged) == sum(sizes) + sum(sizes[:20]) == sum(len(a["rows"]) for a in answers)
     by_request = {rid: part for rid, part in logged.groupby("request_id")}
     assert set(by_request) == {a["request_id"] for a in answers}
@@ -106,7 +106,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     # the predicted classes: the first 112 training rows' differ from theirs by 0.107, over the 0.1 bound).
     every_row = pd.concat([train, pd.read_parquet(repo / "data/prepared/test.parquet")], ignore_index=True)
     with started(site) as url, webhook_receiver() as hook:
-        mark = predlog.last_id(log)
+        mark = prediction_log.last_id(log)
         answers = send(url, rows_of(every_row, names), [10] * 15)
         labels = pd.DataFrame(
             [
@@ -116,7 +116,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
             ]
         )
         labels.to_csv(tmp_path / "labels.csv", index=False)
-        predlog.wait(log, len(labels), after_id=mark)
+        prediction_log.wait(log, len(labels), after_id=mark)
         like = monitor(
             repo,
             *("--log", str(log), "--after-id", str(mark), "--labels", str(tmp_path / "labels.csv")),
@@ -128,10 +128,10 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
         labelled_prom = (repo / "reports/monitor/drift.prom").read_text()
         assert healthy["rows"] == len(every_row) and healthy["retrain"] == 0 and healthy["labelled"]["accuracy"] >= 0.9
 
-        mark = predlog.last_id(log)
+        mark = prediction_log.last_id(log)
         small_petals = train[train["petal_length"] < 2.0]  # traffic from one corner of the data only
         send(url, rows_of(small_petals, names), [len(small_petals)])
-        predlog.wait(log, len(small_petals), after_id=mark)
+        prediction_log.wait(log, len(small_petals), after_id=mark)
         shifted = monitor(repo, "--log", str(log), "--after-id", str(mark), TABPIPE_WEBHOOK_URL=hook.url)
         post(url, {"rows": []})  # one refused request, so the rejection counter is exported too
         scrape = get(url, "/metrics")[1]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 from tests.support.client import get, post
 from tests.support.commands import dvc, env, needs, tabpipe_command
 from tests.support.params import ONE_CORE, STRONG
@@ -63,7 +63,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def answering(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     log = tmp_path_factory.mktemp("unseen-log") / "predictions.db"
-    with serving(*built, **{predlog.ENV: str(log)}) as url:
+    with serving(*built, **{prediction_log.ENV: str(log)}) as url:
         yield {"url": url, "log": log}
 
 
@@ -109,8 +109,8 @@ def test_unseen_values_are_answered_counted_and_flagged(answering: dict) -> None
         ("malic_acid", "missing"): 1.0,
     }
 
-    predlog.wait(answering["log"], 3)
-    logged = predlog.read(answering["log"])
+    prediction_log.wait(answering["log"], 3)
+    logged = prediction_log.read(answering["log"])
     mine = logged[logged["request_id"] == answer["request_id"]].sort_values("row")
     assert [json.loads(flags) for flags in mine["unseen"]] == [
         {},
@@ -122,9 +122,9 @@ def test_unseen_values_are_answered_counted_and_flagged(answering: dict) -> None
 
 @needs("promtool", debian="prometheus")
 def test_promtool_accepts_the_scrape_with_unseen_counts(answering: dict) -> None:
-    mark = predlog.last_id(answering["log"])
+    mark = prediction_log.last_id(answering["log"])
     assert post(answering["url"], {"rows": [UNSEEN]})[0] == 200
-    predlog.wait(answering["log"], 1, after_id=mark)  # logged before the next test takes its mark
+    prediction_log.wait(answering["log"], 1, after_id=mark)  # logged before the next test takes its mark
     _, text = get(answering["url"], "/metrics")
     assert "tabpipe_unseen_values_total" in text
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
@@ -149,12 +149,12 @@ def test_declared_limits_and_types_are_refused_under_answer(answering: dict) -> 
 
 def test_the_monitor_reports_unseen_values_by_column_and_kind(built: tuple[Path, Path], answering: dict) -> None:
     repo, _ = built
-    mark = predlog.last_id(answering["log"])
+    mark = prediction_log.last_id(answering["log"])
     below_any_seen = {**KNOWN, "proline": 100.0}  # training's least was 278, but proline's limits are declared
     rows = [*({**KNOWN, "alcohol": 11.1 + i * 0.1} for i in range(35)), UNSEEN, below_any_seen]
     status, answer = post(answering["url"], {"rows": rows})
     assert status == 200, answer
-    predlog.wait(answering["log"], len(rows), after_id=mark)
+    prediction_log.wait(answering["log"], len(rows), after_id=mark)
     out = repo / "reports" / "monitor-unseen"
     args = ["monitor", "--log", str(answering["log"]), "--after-id", str(mark), "--out", str(out)]
     result = subprocess.run(
@@ -181,7 +181,7 @@ def test_under_refuse_the_same_values_get_400_naming_the_field(built: tuple[Path
     set_params(repo, **{"serve.unseen": "refuse"})
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))  # only package reruns: the policy is serving's
     assert json.loads((repo / "models/serving.json").read_text())["serve"]["unseen"] == "refuse"
-    with serving(repo, home, **{predlog.ENV: str(tmp_path / "log.db")}) as url:
+    with serving(repo, home, **{prediction_log.ENV: str(tmp_path / "log.db")}) as url:
         status, answer = post(url, {"rows": [KNOWN]})
         assert status == 200, answer
         for row, field, kind in (
@@ -193,5 +193,5 @@ def test_under_refuse_the_same_values_get_400_naming_the_field(built: tuple[Path
             assert status == 400, answer
             assert [(p["loc"][-1], p["type"]) for p in answer["detail"]] == [(field, kind)]
         assert unseen_counts(url) == {}
-    predlog.wait(tmp_path / "log.db", 1)
-    assert predlog.read(tmp_path / "log.db")["unseen"].tolist() == ["{}"]
+    prediction_log.wait(tmp_path / "log.db", 1)
+    assert prediction_log.read(tmp_path / "log.db")["unseen"].tolist() == ["{}"]

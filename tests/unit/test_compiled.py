@@ -17,7 +17,7 @@ from tabpipe.core.settings import Data, Featurize, Gate
 from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
-from tabpipe.model import compiled, conversion, estimators, features, runtime, search
+from tabpipe.model import compiled, conversion, estimators, features, runtime, training
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -169,7 +169,7 @@ def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
 def test_lightgbm_is_byte_deterministic_for_a_seed(adult: tuple) -> None:
     train, _, schema = adult
     first, second = lightgbm_on(train, schema), lightgbm_on(train, schema)
-    assert search.serialize(first) == search.serialize(second)
+    assert training.serialize(first) == training.serialize(second)
     assert conversion.compile_pipeline(first, schema) == conversion.compile_pipeline(second, schema)
 
 

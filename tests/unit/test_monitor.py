@@ -132,7 +132,7 @@ def test_labels_join_on_request_and_row_and_refuse_duplicates() -> None:
 
 
 def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_batch(adult: dict, tmp_path) -> None:
-    from tabpipe.serve import predlog
+    from tabpipe.serve import prediction_log
 
     schema, rows = adult["schema"], adult["traffic"][:40]
     records = rows[schema.feature_names].astype(object).where(rows[schema.feature_names].notna(), None)
@@ -140,14 +140,14 @@ def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_ba
     flags = [{}] * 40
     flags[3] = {"age": "above_range", "workclass": "unseen_category"}
     flags[7] = {"age": "above_range"}
-    log = predlog.PredictionLog(tmp_path / "log.db")
+    log = prediction_log.PredictionLog(tmp_path / "log.db")
     log.append(
-        predlog.new(
+        prediction_log.new(
             records.to_dict(orient="records"), labels, proba, list(schema.classes), {"name": "m", "version": "v"}, flags
         )
     )
     log.close()
-    logged = traffic.from_log(predlog.read(tmp_path / "log.db"), schema, None, "labels.csv")
+    logged = traffic.from_log(prediction_log.read(tmp_path / "log.db"), schema, None, "labels.csv")
     assert logged.unseen_rows == 2
     assert logged.unseen == {"age": {"above_range": 2}, "workclass": {"unseen_category": 1}}
 

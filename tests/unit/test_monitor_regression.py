@@ -8,7 +8,7 @@ from tabpipe.core import settings
 from tabpipe.data import datasets
 from tabpipe.model import evaluation, features, intervals
 from tabpipe.monitor import assess, traffic
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -89,13 +89,15 @@ def test_the_log_keeps_values_and_intervals_and_labels_join_on_them(california: 
     batch = california["traffic"][:300]
     values = np.asarray(model.predict(batch[schema.feature_names]))
     lower, upper = intervals.bounds(values, intervals.of(model))
-    log = predlog.PredictionLog(tmp_path / "log.db")
+    log = prediction_log.PredictionLog(tmp_path / "log.db")
     records = batch[schema.feature_names].to_dict(orient="records")
     request_id = log.append(
-        predlog.new(records, values, np.column_stack([lower, upper]), ["lower", "upper"], {"name": "m", "version": "1"})
+        prediction_log.new(
+            records, values, np.column_stack([lower, upper]), ["lower", "upper"], {"name": "m", "version": "1"}
+        )
     )
     log.close()
-    logged = predlog.read(tmp_path / "log.db")
+    logged = prediction_log.read(tmp_path / "log.db")
     labels = pd.DataFrame({"request_id": request_id, "row": range(300), schema.target: batch[schema.target]})
     window = traffic.from_log(logged, schema, labels, "truth.csv")
     np.testing.assert_allclose(window.window[assess.PREDICTION].to_numpy(), values)

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Featurize, Search, Train
-from tabpipe.model import features, search
+from tabpipe.model import features, search, training
+from tabpipe.model.progress import Progress, Step
 from tests.support.data import TOY, toy_frame
 from tests.support.params import params_section
 
@@ -54,7 +55,7 @@ def test_best_takes_the_top_score_and_breaks_ties_by_order() -> None:
 def test_refit_gives_a_pipeline_that_learned_the_rule() -> None:
     x, y, pre = data()
     winner = search.best(run_all())
-    model = search.refit(winner, pre, x, y, seed=0)
+    model = training.refit(winner, pre, x, y, seed=0)
     assert [name for name, _ in model.steps] == ["preprocess", "model"]
     assert model.steps[0][1] is pre
     assert (model.predict(x) == y).mean() > 0.9
@@ -133,7 +134,7 @@ def test_halving_keeps_the_best_third_and_gives_them_every_row() -> None:
     winner = search.best(results)
     assert winner.rows == 900 and winner.cv_mean == max(row["mean_score"] for _, row in last)
     assert {name for name, _ in last} >= {winner.name}
-    assert search.summary(winner, results, folds=3)["fits"] == (6 + 2) * 3
+    assert training.summary(winner, results, folds=3)["fits"] == (6 + 2) * 3
     assert [(r.best_params, r.cv_mean) for r in results] == [
         (r.best_params, r.cv_mean) for r in run_all(candidates=candidates, rows=900, search=HALVING)
     ]
@@ -145,7 +146,7 @@ def test_max_rows_caps_the_rows_every_round_searches_on_but_not_the_refit() -> N
     assert search.best(results).rows == 450
     x, y, pre = data(900)
     (forest,) = [r for r in results if r.name == "forest"]
-    tree = search.refit(forest, pre, x, y, 0)[-1].estimators_[0].tree_
+    tree = training.refit(forest, pre, x, y, 0)[-1].estimators_[0].tree_
     assert tree.weighted_n_node_samples[0] == 900  # its bootstrap draws from every training row
 
 
@@ -179,10 +180,10 @@ def test_each_configuration_is_reported_as_it_finishes() -> None:
         "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 5}, "grid": {"max_depth": [1, 2, 3, 4]}}
     }
     settings = train_settings(candidates, search=HALVING)
-    steps: list[search.Step] = []
+    steps: list[Step] = []
 
-    class Recorder(search.Progress):
-        def __call__(self, step: search.Step) -> None:
+    class Recorder(Progress):
+        def __call__(self, step: Step) -> None:
             steps.append(step)
 
     import logging
@@ -197,11 +198,11 @@ def test_progress_lines_say_what_is_done_and_what_is_left(caplog: pytest.LogCapt
     import logging
 
     log = logging.getLogger("test-progress")
-    progress = search.Progress(configurations=4, folds=5, log=log)
+    progress = Progress(configurations=4, folds=5, log=log)
     with caplog.at_level(logging.INFO, logger="test-progress"):
         progress.start(1, 2, 4, 1200, 3600)
         for index in (1, 2):
-            progress(search.Step("forest", index, 4, {"max_depth": index}, 0.9, 0.01, 0.5))
+            progress(Step("forest", index, 4, {"max_depth": index}, 0.9, 0.01, 0.5))
     lines = [record.getMessage() for record in caplog.records]
     assert lines[0] == "round 1/2: 4 configuration(s) x 5 folds = 20 fits, on 1200 of 3600 training rows"
     assert lines[1].startswith("forest 1/4 (max_depth=1): CV 0.9000 +/- 0.0100 in 0.5 s | 1/4 done,")
@@ -239,7 +240,7 @@ def test_the_heartbeat_names_the_work_while_no_configuration_finishes(caplog: py
     import time
 
     log = logging.getLogger("test-heartbeat")
-    progress = search.Progress(configurations=1, folds=5, log=log)
+    progress = Progress(configurations=1, folds=5, log=log)
     with caplog.at_level(logging.INFO, logger="test-heartbeat"), progress.heartbeat(every=0.05):
         progress.start(1, 1, 1, 100, 100)
         time.sleep(0.5)

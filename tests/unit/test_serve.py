@@ -148,36 +148,36 @@ def test_a_client_error_names_at_most_five_fields_and_a_server_error_is_not_one(
 
     from bentoml.exceptions import BadInput, ServiceUnavailable
 
-    from tabpipe.serve import logs
+    from tabpipe.serve import service_log
 
     model = row_validator(builtin("iris"), "answer")
     with pytest.raises(ValidationError) as caught:
         model.validate_python({f"extra_{i}": i for i in range(8)})
-    named = logs.fields(caught.value)
+    named = service_log.fields(caught.value)
     assert len(named) == 6 and named[-1] == f"and {caught.value.error_count() - 5} more"
-    assert logs.client_status(caught.value) == 400 and logs.client_status(BadInput("no")) == 400
-    assert logs.client_status(ServiceUnavailable("model not loaded")) is None
-    assert logs.client_status(RuntimeError("boom")) is None
+    assert service_log.client_status(caught.value) == 400 and service_log.client_status(BadInput("no")) == 400
+    assert service_log.client_status(ServiceUnavailable("model not loaded")) is None
+    assert service_log.client_status(RuntimeError("boom")) is None
 
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/predict", "POST"), None)
     record.exc_info = (ValidationError, caught.value, None)
-    assert logs.ClientErrors().filter(record) and record.levelname == "WARNING" and record.exc_info is None
-    line = json.loads(logs.JsonFormatter().format(record))
+    assert service_log.ClientErrors().filter(record) and record.levelname == "WARNING" and record.exc_info is None
+    line = json.loads(service_log.JsonFormatter().format(record))
     assert line["level"] == "WARNING" and line["status"] == 400 and line["fields"] == named
     assert line["message"].startswith("client error 400 on POST /predict (request -): ")
 
     server = logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/predict", "POST"), None)
     server.exc_info = (ServiceUnavailable, ServiceUnavailable("model not loaded"), None)
-    assert logs.ClientErrors().filter(server) and server.levelname == "ERROR" and server.exc_info is not None
+    assert service_log.ClientErrors().filter(server) and server.levelname == "ERROR" and server.exc_info is not None
 
 
 def test_the_log_format_comes_from_params_unless_the_environment_says_otherwise() -> None:
-    from tabpipe.serve import logs
+    from tabpipe.serve import service_log
 
-    assert logs.choose("text", {}) == "text"
-    assert logs.choose("text", {logs.ENV: "json"}) == "json"
+    assert service_log.choose("text", {}) == "text"
+    assert service_log.choose("text", {service_log.ENV: "json"}) == "json"
     with pytest.raises(ValueError, match="TABPIPE_LOG_FORMAT='yaml': expected text or json"):
-        logs.choose("text", {logs.ENV: "yaml"})
+        service_log.choose("text", {service_log.ENV: "yaml"})
 
 
 VALUES = st.floats(-10, 10) | st.sampled_from([-1.0, 0.0, 1.0, 2.5, math.nan, math.inf, -math.inf])

@@ -18,7 +18,7 @@ from tabpipe.core.settings import ColumnLimits, Featurize
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
 from tabpipe.model import compiled, conversion, estimators, features
-from tabpipe.serve import contract, request
+from tabpipe.serve import request, unseen
 from tests.support.client import row_validator
 from tests.support.params import params_section
 
@@ -103,7 +103,7 @@ def test_under_answer_each_unseen_value_is_accepted_and_named(change: dict, kind
     row = row_validator(SCHEMA, "answer").validate_python({**GOOD, **change})
     records = request.records([row], SCHEMA)
     (column,) = change
-    assert contract.unseen(records, SCHEMA) == [{column: kind}]
+    assert unseen.unseen(records, SCHEMA) == [{column: kind}]
 
 
 @pytest.mark.parametrize(("change", "error"), [(change, error) for change, _, error in UNSEEN_CASES])
@@ -136,7 +136,7 @@ def test_types_stay_strict_under_either_policy(policy: str, change: dict, error:
 def test_a_left_out_column_is_answered_as_missing_under_answer_and_refused_under_refuse() -> None:
     partial = {"acid": 2.0, "cellar": "north"}
     row = row_validator(SCHEMA, "answer").validate_python(partial)
-    assert contract.unseen(request.records([row], SCHEMA), SCHEMA) == [{"alcohol": "missing"}]
+    assert unseen.unseen(request.records([row], SCHEMA), SCHEMA) == [{"alcohol": "missing"}]
     with pytest.raises(ValidationError, match="alcohol"):
         row_validator(SCHEMA, "refuse").validate_python(partial)
 
@@ -161,32 +161,32 @@ def test_declared_limits_bind_under_answer() -> None:
         with pytest.raises(ValidationError) as caught:
             iris.validate_python({**good, **change})
         assert [(e["loc"][-1], e["type"]) for e in caught.value.errors()] == [(next(iter(change)), error)]
-    assert contract.unseen([good], builtin("iris")) == [{}]
+    assert unseen.unseen([good], builtin("iris")) == [{}]
 
 
 def test_the_service_checks_only_observed_limits_a_batch_checks_all() -> None:
     """The request model already refused what breaks a declared limit; a monitored batch file was never checked."""
     wide = {"sepal_length": 50.0, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": None}
-    assert contract.unseen([wide], builtin("iris")) == [{"sepal_length": "above_range", "petal_width": "missing"}]
-    assert contract.unseen([wide], builtin("iris"), observed_only=True) == [{}]
-    assert contract.unseen([{**GOOD, "alcohol": 99.0}], SCHEMA, observed_only=True) == [{"alcohol": "above_range"}]
+    assert unseen.unseen([wide], builtin("iris")) == [{"sepal_length": "above_range", "petal_width": "missing"}]
+    assert unseen.unseen([wide], builtin("iris"), observed_only=True) == [{}]
+    assert unseen.unseen([{**GOOD, "alcohol": 99.0}], SCHEMA, observed_only=True) == [{"alcohol": "above_range"}]
 
 
 def test_a_missing_value_in_a_column_that_had_some_is_not_unseen() -> None:
     frame = wine_like()
     frame.loc[:5, "acid"] = np.nan
     schema = infer(frame, name="wine", target="grade")
-    assert contract.unseen([{**GOOD, "acid": None}, {**GOOD, "acid": math.nan}], schema) == [{}, {}]
+    assert unseen.unseen([{**GOOD, "acid": None}, {**GOOD, "acid": math.nan}], schema) == [{}, {}]
 
 
 def test_clipped_brings_numbers_back_to_the_range_and_shares_other_rows() -> None:
     records = [dict(GOOD), {**GOOD, "alcohol": 1e308, "acid": -5.0, "cellar": "west"}]
-    flags = contract.unseen(records, SCHEMA)
-    out = contract.clipped(records, flags, SCHEMA)
+    flags = unseen.unseen(records, SCHEMA)
+    out = unseen.clipped(records, flags, SCHEMA)
     assert out[0] is records[0]
     assert out[1] == {**GOOD, "alcohol": 14.83, "acid": SCHEMA.feature("acid").minimum, "cellar": "west"}
     assert records[1]["alcohol"] == 1e308  # what the log keeps is what was sent
-    assert contract.counts(flags + flags) == {
+    assert unseen.counts(flags + flags) == {
         "acid": {"below_range": 2},
         "alcohol": {"above_range": 2},
         "cellar": {"unseen_category": 2},
@@ -233,8 +233,8 @@ def regressors() -> dict[str, tuple[Any, compiled.Compiled]]:
 
 def valued(regressors: dict, records: list[dict[str, Any]]) -> None:
     """Both runtimes of every regressor answer each row (as the service calls them) with a finite value."""
-    flags = contract.unseen(records, PRICE_SCHEMA)
-    rows = contract.clipped(records, flags, PRICE_SCHEMA)
+    flags = unseen.unseen(records, PRICE_SCHEMA)
+    rows = unseen.clipped(records, flags, PRICE_SCHEMA)
     for family, runtimes in regressors.items():
         for model in runtimes:
             values = request.predict_values(model, rows, PRICE_SCHEMA)
@@ -246,8 +246,8 @@ def answered(models: dict, records: list[dict[str, Any]]) -> None:
 
     How closely the two agree is the compile stage's and the gate's business (test_compiled.py).
     """
-    flags = contract.unseen(records, SCHEMA)
-    rows = contract.clipped(records, flags, SCHEMA)
+    flags = unseen.unseen(records, SCHEMA)
+    rows = unseen.clipped(records, flags, SCHEMA)
     for family, runtimes in models.items():
         for model in runtimes:
             labels, proba = request.predict(model, rows, SCHEMA)
@@ -284,7 +284,7 @@ def test_any_row_the_answer_policy_accepts_gets_an_answer_from_both_runtimes(
 
 def test_model_rows_brings_a_number_past_the_range_to_its_end_and_leaves_the_rows_as_sent() -> None:
     sent = request.records([{**GOOD, "alcohol": ALCOHOL.maximum + 5}, GOOD], SCHEMA)
-    rows, flags = contract.model_rows(sent, SCHEMA)
+    rows, flags = unseen.model_rows(sent, SCHEMA)
     assert flags == [{"alcohol": "above_range"}, {}]
     assert rows[0]["alcohol"] == ALCOHOL.maximum and rows[1] is sent[1]
     assert sent[0]["alcohol"] == ALCOHOL.maximum + 5  # the log keeps what was sent

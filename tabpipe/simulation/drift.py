@@ -128,7 +128,7 @@ def simulate(
     root: Path, scenario: str, workdir: Path, overrides: dict[str, Any], limit: int | None = None
 ) -> list[dict[str, Any]]:
     from tabpipe.sandbox import project, servers
-    from tabpipe.serve import predlog
+    from tabpipe.serve import prediction_log
 
     environ = project.environment(workdir, BIN, TABPIPE_PREDICTION_LOG=str(workdir / "predictions.db"))
     repo = project.copy_project(root, workdir / "repo", environ)
@@ -151,9 +151,9 @@ def simulate(
         say(f"batch {name}: serving the champion and replaying {len(batch):,} rows")
         serving = json.loads((repo / "models/serving.json").read_text())
         with servers.bentoml_serve(repo, BIN, environ) as url:
-            mark = predlog.last_id(log)
+            mark = prediction_log.last_id(log)
             labels = replay(url, batch, features, target)
-            predlog.wait(log, len(labels), after_id=mark)  # the service's writer commits just after answering
+            prediction_log.wait(log, len(labels), after_id=mark)  # the service's writer commits just after answering
         labels.to_csv(workdir / "labels.csv", index=False)
         say(f"batch {name}: monitoring")
         found = monitor(repo, environ, mark, workdir / "labels.csv")

@@ -2,11 +2,11 @@
 
 A worker writing to SQLite itself paid a transaction per request, and waited on the database lock
 held by the other worker (bench/results/HISTORY.md, Serving). Here the worker encodes the request as the log
-keeps it (predlog.answer: a few JSON arrays) and writes that frame to a pipe before the answer goes
+keeps it (prediction_log.answer: a few JSON arrays) and writes that frame to a pipe before the answer goes
 out; its own writer process reads whatever has arrived and commits it in one transaction. The
 writer keeps up within milliseconds and batches under load.
 
-What a kill -9 can lose (docs/monitoring.md, tested in tests/integration/test_logpipe.py):
+What a kill -9 can lose (docs/monitoring.md, tested in tests/integration/test_prediction_log_writer.py):
 - the worker: nothing it answered. Its frames are in the pipe; the writer reads to the end, commits
   and exits.
 - the writer (or the whole container): the frames it had not committed, at most the pipe
@@ -15,7 +15,7 @@ What a kill -9 can lose (docs/monitoring.md, tested in tests/integration/test_lo
 
 A full pipe makes the worker wait (a slow disk slows answers rather than growing memory).
 
-    python -m tabpipe.serve.logpipe LOG.db   # the writer: frames on stdin, "ready" on stdout
+    python -m tabpipe.serve.prediction_log_writer LOG.db   # the writer: frames on stdin, "ready" on stdout
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,7 +51,7 @@ PARTS = struct.Struct("<4I")  # the sizes of a frame's head, features, labels an
 READY = b"ready\n"
 
 
-def frame(answer: predlog.Answer) -> bytes:
+def frame(answer: prediction_log.Answer) -> bytes:
     """One answered request as the writer reads it: its length, the lengths of its parts, then the parts.
     The JSON arrays go as the worker encoded them, so the writer parses only the small head."""
     rows, logged_at, request_id, model, version, names, features, labels, outputs, unseen = answer
@@ -61,7 +61,7 @@ def frame(answer: predlog.Answer) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def unframe(buffer: bytearray) -> list[predlog.Answer]:
+def unframe(buffer: bytearray) -> list[prediction_log.Answer]:
     """The complete frames at the front of `buffer`, removed from it; a partial one stays for the next read."""
     answers, start = [], 0
     while len(buffer) - start >= HEADER.size:
@@ -72,7 +72,7 @@ def unframe(buffer: bytearray) -> list[predlog.Answer]:
         body = bytes(buffer[start + HEADER.size : end])
         cuts = list(itertools.accumulate(PARTS.unpack_from(body), initial=PARTS.size))
         head, features, labels, outputs = (body[a:b] for a, b in itertools.pairwise(cuts))
-        answers.append(predlog.Answer(*orjson.loads(head), features, labels, outputs, body[cuts[-1] :]))
+        answers.append(prediction_log.Answer(*orjson.loads(head), features, labels, outputs, body[cuts[-1] :]))
         start = end
     del buffer[:start]
     return answers
@@ -92,7 +92,7 @@ class LogPipe:
         package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         writer = subprocess.Popen(
-            [sys.executable, "-m", "tabpipe.serve.logpipe", str(self.path)],
+            [sys.executable, "-m", "tabpipe.serve.prediction_log_writer", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -108,7 +108,7 @@ class LogPipe:
             raise PipelineError(f"prediction log {self.path}: {problem}")
         return writer
 
-    def append(self, one: predlog.Answer) -> str:
+    def append(self, one: prediction_log.Answer) -> str:
         """Hand one answered request's rows to the writer; returns the request id they share."""
         data = frame(one)
         with self._lock:
@@ -138,7 +138,7 @@ class LogPipe:
 def serve(path: Path, source: int, said: Any) -> None:
     """The writer: open the log, say so, then commit each read's frames in one transaction until EOF."""
     try:
-        log = predlog.PredictionLog(path)
+        log = prediction_log.PredictionLog(path)
     except Exception as error:  # the worker reports it as its own startup failure
         said.write(f"{type(error).__name__}: {error}\n".encode())
         said.flush()

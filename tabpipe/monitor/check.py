@@ -5,7 +5,8 @@
     tabpipe monitor --batch new.csv                 # a file of rows instead (the model predicts them)
 
 Writes <out>/drift.json (everything), <out>/drift.html (Evidently), <out>/drift.prom (Prometheus
-textfile) and <out>/metrics.json (flat). Exit status: 0 keep serving, 3 retrain advised, 1 error.
+textfile) and <out>/metrics.json (flat). Exit status: 0 keep serving, 3 retrain advised, 1 error;
+the command (tabpipe/cli/app.py) also tells the team's webhook when retraining is advised.
 The pipeline's files (test split, predictions, importance, manifest, model) are found through dvc.yaml.
 """
 
@@ -21,8 +22,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
-from tabpipe.notify import webhook
-from tabpipe.serve import bento_model, manifest, predlog
+from tabpipe.serve import bento_model, manifest, prediction_log
 
 log = logging.getLogger("monitor")
 
@@ -41,8 +41,16 @@ class Options:
     out: Path = Path("reports/monitor")
 
 
-def run(args: Options) -> int:
-    """Assess one window and write its reports; the exit status says whether to retrain."""
+@dataclass(frozen=True)
+class Checked:
+    """One window's assessment and the served model it judged (its BentoML tag), for the command to report."""
+
+    tag: str
+    assessment: assess.Assessment
+
+
+def run(args: Options) -> Checked:
+    """Assess one window and write its reports; the assessment's exit code says whether to retrain."""
     params = settings.read(args.params)
     rules = params.section(settings.Monitor)
     layout = paths()
@@ -59,12 +67,12 @@ def run(args: Options) -> int:
         model = bento_model.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
-        log_path = args.log or predlog.location(params.section(settings.Serve).prediction_log, dict(os.environ))
+        log_path = args.log or prediction_log.location(params.section(settings.Serve).prediction_log, dict(os.environ))
         if log_path is None:
             raise PipelineError("monitor: no prediction log configured; pass --log or --batch")
         log.info("reading the prediction log %s", log_path)
         last = None if args.after_id is not None else (args.last or rules.window)
-        logged = predlog.read(log_path, after_id=args.after_id or 0, until_id=args.until_id, last=last)
+        logged = prediction_log.read(log_path, after_id=args.after_id or 0, until_id=args.until_id, last=last)
         labels = datasets.read_table(args.labels, prepared) if args.labels else None
         window = traffic.from_log(logged, prepared, labels, str(args.labels))
 
@@ -98,15 +106,10 @@ def run(args: Options) -> int:
         print(f"unseen: column '{column}': {found}", file=sys.stderr)
     for reason in result.reasons:
         print(f"retrain: {reason}", file=sys.stderr)
-    if result.retrain:
-        message = webhook.retrain_advised(
-            served.tag, result.metrics["rows"], result.reasons, result.metrics["drift_share"]
-        )
-        webhook.post(message, params.section(settings.Notify), os.environ)
     state = "retrain advised" if result.retrain else "healthy"
     print(
         f"monitor: {result.metrics['rows']} rows ({window.unseen_rows} with values outside the schema's limits),"
         f" drift share {result.metrics['drift_share']}, {state}",
         file=sys.stderr,
     )
-    return result.exit_code
+    return Checked(served.tag, result)

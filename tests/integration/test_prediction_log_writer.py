@@ -1,6 +1,6 @@
 """What a kill -9 can lose from the prediction log, against a real `bentoml serve` (one worker).
 
-The worker hands each answered request to its writer process through a pipe (tabpipe.serve.logpipe).
+The worker hands each answered request to its writer process through a pipe (tabpipe.serve.prediction_log_writer).
 Stopping the writer (SIGSTOP) holds answered requests in the pipe, so each kill below happens with a
 known set of answered, uncommitted requests."""
 
@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
-from tabpipe.serve import logpipe, predlog
+from tabpipe.serve import prediction_log, prediction_log_writer
 from tests.support.client import get, post
 from tests.support.commands import dvc, env
 from tests.support.projects import Reproduced, copy_reproduced, set_params
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def one_worker(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> Reproduced:
-    project = copy_reproduced(golden, tmp_path_factory.mktemp("logpipe"))
+    project = copy_reproduced(golden, tmp_path_factory.mktemp("prediction_log_writer"))
     set_params(project.repo, **{"serve.workers": 1})
     dvc("repro", cwd=project.repo, env=env(BENTOML_HOME=str(project.home)))  # only package reruns
     return project
@@ -36,7 +36,7 @@ def one_worker(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def served(one_worker: Reproduced, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log = tmp_path / "predictions.db"
-    with serving(one_worker.repo, one_worker.home, **{predlog.ENV: str(log)}) as url:
+    with serving(one_worker.repo, one_worker.home, **{prediction_log.ENV: str(log)}) as url:
         yield url, log
 
 
@@ -45,7 +45,7 @@ def writer_of(log: Path) -> psutil.Process:
     found = [
         p
         for p in psutil.process_iter(["cmdline"])
-        if (p.info["cmdline"] or [])[-2:] == ["tabpipe.serve.logpipe", str(log)]
+        if (p.info["cmdline"] or [])[-2:] == ["tabpipe.serve.prediction_log_writer", str(log)]
     ]
     assert len(found) == 1, found
     return found[0]
@@ -70,7 +70,7 @@ def answer_one(url: str) -> dict:
 
 
 def logged_ids(log: Path) -> list[str]:
-    return predlog.read(log)["request_id"].tolist()
+    return prediction_log.read(log)["request_id"].tolist()
 
 
 def test_a_killed_worker_loses_no_answered_request(served: tuple[str, Path]) -> None:
@@ -88,7 +88,7 @@ def test_a_killed_worker_loses_no_answered_request(served: tuple[str, Path]) -> 
 def test_a_killed_writer_loses_at_most_the_pipe_and_is_replaced(served: tuple[str, Path], one_worker) -> None:
     url, log = served
     first = answer_one(url)["request_id"]
-    predlog.wait(log, 1)
+    prediction_log.wait(log, 1)
     writer = writer_of(log)
     writer.suspend()
     answered: list[dict] = []
@@ -114,7 +114,7 @@ def test_a_killed_writer_loses_at_most_the_pipe_and_is_replaced(served: tuple[st
     enough.set()
     client.join(timeout=60)
     assert not client.is_alive()
-    predlog.wait(log, 1 + len(answered) - count)  # the first request, then every one from the waiting one on
+    prediction_log.wait(log, 1 + len(answered) - count)  # the first request, then every one from the waiting one on
 
     logged = set(logged_ids(log))
     lost = [a for a in answered if a["request_id"] not in logged]
@@ -122,8 +122,8 @@ def test_a_killed_writer_loses_at_most_the_pipe_and_is_replaced(served: tuple[st
     sizes = [len(frame_of(a)) for a in lost]
     # No more than the pipe was lost, and the pipe was full: its pages hold whole frames, each page
     # with less than one frame's room left over.
-    pages = logpipe.PIPE_BYTES // os.sysconf("SC_PAGE_SIZE")
-    assert logpipe.PIPE_BYTES - pages * max(sizes) < sum(sizes) <= logpipe.PIPE_BYTES
+    pages = prediction_log_writer.PIPE_BYTES // os.sysconf("SC_PAGE_SIZE")
+    assert prediction_log_writer.PIPE_BYTES - pages * max(sizes) < sum(sizes) <= prediction_log_writer.PIPE_BYTES
     assert writer_of(log).pid != writer.pid
     restarts = [line for line in get(url, "/metrics")[1].splitlines() if line.startswith("tabpipe_prediction_log_wr")]
     assert restarts == ["tabpipe_prediction_log_writer_restarts_total 1.0"]
@@ -137,13 +137,17 @@ def frame_of(answer: dict) -> bytes:
     names = list(prediction["probabilities"])
     outputs = np.array([[prediction["probabilities"][n] for n in names]])
     label = np.array([prediction["label"]])
-    return logpipe.frame(predlog.answer(answer["request_id"], [ROW], label, outputs, names, answer["model"], [{}]))
+    return prediction_log_writer.frame(
+        prediction_log.answer(answer["request_id"], [ROW], label, outputs, names, answer["model"], [{}])
+    )
 
 
 def test_an_unwritable_log_leaves_the_service_up_and_not_ready(one_worker: Reproduced, tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the log's folder should be")
-    with serving(one_worker.repo, one_worker.home, ready="/livez", **{predlog.ENV: str(blocked / "p.db")}) as url:
+    with serving(
+        one_worker.repo, one_worker.home, ready="/livez", **{prediction_log.ENV: str(blocked / "p.db")}
+    ) as url:
         status, body = get_status(url, "/health")
         assert status == 503 and json.loads(body)["ready"] is False
     said = (one_worker.repo / "serve.log").read_text()

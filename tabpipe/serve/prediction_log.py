@@ -86,7 +86,7 @@ def answer(
 ) -> Answer:
     """One request's rows as the log keeps them: `outputs` has a column per name (the classes'
     probabilities, or an interval's lower and upper end); `flags` each row's values outside the
-    schema's limits ({column: kind}, see tabpipe.serve.contract)."""
+    schema's limits ({column: kind}, see tabpipe.serve.unseen)."""
     return Answer(
         len(records),
         time.time(),
@@ -134,7 +134,7 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
 
 
 class PredictionLog:
-    """An append-only writer. The service's is the writer process behind tabpipe.serve.logpipe."""
+    """An append-only writer. The service's is the writer process behind tabpipe.serve.prediction_log_writer."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -214,7 +214,7 @@ def last_id(path: Path) -> int:
 
 def wait(path: Path, rows: int, after_id: int = 0, timeout: float = 30.0) -> None:
     """Return once `rows` rows past `after_id` are logged. The service's writer commits a moment after
-    the answers go out (tabpipe.serve.logpipe), so a reader that has just been answered waits here."""
+    the answers go out (tabpipe.serve.prediction_log_writer), so a reader that has just been answered waits here."""
     deadline = time.monotonic() + timeout
     while (logged := last_id(path) - after_id) < rows:
         if time.monotonic() > deadline:

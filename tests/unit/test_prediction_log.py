@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.serve import predlog
+from tabpipe.serve import prediction_log
 
 CLASSES = ["no", "yes"]
 MODEL = {"name": "tabpipe-toy", "version": "abc"}
@@ -25,9 +25,9 @@ def request(size: int, seed: int) -> tuple[list[dict], np.ndarray, np.ndarray]:
 
 
 def write_many(path: Path, start: int, count: int) -> None:
-    log = predlog.PredictionLog(path)
+    log = prediction_log.PredictionLog(path)
     for i in range(start, start + count):
-        log.append(predlog.new(*request(1 + i % 7, i), CLASSES, MODEL))
+        log.append(prediction_log.new(*request(1 + i % 7, i), CLASSES, MODEL))
     log.close()
 
 
@@ -40,26 +40,26 @@ def assert_whole_requests(frame) -> None:
 
 def test_rows_round_trip_with_features_labels_and_probabilities(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = predlog.PredictionLog(path)
+    log = prediction_log.PredictionLog(path)
     records, labels, proba = request(5, 0)
-    request_id = log.append(predlog.new(records, labels, proba, CLASSES, MODEL))
-    frame = predlog.read(path)
+    request_id = log.append(prediction_log.new(records, labels, proba, CLASSES, MODEL))
+    frame = prediction_log.read(path)
     assert frame["request_id"].unique().tolist() == [request_id]
     assert frame[["x", "c"]].to_dict(orient="records") == [{"x": r["x"], "c": r["c"]} for r in records]
     assert frame["z"].isna().all()
     assert frame["label"].tolist() == labels.tolist()
     np.testing.assert_array_equal(frame[["proba_no", "proba_yes"]].to_numpy(), proba)
-    assert set(frame["version"]) == {"abc"} and predlog.last_id(path) == 5
+    assert set(frame["version"]) == {"abc"} and prediction_log.last_id(path) == 5
 
 
 def test_concurrent_threads_and_processes_lose_and_interleave_nothing(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = predlog.PredictionLog(path)
+    log = prediction_log.PredictionLog(path)
     expected = 0
 
     def threads_part(first: int) -> None:
         for i in range(first, first + 40):
-            log.append(predlog.new(*request(1 + i % 7, i), CLASSES, MODEL))
+            log.append(prediction_log.new(*request(1 + i % 7, i), CLASSES, MODEL))
 
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=write_many, args=(path, 1000 * k, 40)) for k in (1, 2)]
@@ -71,7 +71,7 @@ def test_concurrent_threads_and_processes_lose_and_interleave_nothing(tmp_path: 
     assert all(p.exitcode == 0 for p in processes)
     for first in [*(1000 * k for k in (1, 2)), *(100 * k for k in range(6))]:
         expected += sum(1 + i % 7 for i in range(first, first + 40))
-    frame = predlog.read(path)
+    frame = prediction_log.read(path)
     assert len(frame) == expected and frame["request_id"].nunique() == 8 * 40
     assert_whole_requests(frame)
 
@@ -93,37 +93,39 @@ def test_workers_starting_together_all_open_a_new_log(tmp_path: Path) -> None:
         for process in processes:
             process.join()
         assert [p.exitcode for p in processes] == [0, 0, 0, 0]
-        assert len(predlog.read(path)) == 4 * (1 + 2)
+        assert len(prediction_log.read(path)) == 4 * (1 + 2)
 
 
 def test_the_log_outlives_its_writer_and_windows_read_by_id(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     write_many(path, 0, 10)
-    mark = predlog.last_id(path)
+    mark = prediction_log.last_id(path)
     write_many(path, 10, 5)  # a restarted service appends to the same file
-    after = predlog.read(path, after_id=mark)
+    after = prediction_log.read(path, after_id=mark)
     assert len(after) == sum(1 + i % 7 for i in range(10, 15)) and after["id"].min() == mark + 1
-    assert len(predlog.read(path, last=3)) == 3 and predlog.read(path, last=3)["id"].max() == predlog.last_id(path)
-    assert len(predlog.read(path, until_id=mark)) == mark
+    assert len(prediction_log.read(path, last=3)) == 3 and prediction_log.read(path, last=3)[
+        "id"
+    ].max() == prediction_log.last_id(path)
+    assert len(prediction_log.read(path, until_id=mark)) == mark
 
 
 def test_location_comes_from_the_environment_first_and_empty_turns_it_off() -> None:
-    assert predlog.location("logs/p.db", {}) == Path("logs/p.db")
-    assert predlog.location("logs/p.db", {predlog.ENV: "/x/y.db"}) == Path("/x/y.db")
-    assert predlog.location("logs/p.db", {predlog.ENV: ""}) is None
-    assert predlog.location("", {}) is None
+    assert prediction_log.location("logs/p.db", {}) == Path("logs/p.db")
+    assert prediction_log.location("logs/p.db", {prediction_log.ENV: "/x/y.db"}) == Path("/x/y.db")
+    assert prediction_log.location("logs/p.db", {prediction_log.ENV: ""}) is None
+    assert prediction_log.location("", {}) is None
 
 
 def test_a_missing_or_foreign_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="prediction log not found"):
-        predlog.read(tmp_path / "absent.db")
+        prediction_log.read(tmp_path / "absent.db")
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(PipelineError, match="not a readable prediction log"):
-        predlog.read(tmp_path / "junk.db")
+        prediction_log.read(tmp_path / "junk.db")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
     with pytest.raises(PipelineError, match="not a readable prediction log"):
-        predlog.read(other)
+        prediction_log.read(other)
 
 
 OLD_SCHEMA_SQL = """
@@ -139,34 +141,41 @@ VALUES (1.0, 'old', 0, 'tabpipe-toy', 'abc', '{"x": 1.0, "c": "a", "z": null}', 
 
 def test_unseen_values_are_flagged_per_row(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = predlog.PredictionLog(path)
+    log = prediction_log.PredictionLog(path)
     records, labels, proba = request(3, 0)
     log.append(
-        predlog.new(records, labels, proba, CLASSES, MODEL, [{}, {"x": "above_range", "c": "unseen_category"}, {}])
+        prediction_log.new(
+            records, labels, proba, CLASSES, MODEL, [{}, {"x": "above_range", "c": "unseen_category"}, {}]
+        )
     )
-    log.append(predlog.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))  # a caller that flags nothing
-    assert predlog.read(path)["unseen"].tolist() == ["{}", '{"x":"above_range","c":"unseen_category"}', "{}", "{}"]
+    log.append(prediction_log.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))  # a caller that flags nothing
+    assert prediction_log.read(path)["unseen"].tolist() == [
+        "{}",
+        '{"x":"above_range","c":"unseen_category"}',
+        "{}",
+        "{}",
+    ]
 
 
 def test_a_log_of_earlier_versions_is_read_as_is_and_new_answers_are_numbered_after_it(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as connection:
         connection.executescript(OLD_SCHEMA_SQL)  # one table row per answered row, before flags
-    before = predlog.read(path)  # the monitor reads read-only
+    before = prediction_log.read(path)  # the monitor reads read-only
     assert before["unseen"].tolist() == ["{}"] and before["request_id"].tolist() == ["old"]
     assert before[["x", "c", "label", "proba_no"]].to_dict(orient="records") == [
         {"x": 1.0, "c": "a", "label": "no", "proba_no": 0.9}
     ]
 
-    logs = [predlog.PredictionLog(path), predlog.PredictionLog(path)]  # two workers
+    logs = [prediction_log.PredictionLog(path), prediction_log.PredictionLog(path)]  # two workers
     records, labels, proba = request(2, 0)
-    logs[1].append(predlog.new(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}, {}]))
-    logs[0].append(predlog.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))
+    logs[1].append(prediction_log.new(records, labels, proba, CLASSES, MODEL, [{"x": "below_range"}, {}]))
+    logs[0].append(prediction_log.new(records[:1], labels[:1], proba[:1], CLASSES, MODEL))
     for log in logs:
         log.close()
-    after = predlog.read(path)
-    assert after["id"].tolist() == [1, 2, 3, 4] and predlog.last_id(path) == 4
+    after = prediction_log.read(path)
+    assert after["id"].tolist() == [1, 2, 3, 4] and prediction_log.last_id(path) == 4
     assert after["request_id"].iloc[0] == "old" and after["row"].tolist() == [0, 0, 1, 0]
     assert after["unseen"].tolist() == ["{}", '{"x":"below_range"}', "{}", "{}"]
-    assert predlog.read(path, after_id=1, until_id=3)["id"].tolist() == [2, 3]
-    assert predlog.read(path, last=3)["id"].tolist() == [2, 3, 4]
+    assert prediction_log.read(path, after_id=1, until_id=3)["id"].tolist() == [2, 3]
+    assert prediction_log.read(path, last=3)["id"].tolist() == [2, 3, 4]
