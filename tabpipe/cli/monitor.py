@@ -23,6 +23,7 @@ from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
 from tabpipe.notify import webhook
 from tabpipe.serve import bento_model, manifest, predlog
+from tabpipe.task import tasks
 
 log = logging.getLogger("monitor")
 
@@ -51,7 +52,7 @@ def run(args: Options) -> int:
     reference = assess.reference_frame(
         files.read_parquet(layout["data"]["prepared"] / "test.parquet"),
         files.read_parquet(layout["data"]["predictions"]),
-        prepared.regression,
+        tasks.of(prepared.task),
     )
 
     if args.batch:
