@@ -6,7 +6,6 @@ Run from the repository root after `dvc repro`:  bentoml serve
 Importing this file only builds the service; each worker loads the model when it starts.
 """
 
-import collections
 import gc
 import logging
 import os
@@ -17,12 +16,9 @@ from pydantic import Field
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
-from tabpipe.model import intervals
-from tabpipe.model.predict import classes_of
 from tabpipe.serve import (
     bento_model,
     manifest,
-    metrics,
     prediction_log,
     prediction_log_writer,
     request,
@@ -31,6 +27,7 @@ from tabpipe.serve import (
 )
 from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
+from tabpipe.task import intervals, tasks
 
 try:
     MODELS = paths()["models"]
@@ -48,19 +45,8 @@ Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
 
 log = logging.getLogger("tabpipe.service")
-REGRESSION = MANIFEST.schema.regression
-predicted = bentoml.metrics.Counter(
-    name="tabpipe_predictions", documentation="Rows predicted, by predicted class", labelnames=["label"]
-)
-served_values = (
-    bentoml.metrics.Histogram(
-        name="tabpipe_predicted_values",
-        documentation="A regressor's served values (buckets: the training target's deciles)",
-        buckets=MANIFEST.value_buckets or None,
-    )
-    if REGRESSION
-    else None
-)
+TASK = tasks.of(MANIFEST.schema.task)
+answered = TASK.series(bentoml.metrics, MANIFEST.value_buckets)  # a classifier's labels, a regressor's values
 rejected = bentoml.metrics.Counter(
     name="tabpipe_rejected_requests", documentation="Requests refused as invalid, by status", labelnames=["status"]
 )
@@ -91,7 +77,6 @@ class Tabpipe:
     def __init__(self) -> None:
         service_log.install(LOG_FORMAT)  # BentoML has configured the worker's logging by now
         self.model: Any = None
-        self.classes: list[str] = []
         self.interval: intervals.Interval | None = None
         self.log: prediction_log_writer.LogPipe | None = None
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
@@ -102,10 +87,10 @@ class Tabpipe:
                 from threadpoolctl import threadpool_limits
 
                 threadpool_limits(1)
-            self.classes = classes_of(self.model)
             self.interval = intervals.of(self.model)
-            if REGRESSION and self.interval is None:
-                raise PipelineError("the regressor carries no interval; rerun `dvc repro`")
+            lacking = TASK.unfit_to_serve(self.model)
+            if lacking:
+                raise PipelineError(lacking)
             self.log = prediction_log_writer.LogPipe(LOG_PATH, self._writer_lost) if LOG_PATH else None
         except Exception as error:  # a corrupt model or unwritable log: up and not ready, not crash-looping
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
@@ -138,38 +123,26 @@ class Tabpipe:
         for row in flags:
             for column, kind in row.items():
                 unseen_values.labels(column=column, kind=kind).inc()
-        if REGRESSION:
-            return self._values(records, model_rows, flags)
-        labels, proba = request.predict(self.model, model_rows, MANIFEST.schema)
-        # One increment per class, not per row: each is a lock and a write to the multiprocess file
-        # (a tenth of a worker's time on 1,000-row requests, counted one by one).
-        for label, count in collections.Counter(str(label) for label in labels).items():
-            predicted.labels(label=label).inc(count)
-        request_id = self._log(records, labels, proba, self.classes, flags)
-        return request.encoded(request.answer(labels, proba, self.classes, MANIFEST.identity, request_id))
-
-    def _values(self, records: list[Any], model_rows: list[Any], flags: list[Any]) -> Any:
-        """A regressor's answer: each value with the interval evaluate measured (the value +- its half-width)."""
-        import numpy as np
-
-        values = request.predict_values(self.model, model_rows, MANIFEST.schema)
-        lower, upper = intervals.bounds(values, self.interval)
-        metrics.observe_all(served_values, values)
-        # The log keeps the interval's ends where a classifier's probabilities go.
-        request_id = self._log(records, values, np.column_stack([lower, upper]), ["lower", "upper"], flags)
-        return request.encoded(request.answer_values(values, lower, upper, MANIFEST.identity, request_id))
+        predicted = request.predict(self.model, model_rows, MANIFEST.schema, TASK)
+        TASK.observe(answered, predicted)
+        request_id = self._log(records, predicted, flags)
+        return request.encoded(TASK.body(predicted, MANIFEST.identity, request_id))
 
     def _writer_lost(self, returncode: int | None) -> None:
         """The log's writer had died (kill -9, out of memory): what it had not committed is lost."""
         log_restarts.inc()
         log.error("prediction log %s: writer exited (%s), restarted; rows it held are lost", LOG_PATH, returncode)
 
-    def _log(self, records: list[Any], labels: Any, outputs: Any, names: list[str], flags: list[Any]) -> str | None:
-        """Append the answered rows to the prediction log; a failure is counted, and the answer still goes out."""
+    def _log(self, records: list[Any], predicted: Any, flags: list[Any]) -> str | None:
+        """Append the answered rows to the prediction log (a regressor's interval ends where a classifier's
+        probabilities go); a failure is counted, and the answer still goes out."""
         if self.log is None:
             return None
         try:
-            return self.log.append(prediction_log.new(records, labels, outputs, names, MANIFEST.identity, flags))
+            entry = prediction_log.new(
+                records, predicted.labels, predicted.outputs, predicted.names, MANIFEST.identity, flags
+            )
+            return self.log.append(entry)
         except Exception as error:  # the answer is still right; the monitor sees the gap in the counter
             log_failures.inc()
             log.error("prediction log %s: %s", LOG_PATH, error)

@@ -5,6 +5,7 @@ import joblib
 from tabpipe.core import files, settings, stage
 from tabpipe.data import prepared
 from tabpipe.model import conversion, features, runtime
+from tabpipe.task import tasks
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
         (args.out / stale).unlink(missing_ok=True)
     files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
     served = runtime.load(args.out / built.file_name)
-    summary = {"runtime": built.runtime, **conversion.compare(pipeline, served, x, data_schema.regression)}
+    summary = {"runtime": built.runtime, **tasks.of(data_schema.task).agreement(pipeline, served, x)}
     files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
 
 

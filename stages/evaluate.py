@@ -4,6 +4,7 @@ predictions, also logged to the winner's run."""
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
 from tabpipe.model import evaluation, features, runtime
+from tabpipe.task import tasks
 from tabpipe.tracking import runs
 
 
@@ -19,7 +20,7 @@ def main() -> None:
     served = runtime.load(runtime.model_file(args.served))
 
     rules = params.section(settings.Evaluate).for_task(data_schema.task)
-    result = evaluation.evaluate(served, x, y, rules, params.seed)
+    result = evaluation.evaluate(served, x, y, rules, params.seed, tasks.of(data_schema.task))
 
     files.write_json(args.metrics, result.metrics)
     for plot in evaluation.PLOTS:  # a task leaves the other's plots empty

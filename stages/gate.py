@@ -9,6 +9,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data import prepared
 from tabpipe.model import features, fingerprint, gate, runtime
 from tabpipe.notify import webhook
+from tabpipe.task import tasks
 from tabpipe.tracking import registry
 
 
@@ -35,6 +36,7 @@ def main() -> None:
         y=y,
         seed=params.seed,
         seen=seen,
+        task=tasks.of(data_schema.task),
     )
 
     log = logging.getLogger("gate")

@@ -8,6 +8,7 @@ from tabpipe.data import prepared
 from tabpipe.model import runtime
 from tabpipe.notify import webhook
 from tabpipe.serve import bento_model, manifest
+from tabpipe.task import tasks
 from tabpipe.tracking import registry, runs
 
 
@@ -32,11 +33,9 @@ def main() -> None:
         {"runtime": served.suffix.lstrip("."), "sha256": served_sha256, "model_id": compiled_id or ""},
     )
     serve = params.section(settings.Serve)
-    buckets = (
-        manifest.deciles(prepared.read_split(args.prepared, "train")[data_schema.target])
-        if data_schema.regression
-        else None
-    )
+    # A numeric target's served values get /metrics histogram buckets at its deciles.
+    numeric = tasks.of(data_schema.task).column_kind == "numerical"
+    buckets = manifest.deciles(prepared.read_split(args.prepared, "train")[data_schema.target]) if numeric else None
     built = manifest.build(
         data_schema,
         model_file=served.name,

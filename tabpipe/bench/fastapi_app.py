@@ -16,16 +16,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from tabpipe.core.layout import paths
-from tabpipe.model.intervals import bounds, of
-from tabpipe.model.predict import classes_of, predict
 from tabpipe.serve import bento_model, manifest, request
+from tabpipe.task import tasks
 
 MODELS = paths(Path(os.environ.get("TABPIPE_PROJECT", ".")))["models"]
 MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
 MODEL = bento_model.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
-CLASSES = classes_of(MODEL)
-INTERVAL = of(MODEL)
+TASK = tasks.of(SCHEMA.task)
 Row = request.row_model(SCHEMA, MANIFEST.serve.unseen)
 
 
@@ -45,9 +43,4 @@ def health() -> dict[str, str]:
 def predict_rows(body: Request) -> dict[str, Any]:
     """`def`, as FastAPI's docs advise for blocking work: it runs in FastAPI's thread pool."""
     frame = request.rows_frame(request.records(body.rows, SCHEMA), SCHEMA)
-    if SCHEMA.regression:  # the value and its interval, as ours answers
-        values = MODEL.predict(frame)
-        lower, upper = bounds(values, INTERVAL)
-        return request.answer_values(values, lower, upper, MANIFEST.identity)
-    labels, proba = predict(MODEL, frame)
-    return request.answer(labels, proba, CLASSES, MANIFEST.identity)
+    return TASK.body(TASK.predict(MODEL, frame), MANIFEST.identity, None)  # as ours answers

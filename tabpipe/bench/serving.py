@@ -44,8 +44,10 @@ from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
 from tabpipe.model import estimators
 from tabpipe.sandbox import project, servers
+from tabpipe.task import tasks
 
 BIN = Path(sys.executable).parent
+DATASETS = {"classification": "adult", "regression": "california"}  # each task's family trains on its own
 FAMILIES = {
     "logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}},
     "forest": {"estimator": "random_forest", "fixed": {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 2}},
@@ -85,10 +87,9 @@ def build(
 ) -> Path:
     """A scratch project that trains only this family on adult (a regressor: california), after `dvc repro`."""
     repo = project.copy_project(root, workdir / name, environ)
-    regressor = estimators.task_of(FAMILIES[name]["estimator"]) == "regression"
-    section = "train.regression.candidates" if regressor else "train.candidates"
-    params = {"data.dataset": "california" if regressor else "adult", "data.fraction": fraction}
-    params |= {section: {name: FAMILIES[name]}}
+    task = tasks.of(estimators.task_of(FAMILIES[name]["estimator"]))
+    params = {"data.dataset": DATASETS[task.name], "data.fraction": fraction}
+    params |= {task.candidates: {name: FAMILIES[name]}}
     params |= {"train.cv_folds": 2, "evaluate.importance_repeats": 1, "serve.prediction_log": str(repo / "log.db")}
     project.set_params(repo, {**params, **overrides})
     result = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=environ, capture_output=True, text=True)
@@ -125,17 +126,17 @@ def in_process(repo: Path) -> dict[str, Any]:
     (row,) = test_rows(repo, 1)
     frame = request.rows_frame([row], served.schema)
     batch = test_rows(repo, 1000)
-    regressor = served.schema.regression
-    predict = pipeline.predict if regressor else pipeline.predict_proba
-    served_rows = request.predict_values if regressor else request.predict
+    task = tasks.of(served.schema.task)
 
     return {
-        "pipeline_row_ms": median_ms(lambda: predict(frame)),
-        "compiled_row_ms": median_ms(lambda: served_rows(compiled, [row], served.schema)),
+        "pipeline_row_ms": median_ms(lambda: task.predict(pipeline, frame)),
+        "compiled_row_ms": median_ms(lambda: request.predict(compiled, [row], served.schema, task)),
         "compiled_1000_rows_per_s": round(
-            1000 / median_ms(lambda: served_rows(compiled, batch, served.schema), 20) * 1000
+            1000 / median_ms(lambda: request.predict(compiled, batch, served.schema, task), 20) * 1000
         ),
-        "pipeline_1000_rows_per_s": round(1000 / median_ms(lambda: predict(pd.DataFrame(batch)), 5) * 1000),
+        "pipeline_1000_rows_per_s": round(
+            1000 / median_ms(lambda: task.predict(pipeline, pd.DataFrame(batch)), 5) * 1000
+        ),
         "request_1000_ms": request_phases(served, compiled, batch),
     }
 
@@ -154,11 +155,9 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
     the part of a large request's time that is ours rather than the framework's."""
     from functools import partial
 
-    import numpy as np
     import orjson
     from pydantic import TypeAdapter
 
-    from tabpipe.model import intervals
     from tabpipe.serve import prediction_log, prediction_log_writer, request, unseen
 
     schema = served.schema
@@ -169,17 +168,11 @@ def request_phases(served: Any, compiled: Any, batch: list[dict[str, Any]]) -> d
 
     checks = partial(unseen.model_rows, records, schema)
     model_rows, flags = checks()
-    if schema.regression:
-        values = request.predict_values(compiled, model_rows, schema)
-        lower, upper = intervals.bounds(values, intervals.of(compiled))
-        labels, outputs, names = values, np.column_stack([lower, upper]), ["lower", "upper"]
-        predict: Any = partial(request.predict_values, compiled, model_rows, schema)
-        answer: Any = partial(request.answer_values, values, lower, upper, served.identity, "id")
-    else:
-        labels, outputs = request.predict(compiled, model_rows, schema)
-        names = [str(c) for c in compiled.classes_]
-        predict = partial(request.predict, compiled, model_rows, schema)
-        answer = partial(request.answer, labels, outputs, names, served.identity, "id")
+    task = tasks.of(schema.task)
+    predicted = request.predict(compiled, model_rows, schema, task)
+    labels, outputs, names = predicted.labels, predicted.outputs, predicted.names
+    predict = partial(request.predict, compiled, model_rows, schema, task)
+    answer = partial(task.body, predicted, served.identity, "id")
     answered = answer()
     steps = {
         "validate": partial(rows, body),

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tabpipe.task import tasks
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -57,9 +59,9 @@ def types(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
             problems.append(Problem(feature.name, "dtype", f"expected text categories, found dtype {values.dtype}"))
     target = schema.target
     present = target in frame.columns and not is_duplicated(frame, target)
-    if schema.regression and present and not pd.api.types.is_numeric_dtype(frame[target]):
-        bad = _non_numeric_examples(frame[target])
-        problems.append(Problem(target, "dtype", f"expected numbers (a regression target), found text such as {bad}"))
+    wrong = tasks.of(schema.task).type_problem(frame[target], _non_numeric_examples) if present else None
+    if wrong:
+        problems.append(Problem(target, "dtype", wrong))
     return problems
 
 
@@ -109,10 +111,7 @@ def values(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
 
 
 def labels(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
-    """The target: present on every row, and one of the schema's classes or (regression) a finite number."""
-    import numpy as np
-    import pandas as pd
-
+    """The target: present on every row, and a value its task can learn (a class, a finite number)."""
     if schema.target not in frame.columns or is_duplicated(frame, schema.target):
         return []
     target = frame[schema.target]
@@ -120,42 +119,16 @@ def labels(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
     missing = int(target.isna().sum())
     if missing:
         problems.append(Problem(schema.target, "missing_labels", f"{missing} rows have no label"))
-    if schema.regression:
-        if pd.api.types.is_numeric_dtype(target):
-            infinite = int(np.isinf(target.to_numpy("float64")).sum())
-            if infinite:
-                problems.append(Problem(schema.target, "infinite_target", f"{infinite} rows are infinite"))
-        return problems
-    present = target.dropna().astype(str)
-    unknown = present[~present.isin(schema.classes)]
-    if len(unknown):
-        problems.append(
-            Problem(
-                schema.target,
-                "unknown_labels",
-                f"{len(unknown)} unknown labels, such as {_examples(unknown)} (classes: {', '.join(schema.classes)})",
-            )
-        )
-    return problems
+    found = tasks.of(schema.task).label_problems(target, schema.classes, _examples)
+    return problems + [Problem(schema.target, check, message) for check, message in found]
 
 
 def class_counts(frame: pd.DataFrame, schema: Schema, min_rows: int) -> list[Problem]:
     """Every class needs enough rows to be learned and scored (a regression target has no classes)."""
-    if schema.regression or schema.target not in frame.columns or is_duplicated(frame, schema.target):
+    if schema.target not in frame.columns or is_duplicated(frame, schema.target):
         return []
-    counts = frame[schema.target].astype(str).value_counts()
-    problems = []
-    for label in schema.classes:
-        count = int(counts.get(label, 0))
-        if count < min_rows:
-            problems.append(
-                Problem(
-                    schema.target,
-                    "min_rows_per_class",
-                    f"class '{label}' has {count} rows, fewer than {min_rows} (validate.min_rows_per_class)",
-                )
-            )
-    return problems
+    found = tasks.of(schema.task).count_problems(frame[schema.target], schema.classes, min_rows)
+    return [Problem(schema.target, check, message) for check, message in found]
 
 
 def missing_share(frame: pd.DataFrame, schema: Schema, max_share: float) -> list[Problem]:

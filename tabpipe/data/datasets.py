@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DatasetName
-from tabpipe.data import checks, dates, roles, split, synthetic, task
+from tabpipe.data import checks, dates, roles, split, synthetic
 from tabpipe.data.frames import clean, coerce
 from tabpipe.data.schema import Schema, builtin, infer
+from tabpipe.task.choose import choose
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -273,7 +274,7 @@ def _user_csv(root: Path, data: Data) -> Loaded:
         log.info("column '%s': a date (%s), learned from as %s; data.exclude sets it aside", column, fmt, names)
     frame, unlabelled = labelled_rows(frame.drop(columns=[a.column for a in aside]), target, str(path))
     try:
-        chosen = task.choose(frame[target], data.task, target)
+        chosen = choose(frame[target], data.task, target)
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
     log.info("task: %s (%s)", chosen.task, chosen.reason)
@@ -311,7 +312,7 @@ def key_columns(frame: pd.DataFrame, data: Data) -> list[str]:
 def labelled_rows(frame: pd.DataFrame, target: str, file: str) -> tuple[pd.DataFrame, int]:
     """The rows that have a target, and how many did not: those are set aside, counted, and said in one line.
 
-    (A target that breaks the task, such as text under regression, is still refused: task.choose.)"""
+    (A target that breaks the task, such as text under regression, is still refused: tabpipe/task/choose.py.)"""
     known = frame[target].notna()
     missing = int((~known).sum())
     if not known.any():

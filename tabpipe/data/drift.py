@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.task import tasks
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -48,15 +50,14 @@ def measure(
     *,
     summary: bool = False,
     extra: dict[str, float] | None = None,
-    extra_numeric: bool = False,
 ) -> tuple[DriftResult, Any]:
     """Per-feature drift of `current` against `reference`; returns the result and Evidently's snapshot.
 
     With `summary`, the snapshot also holds a data summary of both frames, for a person to read.
-    `extra` names further categorical columns of both frames (the model's predicted class, say)
-    with their distance thresholds: tested with `cat_method`, reported apart from the features' share.
-    `extra_numeric` says they are numbers (a regressor's values): tested with the normed Wasserstein
-    distance instead, a distance on the same scale as the categorical ones.
+    `extra` names further columns of both frames (the model's predictions) with their distance
+    thresholds, reported apart from the features' share. They are read as the task reads its target:
+    classes are tested with `cat_method`, a regressor's values with the normed Wasserstein distance,
+    a distance on the same scale as the categorical ones.
     """
     load_evidently()
     from evidently import DataDefinition, Dataset, Report
@@ -82,7 +83,8 @@ def measure(
         share_tests=[lte(settings.max_drifted_share)],
     )
     extra = extra or {}
-    extra_method = "wasserstein" if extra_numeric else settings.cat_method
+    read_as = tasks.of(schema.task).column_kind
+    extra_method = "wasserstein" if read_as == "numerical" else settings.cat_method
     extra_flags = {name: DriftedColumnsCount(columns=[name], **_kw(extra_method, t)) for name, t in extra.items()}
     extra_scores = {name: ValueDrift(column=name, method=extra_method, threshold=t) for name, t in extra.items()}
     metrics: list[Any] = [
@@ -95,14 +97,13 @@ def measure(
     columns = [c for c in (*features, *extra, schema.target) if c in current.columns and c in reference.columns]
     if summary:
         metrics.append(DataSummaryPreset(columns=columns, include_tests=True))
-    # The target is in the summary only: a class label is categorical, a regression target a number.
-    target_kind = [schema.target] if schema.target in columns else []
-    numbers, texts = (list(extra), []) if extra_numeric else ([], list(extra))
+    # The target is in the summary only, read as its task reads it (a class is categorical), and so are the
+    # predictions among `extra`.
+    kinds = {"numerical": [*schema.numeric], "categorical": [*schema.categorical]}
+    kinds[read_as] += [*extra, *([schema.target] if schema.target in columns else [])]
     definition = DataDefinition(
-        numerical_columns=[*schema.numeric, *numbers, *(target_kind if schema.regression else [])],
-        categorical_columns=[
-            c for c in (*schema.categorical, *texts, *([] if schema.regression else target_kind)) if c in columns
-        ],
+        numerical_columns=kinds["numerical"],
+        categorical_columns=[c for c in kinds["categorical"] if c in columns],
     )
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current[columns], data_definition=definition),

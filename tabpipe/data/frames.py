@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
+from tabpipe.core.text import as_text
 from tabpipe.data import checks
 from tabpipe.data.dates import add_parts
-from tabpipe.data.schema import as_text
+from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,9 +49,5 @@ def coerce(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         else:
             out[feature.name] = as_text(out[feature.name])
     if schema.target in out.columns and not checks.is_duplicated(out, schema.target):
-        if not schema.regression:
-            out[schema.target] = as_text(out[schema.target])
-        else:
-            with contextlib.suppress(ValueError, TypeError):
-                out[schema.target] = pd.to_numeric(out[schema.target]).astype("float64")
+        out[schema.target] = tasks.of(schema.task).coerce(out[schema.target])
     return out

@@ -16,7 +16,9 @@ import yaml
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import read_json
 from tabpipe.core.settings import ColumnKind
-from tabpipe.data.task import TaskKind
+from tabpipe.core.text import as_text
+from tabpipe.task import tasks
+from tabpipe.task.choose import TaskKind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,10 +79,6 @@ class Schema:
     def identity(self) -> list[str]:
         """The columns whose values are a row's identity (data/rows.py): its key, else its features."""
         return list(self.key) or self.feature_names
-
-    @property
-    def regression(self) -> bool:
-        return self.task == "regression"
 
     @property
     def feature_names(self) -> list[str]:
@@ -202,17 +200,8 @@ def infer(
         else:
             categories = tuple(sorted(as_text(values).dropna().unique()))
             features.append(Feature(column, "categorical", categories=categories, nullable=nullable, limits="observed"))
-    classes = () if task == "regression" else tuple(sorted(as_text(frame[target]).dropna().unique()))
+    classes = tasks.of(task).classes(frame[target])
     return Schema(name, tuple(features), target, classes, tuple(missing_markers), task=task, set_aside=set_aside)
-
-
-def as_text(values: pd.Series) -> pd.Series:
-    """Text with real missing values; whole-number floats (1.0) read as '1', as people write them."""
-    import pandas as pd
-
-    if pd.api.types.is_float_dtype(values) and values.dropna().map(float.is_integer).all():
-        values = values.astype("Int64")
-    return values.map(lambda v: v if pd.isna(v) else str(v)).astype("str")
 
 
 def _task(value: Any) -> TaskKind:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.data import rows
+from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +28,8 @@ def train_test(
     """
     if not 0 < test_size < 1:
         raise PipelineError(f"params.yaml: data.test_size is {test_size}, expected a fraction between 0 and 1")
-    if not schema.regression:
-        _enough_per_class(frame, schema)
+    task = tasks.of(schema.task)
+    task.check_split(frame[schema.target])
     hashes = rows.identity(frame, schema.identity)
     if time_column:
         test = newest(times(frame, schema, time_column), hashes, test_size)
@@ -41,8 +42,7 @@ def train_test(
             raise PipelineError(
                 f"params.yaml: data.test_size {test_size} leaves the {name} split of {len(frame)} rows empty"
             )
-    if not schema.regression:
-        _every_class_in_both(frame[schema.target], train_part[schema.target], test_part[schema.target], schema.target)
+    task.check_split(frame[schema.target], train_part[schema.target], test_part[schema.target])
     return train_part, test_part
 
 
@@ -102,28 +102,6 @@ def times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
 def _ordered(frame: pd.DataFrame, order: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
     """The rows `mask` marks, in `order` (positions)."""
     return frame.iloc[order[mask[order]]].reset_index(drop=True)
-
-
-def _enough_per_class(frame: pd.DataFrame, schema: Schema) -> None:
-    counts = frame[schema.target].value_counts()
-    short = counts[counts < 2]
-    if len(short):
-        label = short.index[0]
-        raise PipelineError(
-            f"column '{schema.target}': class '{label}' has only {int(short.iloc[0])} row; a split needs 2 per class"
-        )
-
-
-def _every_class_in_both(labels: pd.Series, train: pd.Series, test: pd.Series, target: str) -> None:
-    """A class absent from a split can be neither learned nor evaluated: one line naming it."""
-    for name, part in (("train", train), ("test", test)):
-        missing = sorted(set(labels.unique()) - set(part.unique()), key=str)
-        if missing:
-            count = int((labels == missing[0]).sum())
-            raise PipelineError(
-                f"column '{target}': class '{missing[0]}': none of its {count} rows fell in the {name} split; "
-                "each row's hash decides its split (docs/data.md): add rows of it, or change data.test_size"
-            )
 
 
 def strata(target: pd.Series, share: float) -> pd.Series:

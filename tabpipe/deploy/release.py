@@ -74,19 +74,20 @@ def from_predictions(saved: pd.DataFrame, classes: list[str], count: int) -> Exp
 
 def from_model(model: Any, rows: list[dict[str, Any]], served: Manifest) -> Expected:
     """What the served model file answers in this process, through the service's own prediction path."""
-    from tabpipe.model import intervals
-    from tabpipe.model.predict import classes_of
     from tabpipe.serve import request
+    from tabpipe.task import tasks
 
     source = f"model {served.tag} in-process"
-    if served.schema.regression:
-        values = request.predict_values(model, rows, served.schema)
-        lower, upper = intervals.bounds(values, intervals.of(model))
-        return Expected([], [], source, [tuple(map(float, t)) for t in zip(values, lower, upper, strict=True)])
-    labels, proba = request.predict(model, rows, served.schema)
-    classes = classes_of(model)
-    probabilities = [{c: float(p) for c, p in zip(classes, row, strict=True)} for row in proba]
-    return Expected([str(label) for label in labels], probabilities, source)
+    task = tasks.of(served.schema.task)
+    predicted = request.predict(model, rows, served.schema, task)
+    if task.estimator_type == "regressor":  # Expected keeps a value and its interval's ends
+        ends = predicted.outputs.tolist()
+        return Expected(
+            [], [], source, [(float(v), lo, hi) for v, (lo, hi) in zip(predicted.labels, ends, strict=True)]
+        )
+    outputs = predicted.outputs.tolist()
+    probabilities = [dict(zip(predicted.names, row, strict=True)) for row in outputs]
+    return Expected([str(label) for label in predicted.labels], probabilities, source)
 
 
 def difference(answers: list[dict[str, Any]], expected: Expected, tolerance: float = TOLERANCE) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.model.features import MISSING
+from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,23 +36,22 @@ class Compiled:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.regression = meta.get("task") == "regression"
-        if "interval" in meta:  # tabpipe/model/intervals.py reads it as it reads a pipeline's
+        self.task = tasks.of(meta.get("task", "classification"))
+        if "interval" in meta:  # tabpipe/task/intervals.py reads it as it reads a pipeline's
             self.interval_ = json.loads(meta["interval"])
-        if not self.regression:
+        if json.loads(meta.get("classes", "[]")):  # scikit-learn's classifiers have `classes_`; regressors none
             self.classes_ = np.asarray(json.loads(meta["classes"]), dtype=object)
         self.numeric: list[str] = json.loads(meta["numeric"])
         self.categorical: list[str] = json.loads(meta["categorical"])
         self.inputs = [i.name for i in self.session.get_inputs()]
-        self.output = self.session.get_outputs()[0 if self.regression else 1].name
+        self.output = self.session.get_outputs()[self.task.onnx_output].name
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         return self.run(feed(x, self.numeric, self.categorical))
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
-        """A regressor's values, one per row; a classifier's labels (the argmax, as tabpipe/model/predict.py)."""
-        out = self.run(feed(x, self.numeric, self.categorical))
-        return out.ravel() if self.regression else self.classes_[out.argmax(axis=1)]
+        """What the task predicts from the graph's answer: a regressor's values, a classifier's labels."""
+        return self.task.decode(self.run(feed(x, self.numeric, self.categorical)), getattr(self, "classes_", None))
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""
@@ -67,15 +67,7 @@ class Compiled:
 
     def __sklearn_tags__(self) -> Any:
         """Enough of scikit-learn's estimator protocol for its scorers (permutation importance)."""
-        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
-
-        if self.regression:
-            return Tags(
-                estimator_type="regressor", target_tags=TargetTags(required=True), regressor_tags=RegressorTags()
-            )
-        return Tags(
-            estimator_type="classifier", target_tags=TargetTags(required=True), classifier_tags=ClassifierTags()
-        )
+        return self.task.estimator_tags()
 
     def fit(self, *_: Any) -> Compiled:
         """Scorers insist an estimator can fit; a compiled model is already fitted."""

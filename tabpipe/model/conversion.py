@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from tabpipe.core.errors import PipelineError
 from tabpipe.model.features import MISSING
 from tabpipe.model.runtime import FILES
+from tabpipe.task import tasks
+from tabpipe.task.base import classes_of
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from tabpipe.core.settings import Runtime
     from tabpipe.data.schema import Schema
 
@@ -83,7 +83,8 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
     lightgbm = type(estimator).__module__.startswith("lightgbm.")
     single = not (hasattr(estimator, "coef_") or lightgbm)
     features = (FloatTensorType if single else DoubleTensorType)([None, width])
-    regressor = schema.regression
+    # The graph's tail differs by the estimator's kind: a classifier's probabilities, a regressor's value.
+    regressor = tasks.of(schema.task).estimator_type == "regressor"
     try:
         with _converters(lightgbm):
             front = convert_sklearn(preprocessor, initial_types=inputs, target_opset=OPSETS)
@@ -99,11 +100,11 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
     onx = _join(front, back, single, regressor)
     meta = {
         "task": schema.task,
-        "classes": json.dumps([] if regressor else [str(c) for c in model.classes_]),
+        "classes": json.dumps(classes_of(model)),
         "numeric": json.dumps(list(schema.numeric)),
         "categorical": json.dumps(list(schema.categorical)),
     }
-    if regressor and getattr(model, "interval_", None):  # the served interval is the evaluated one
+    if getattr(model, "interval_", None):  # the served interval is the evaluated one
         meta["interval"] = json.dumps(model.interval_)
     for key, value in meta.items():
         entry = onx.metadata_props.add()
@@ -152,44 +153,6 @@ def _join(front: Any, back: Any, single: bool, regressor: bool) -> Any:
         normalised = helper.make_tensor_value_info("probabilities_normalised", TensorProto.DOUBLE, [None, None])
         probabilities.CopyFrom(normalised)
     return joined
-
-
-def compare(pipeline: Any, served: Any, x: Any, regression: bool) -> dict[str, float]:
-    """How far the served model is from the pipeline on the same rows: values, or probabilities and labels."""
-    if regression:
-        return value_agreement(pipeline.predict(x), served.predict(x))
-    return agreement(pipeline.predict_proba(x), served.predict_proba(x))
-
-
-def value_agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
-    """How far a compiled regressor's values are from the pipeline's on the same rows: the largest
-    difference, and the same relative to the spread of the pipeline's values (trees sum in float32)."""
-    import numpy as np
-
-    difference = float(np.abs(reference - compiled).max()) if len(reference) else 0.0
-    spread = float(np.ptp(reference)) if len(reference) else 0.0
-    return {
-        "max_value_difference": round(difference, 12),
-        "max_relative_difference": round(difference / spread, 12) if spread else 0.0,
-    }
-
-
-def agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
-    """How far the compiled model's probabilities are from the pipeline's, on the same rows.
-
-    Labels can differ only on near-ties: where the pipeline's two top classes are closer than twice
-    the largest probability difference (a forest's 25 votes against 25, summed in float32).
-    """
-    import numpy as np
-
-    same = reference.argmax(axis=1) == compiled.argmax(axis=1)
-    difference = float(np.abs(reference - compiled).max()) if len(reference) else 0.0
-    return {
-        "label_agreement": round(float(same.mean()), 6) if len(reference) else 1.0,
-        "label_disagreements": int((~same).sum()),
-        # Twelve decimals: float64 noise (1e-16, which differs between CPUs) rounds away, float32's stays.
-        "max_probability_difference": round(difference, 12),
-    }
 
 
 @contextlib.contextmanager

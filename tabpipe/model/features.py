@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.task import tasks
+
 if TYPE_CHECKING:
     from sklearn.compose import ColumnTransformer
 
@@ -52,10 +54,7 @@ def preprocessor(schema: Schema, settings: Featurize) -> ColumnTransformer:
 
 def split_xy(frame: Any, schema: Schema) -> tuple[Any, Any]:
     """Features (in schema order) and targets of a prepared frame: class labels as text, a quantity as float."""
-    target = frame[schema.target]
-    return frame[schema.feature_names], (
-        target.astype("float64") if schema.regression else target.astype(str)
-    ).to_numpy()
+    return frame[schema.feature_names], tasks.of(schema.task).learned(frame[schema.target])
 
 
 def summary(schema: Schema, fitted: ColumnTransformer) -> dict[str, int]:

@@ -50,3 +50,20 @@ def scatter(points: list[dict[str, Any]], x: str, y: str, title: str, *, diagona
     axes.set(xlabel=x, ylabel=y, title=title)
     figure.tight_layout()
     return figure
+
+
+# Each plot file's figure in MLflow: (file name, x, y, title), and for a scatter whether it draws y = x.
+PLOT_FIGURES: dict[str, tuple[str, str, str, str, bool | None]] = {
+    "roc": ("roc_curve.png", "fpr", "tpr", "ROC (test set)", None),
+    "pr": ("pr_curve.png", "recall", "precision", "Precision-recall (test set)", None),
+    "actual": ("predicted_vs_actual.png", "actual", "predicted", "Predicted (test set)", True),
+    "residuals": ("residuals.png", "predicted", "residual", "Residuals (test set)", False),
+}
+
+
+def of_plot(plot: str, points: list[dict[str, Any]]) -> tuple[str, Figure]:
+    """The figure for one of evaluate's plot files, and its file name: a curve, or a scatter."""
+    name, x, y, title, diagonal = PLOT_FIGURES[plot]
+    if diagonal is None:
+        return name, curve(points, x, y, title)
+    return name, scatter(points, x, y, title, diagonal=diagonal)

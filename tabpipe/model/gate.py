@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.model.evaluation import regression_sample_scores, regression_score, sample_scores, score
-from tabpipe.model.predict import classes_of, predict
+from tabpipe.task.base import classes_of
 
 if TYPE_CHECKING:
     import numpy as np
 
     from tabpipe.core.settings import ChampionRule, CompiledRule, Gate
+    from tabpipe.task.base import Predicted, Task
 
 # What the gate did with a champion it could not compare as always (gate.champion.on_schema_change, when_incomparable).
 DONE = {
@@ -142,17 +142,16 @@ def champion_rules(
 def compare(
     metric: str,
     y: np.ndarray,
-    candidate: np.ndarray,
-    champion: np.ndarray,
-    classes: list[str],
+    candidate: Predicted,
+    champion: Predicted,
+    task: Task,
     *,
     test: str,
     rounds: int,
     seed: int,
     alpha: float,
 ) -> Comparison:
-    """Compare two models' test predictions, paired by row: probabilities, or a regressor's values
-    (no `classes`), whose metrics come from per-row errors.
+    """Compare two models' test predictions, paired by row, on `metric` as their task scores it.
 
     bootstrap: resample rows with replacement, recompute the metric for both models on the same
     sample; the p-value is the share of samples where the candidate is not better.
@@ -160,16 +159,14 @@ def compare(
     """
     import numpy as np
 
-    if not classes and test == "mcnemar":
-        raise PipelineError("params.yaml: gate.champion.test is mcnemar, which compares labels; use bootstrap")
+    if test not in task.paired_tests:
+        raise PipelineError(f"params.yaml: gate.champion.test is {test}, which compares labels; use bootstrap")
 
-    def one(predicted: np.ndarray) -> float:
-        return score(metric, y, predicted, classes) if classes else regression_score(metric, y, predicted)
+    def one(predicted: Predicted) -> float:
+        return task.score(metric, y, predicted)
 
-    def resampled(predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if classes:
-            return sample_scores(metric, y, predicted, classes, rows)
-        return regression_sample_scores(metric, y, predicted, rows)
+    def resampled(predicted: Predicted, rows: np.ndarray) -> np.ndarray:
+        return task.sample_scores(metric, y, predicted, rows)
 
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     cand, champ = one(candidate), one(champion)
@@ -181,18 +178,16 @@ def compare(
     defined = np.concatenate(diffs)
     defined = defined[~np.isnan(defined)]  # resamples holding one class have no ROC AUC
     low, high = np.quantile(defined, [alpha / 2, 1 - alpha / 2])
-    p_value = float((defined <= 0).mean()) if test == "bootstrap" else mcnemar(y, candidate, champion, classes)
+    p_value = float((defined <= 0).mean()) if test == "bootstrap" else mcnemar(y, candidate.labels, champion.labels)
     return Comparison(metric, cand, champ, sign * (cand - champ), float(low), float(high), p_value, test, len(y))
 
 
-def mcnemar(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray, classes: list[str]) -> float:
-    """One-sided exact McNemar p-value for 'the candidate classifies more rows correctly'."""
-    import numpy as np
+def mcnemar(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> float:
+    """One-sided exact McNemar p-value for 'the candidate classifies more rows correctly' (given their labels)."""
     from scipy.stats import binomtest
 
-    labels = np.asarray(classes)
-    right_candidate = labels[candidate.argmax(axis=1)] == y
-    right_champion = labels[champion.argmax(axis=1)] == y
+    right_candidate = candidate == y
+    right_champion = champion == y
     only_candidate = int((right_candidate & ~right_champion).sum())
     only_champion = int((~right_candidate & right_champion).sum())
     if only_candidate + only_champion == 0:
@@ -255,7 +250,15 @@ def schema_change(champion: Any, columns: list[str], classes: list[str]) -> Sche
 
 
 def compare_models(
-    candidate: Any, champion: Any, x: Any, y: np.ndarray, rule: ChampionRule, seed: int, *, unseen: np.ndarray
+    candidate: Any,
+    champion: Any,
+    x: Any,
+    y: np.ndarray,
+    rule: ChampionRule,
+    seed: int,
+    *,
+    unseen: np.ndarray,
+    task: Task,
 ) -> Comparison:
     """Predict the test rows the champion never trained on (`unseen`) with both models and compare them on
     `rule.metric`. The champion sees only the columns it was trained on (a candidate may have more)."""
@@ -269,16 +272,12 @@ def compare_models(
             f"gate: the champion predicts classes {classes_of(champion)}, the candidate {classes}: not comparable"
         )
     known = [str(c) for c in getattr(champion, "feature_names_in_", x.columns)]
-    if classes:
-        candidate_out, champion_out = predict(candidate, x)[1], predict(champion, x[known])[1]
-    else:
-        candidate_out, champion_out = candidate.predict(x), champion.predict(x[known])
     compared = compare(
         rule.metric,
         y,
-        candidate_out,
-        champion_out,
-        classes,
+        task.predict(candidate, x),
+        task.predict(champion, x[known]),
+        task,
         test=rule.test,
         rounds=rule.rounds,
         seed=seed,
@@ -331,6 +330,7 @@ def decide(
     y: np.ndarray,
     seed: int,
     seen: np.ndarray | None,
+    task: Task,
 ) -> Decision:
     """Apply every rule: the thresholds, the compiled model's agreement, a regressor's interval
     coverage, then (when a different champion serves) the champion comparison, on the test rows the
@@ -345,7 +345,7 @@ def decide(
             note = "; ".join(filter(None, [note, f"{reason}: {DONE[action]}"]))
             refused = action == "refuse"
         else:
-            comparison = compare_models(candidate, champion, x, y, settings.champion, seed, unseen=unseen)
+            comparison = compare_models(candidate, champion, x, y, settings.champion, seed, unseen=unseen, task=task)
     rules = [
         Rule("schema_accepted", not refused, note or ""),
         *threshold_rules(metrics, settings.min, settings.max),

@@ -11,16 +11,17 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.core.errors import PipelineError
-from tabpipe.model import estimators, intervals, search
+from tabpipe.model import estimators, search
 from tabpipe.model import fingerprint as fingerprints
 from tabpipe.model.progress import Progress
+from tabpipe.task import intervals
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from tabpipe.core.settings import Train
     from tabpipe.model.search import SearchResult
+    from tabpipe.task.base import Task
 
 log = logging.getLogger("train")
 
@@ -37,15 +38,16 @@ class Trained:
     scoring: str
 
 
-def for_task(settings: Train, task: str) -> Train:
+def for_task(settings: Train, task: Task) -> Train:
     """The task's scorer and candidates (`train.regression`'s for a regression), each one learning the task."""
-    section = "train.regression.candidates" if task == "regression" else "train.candidates"
-    chosen = settings.for_task(task)
-    estimators.require_task(chosen.candidates, task, section)
+    chosen = settings.for_task(task.name)
+    estimators.require_task(chosen.candidates, task.name, task.candidates)
     return chosen
 
 
-def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, fingerprint: dict[str, Any]) -> Trained:
+def train(
+    settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, *, fingerprint: dict[str, Any], task: Task
+) -> Trained:
     """Search every candidate in `settings` (progress on the `train` log), then refit the best on all rows.
 
     The refitted model carries `fingerprint`, its training rows' (model/fingerprint.py)."""
@@ -58,16 +60,18 @@ def train(settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, fingerp
         winner = search.best(results)
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
         model = refit(winner, preprocessor, x, y, seed)
-        if estimators.task_of(winner.spec.estimator) == "regression":
-            level = settings.regression.interval
-            progress.doing(f"calibrating {level:.0%} intervals on {winner.name}'s {settings.cv_folds}-fold errors")
-            folds = search.cv_folds(x, y, settings.cv_folds, seed)
-            unfitted = search.unfitted(winner, preprocessor, seed)
-            try:
-                model.interval_ = intervals.calibrate(unfitted, x, y, folds, level, settings.n_jobs).as_dict()
-            except ValueError as error:  # as the search reports a failed fit: one line naming the candidate
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise PipelineError(f"train: calibrating intervals on '{winner.name}' failed: {reason}") from None
+        finishing = task.finishing(settings, winner.name)
+        if finishing:
+            progress.doing(finishing)
+            task.finish(
+                model,
+                winner=winner.name,
+                unfitted=search.unfitted(winner, preprocessor, seed),
+                x=x,
+                y=y,
+                folds=search.cv_folds(x, y, settings.cv_folds, seed),
+                settings=settings,
+            )
     fingerprints.attach(model, fingerprint)
     blob = serialize(model)
     metrics = summary(winner, results, settings.cv_folds)

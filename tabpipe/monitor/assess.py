@@ -8,14 +8,12 @@ each from a rule in params.yaml's `monitor` section, so an empty list means "kee
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.data.drift import measure
-from tabpipe.model.evaluation import METRICS, regression_metrics, score
-from tabpipe.model.intervals import coverage as interval_coverage
+from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
 
     from tabpipe.core.settings import Monitor
     from tabpipe.data.schema import Schema
+    from tabpipe.task.base import Predicted, Task
 
 PREDICTION = "tabpipe_predicted_class"
 HEALTHY, RETRAIN = 0, 3  # the monitor's exit codes (1 stays "error", 2 is argparse's usage error)
@@ -52,18 +51,16 @@ def assess(
     importance: list[str],
     gated: dict[str, Any],
     truth: np.ndarray | None = None,
-    proba: np.ndarray | None = None,
-    classes: list[str] | None = None,
-    bounds: np.ndarray | None = None,
+    predicted: Predicted | None = None,
     summary: bool = True,
 ) -> Assessment:
     """Compare a window with the reference and decide whether to retrain.
 
     Both frames hold the schema's features and a PREDICTION column (the predicted class, or a
     regressor's value). `importance` lists features most important first; `gated` is the model's
-    gated test metrics. With `truth` (labels for the window's rows) and `proba` (a regressor's
-    values, with `bounds` its intervals' ends), the window's own metrics are measured and compared
-    with the gated ones. `summary` adds Evidently's data summary to the HTML report.
+    gated test metrics. With `truth` (labels for the window's rows) and what was `predicted` for
+    them, the window's own metrics are measured as its task measures them, and compared with the
+    gated ones. `summary` adds Evidently's data summary to the HTML report.
     """
     rows = len(current)
     if rows < settings.min_rows:
@@ -78,7 +75,6 @@ def assess(
         settings.drift,
         summary=summary,
         extra={PREDICTION: settings.prediction_threshold},
-        extra_numeric=schema.regression,
     )
     watched = importance[: settings.important_features]
     values: dict[str, Any] = {
@@ -90,36 +86,14 @@ def assess(
         "prediction_drifted": int(result.extra_drifted[PREDICTION]),
         "feature_drift": {name: _round(score) for name, score in result.scores.items()},
     }
-    reasons = _drift_reasons(result, watched, settings, "values" if schema.regression else "classes")
-    if truth is not None and proba is not None and classes is not None:
-        live = window_metrics(truth, proba, classes, bounds)
+    task = tasks.of(schema.task)
+    reasons = _drift_reasons(result, watched, settings, task.predicts)
+    if truth is not None and predicted is not None:
+        live = task.window_metrics(truth, predicted)
         values["labelled"] = live
         reasons += _metric_reasons(live, gated, settings.max_metric_drop)
     values["retrain"] = int(bool(reasons))
     return Assessment(values, reasons, report)
-
-
-def window_metrics(
-    truth: np.ndarray, proba: np.ndarray, classes: list[str], bounds: np.ndarray | None = None
-) -> dict[str, float]:
-    """The evaluate stage's metrics on the window; a metric undefined here (one class only) is left out.
-
-    A regressor's (no `classes`; `proba` holds its values): its errors, and with `bounds` (lower and
-    upper per row) the share of labelled rows inside their interval."""
-    if not classes:
-        found = {k: v for k, v in regression_metrics(truth, proba).items() if k != "rows" and math.isfinite(v)}
-        if bounds is not None:
-            found["interval_coverage"] = _round(interval_coverage(truth, bounds[:, 0], bounds[:, 1]))
-        return found
-    values = {}
-    for name in METRICS:
-        try:
-            value = score(name, truth, proba, classes)
-        except ValueError:
-            continue
-        if math.isfinite(value):
-            values[name] = _round(value)
-    return values
 
 
 def _drift_reasons(result: Any, watched: list[str], settings: Monitor, predicted: str) -> list[str]:
@@ -161,12 +135,9 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def reference_frame(test: pd.DataFrame, predictions: pd.DataFrame, regression: bool = False) -> pd.DataFrame:
+def reference_frame(test: pd.DataFrame, predictions: pd.DataFrame, task: Task) -> pd.DataFrame:
     """The test split with what evaluate predicted for each row (its `predicted` column, same order):
     a class as text, or a regressor's value."""
     if len(test) != len(predictions):
         raise PipelineError(f"monitor: {len(test)} test rows but {len(predictions)} saved predictions; rerun dvc repro")
-    predicted = predictions["predicted"]
-    return test.assign(
-        **{PREDICTION: (predicted.astype("float64") if regression else predicted.astype(str)).to_numpy()}
-    )
+    return test.assign(**{PREDICTION: task.learned(predictions["predicted"])})

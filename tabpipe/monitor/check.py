@@ -23,6 +23,7 @@ from tabpipe.core.layout import paths
 from tabpipe.data import datasets, schema
 from tabpipe.monitor import assess, prometheus, traffic
 from tabpipe.serve import bento_model, manifest, prediction_log
+from tabpipe.task import tasks
 
 log = logging.getLogger("monitor")
 
@@ -59,7 +60,7 @@ def run(args: Options) -> Checked:
     reference = assess.reference_frame(
         files.read_parquet(layout["data"]["prepared"] / "test.parquet"),
         files.read_parquet(layout["data"]["predictions"]),
-        prepared.regression,
+        tasks.of(prepared.task),
     )
 
     if args.batch:

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.data.frames import coerce
-from tabpipe.model.intervals import bounds as interval_bounds
-from tabpipe.model.intervals import of as interval_of
-from tabpipe.model.predict import classes_of, predict
 from tabpipe.monitor.assess import PREDICTION
 from tabpipe.serve import unseen
+from tabpipe.task import tasks
+from tabpipe.task.base import Predicted
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from tabpipe.data.schema import Schema
+    from tabpipe.task.base import Task
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,15 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
     """A file of rows: the model predicts them now; a target column, where present, gives the truth.
 
     Numbers past a feature's range reach the model as the range's end, as in the service."""
-    import numpy as np
+    import pandas as pd
 
+    task = tasks.of(schema.task)
     rows = unseen.clipped_frame(batch[schema.feature_names], schema)
     truth = batch[schema.target] if schema.target in batch.columns else None
     flags = unseen.unseen(batch[schema.feature_names].to_dict(orient="records"), schema)
-    if schema.regression:
-        values = np.asarray(model.predict(rows), dtype="float64")
-        interval = interval_of(model)
-        bounds = np.column_stack(interval_bounds(values, interval)) if interval else None
-        window = batch[schema.feature_names].assign(**{PREDICTION: values})
-        labelled = _labelled(truth, values, [], file, bounds)
-    else:
-        labels, proba = predict(model, rows)
-        window = batch[schema.feature_names].assign(**{PREDICTION: labels.astype(str)})
-        labelled = _labelled(truth, proba, classes_of(model), file)
+    predicted = task.predict(model, rows)
+    window = batch[schema.feature_names].assign(**{PREDICTION: task.learned(pd.Series(predicted.labels))})
+    labelled = _labelled(truth, predicted, task, file)
     return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
 
 
@@ -67,12 +61,10 @@ def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, 
     """Logged rows with the probabilities the service answered; `labels` (request_id, row, target) joined on."""
     window = window_from_log(logged, schema)
     truth = None if labels is None else join_labels(logged, labels, schema.target, file)
-    if schema.regression:  # the log keeps a regressor's value as its label and its interval's ends
-        bounds = logged_probabilities(logged, ["lower", "upper"])
-        labelled = _labelled(truth, window[PREDICTION].to_numpy(), [], file, bounds)
-    else:
-        classes = list(schema.classes)
-        labelled = _labelled(truth, logged_probabilities(logged, classes), classes, file)
+    task = tasks.of(schema.task)
+    names = task.output_names(schema.classes)  # a classifier's probabilities, a regressor's interval ends
+    predicted = Predicted(window[PREDICTION].to_numpy(), logged_probabilities(logged, names), names)
+    labelled = _labelled(truth, predicted, task, file)
     flags = logged_unseen(logged)
     return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
 
@@ -83,24 +75,19 @@ def logged_unseen(logged: pd.DataFrame) -> list[dict[str, str]]:
     return [json.loads(text) if isinstance(text, str) and text else {} for text in logged["unseen"]]
 
 
-def _labelled(
-    truth: pd.Series | None, proba: np.ndarray, classes: list[str], file: str, bounds: np.ndarray | None = None
-) -> dict[str, Any]:
-    """The rows whose truth is known, as assess() takes them; empty without truth. A regressor's
-    (no `classes`) truth is a number, its `proba` its values and `bounds` its intervals' ends."""
+def _labelled(truth: pd.Series | None, predicted: Predicted, task: Task, file: str) -> dict[str, Any]:
+    """The rows whose truth is known, as assess() takes them: their truth as the task learns it, and
+    what was predicted for them; empty without truth."""
     if truth is None:
         return {}
     known = truth.notna().to_numpy()
     if not known.any():
         raise PipelineError(f"{file}: no row of the window has a label")
-    if classes:
-        return {"truth": truth[known].astype(str).to_numpy(), "proba": proba[known], "classes": classes}
     try:
-        numbers = truth[known].astype("float64").to_numpy()
+        values = task.learned(truth[known])
     except (TypeError, ValueError):
         raise PipelineError(f"{file}: the target column holds values that are not numbers") from None
-    found = {"truth": numbers, "proba": proba[known], "classes": []}
-    return found | ({"bounds": bounds[known]} if bounds is not None else {})
+    return {"truth": values, "predicted": predicted.take(known)}
 
 
 def window_from_log(logged: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -109,8 +96,7 @@ def window_from_log(logged: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if missing:
         raise PipelineError(f"prediction log: column '{missing[0]}': not logged (was another model served?)")
     window = coerce(logged[schema.request_names].copy(), schema)[schema.feature_names]
-    label = logged["label"]
-    window[PREDICTION] = (label.astype("float64") if schema.regression else label.astype(str)).to_numpy()
+    window[PREDICTION] = tasks.of(schema.task).learned(logged["label"])
     return window
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tabpipe.data.schema import Schema
+    from tabpipe.task.base import Predicted, Task
 
 
 def row_model(schema: Schema, unseen: Literal["answer", "refuse"]) -> Any:
@@ -76,62 +77,12 @@ def rows_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
     return coerce(pd.DataFrame.from_records(records, columns=columns), schema)[schema.feature_names]
 
 
-def predict(model: Any, records: list[dict[str, Any]], schema: Schema) -> tuple[Any, Any]:
-    """(labels, probabilities) for request rows: straight from arrays when the model can (ONNX),
-    else through the frame the pipeline was trained on."""
-    import numpy as np
-
-    from tabpipe.model.predict import predict as predict_frame
-
+def predict(model: Any, records: list[dict[str, Any]], schema: Schema, task: Task) -> Predicted:
+    """What the model answers for request rows: straight from arrays when the model can (ONNX), else
+    through the frame the pipeline was trained on."""
     if hasattr(model, "predict_records"):
-        proba = model.predict_records(records)
-        return np.asarray(model.classes_)[proba.argmax(axis=1)], proba
-    return predict_frame(model, rows_frame(records, schema))
-
-
-def predict_values(model: Any, records: list[dict[str, Any]], schema: Schema) -> Any:
-    """A regressor's values for request rows, as `predict` gets a classifier's probabilities."""
-    import numpy as np
-
-    if hasattr(model, "predict_records"):
-        return model.predict_records(records).ravel()
-    return np.asarray(model.predict(rows_frame(records, schema)), dtype="float64")
-
-
-def answer_values(
-    values: Any, lower: Any, upper: Any, model: dict[str, str], request_id: str | None = None
-) -> dict[str, Any]:
-    """A regressor's /predict body: each row's value and its interval (at the level /model reports)."""
-    import numpy as np
-
-    columns = (np.asarray(a, dtype="float64").tolist() for a in (values, lower, upper))
-    return {
-        "model": model,
-        "request_id": request_id,
-        "predictions": [{"value": value, "interval": [low, high]} for value, low, high in zip(*columns, strict=True)],
-    }
-
-
-def answer(
-    labels: Any, proba: Any, classes: list[str], model: dict[str, str], request_id: str | None = None
-) -> dict[str, Any]:
-    """The /predict body; `request_id` (when logged) lets ground truth be joined to the log later."""
-    import numpy as np
-
-    names = [str(c) for c in classes]
-    # Whole arrays to Python values at once: a 1,000-row answer in 1 ms instead of 2 (bench/results/HISTORY.md).
-    proba = np.asarray(proba, dtype="float64")
-    if proba.shape[1:] != (len(names),):
-        raise ValueError(f"the model gave {proba.shape[1:]} probabilities per row for {len(names)} classes")
-    texts, rows = np.asarray(labels).astype(str).tolist(), proba.tolist()
-    return {
-        "model": model,
-        "request_id": request_id,
-        "predictions": [
-            {"label": label, "probabilities": dict(zip(names, row, strict=False))}  # checked above
-            for label, row in zip(texts, rows, strict=True)
-        ],
-    }
+        return task.answered(model.predict_records(records), model)
+    return task.predict(model, rows_frame(records, schema))
 
 
 def encoded(body: dict[str, Any]) -> Any:

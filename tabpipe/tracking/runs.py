@@ -116,20 +116,13 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
         # MLflow keeps only the first input per dataset and run.
         mlflow.log_input(dataset, context="test")
         mlflow.log_metrics(flat, model_id=model_id, dataset=dataset)
-        if evaluation.regression:
-            actual = figures.scatter(curves["actual"], "actual", "predicted", "Predicted (test set)", diagonal=True)
-            residuals = figures.scatter(
-                curves["residuals"], "predicted", "residual", "Residuals (test set)", diagonal=False
-            )
-            mlflow.log_figure(actual, "predicted_vs_actual.png")
-            mlflow.log_figure(residuals, "residuals.png")
-        else:
-            confusion = figures.confusion(y_true, evaluation.labels, evaluation.classes)
+        if len(evaluation.confusion):
+            confusion = figures.confusion(y_true, evaluation.predicted.labels, evaluation.predicted.names)
             mlflow.log_figure(confusion, "confusion_matrix.png")
-            mlflow.log_figure(figures.curve(curves["roc"], "fpr", "tpr", "ROC (test set)"), "roc_curve.png")
-            mlflow.log_figure(
-                figures.curve(curves["pr"], "recall", "precision", "Precision-recall (test set)"), "pr_curve.png"
-            )
+        for plot, points in curves.items():  # each task fills its own plots
+            if points:
+                name, figure = figures.of_plot(plot, points)
+                mlflow.log_figure(figure, name)
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
 
 

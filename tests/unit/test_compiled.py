@@ -18,6 +18,7 @@ from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
 from tabpipe.model import compiled, conversion, estimators, features, runtime, training
+from tabpipe.task import classification, regression
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -39,7 +40,7 @@ FAMILIES = sorted(estimators.names("classification"))  # regressors compile in a
 def test_labels_differ_only_on_near_ties() -> None:
     pipeline = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     served = np.array([[0.4999999, 0.5000001], [0.9, 0.1], [0.2, 0.8]])
-    assert conversion.agreement(pipeline, served) == {
+    assert classification.agreement(pipeline, served) == {
         "label_agreement": round(2 / 3, 6),
         "label_disagreements": 1,
         "max_probability_difference": 1e-7,
@@ -158,7 +159,7 @@ def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
     assert test[schema.categorical].isna().any().any()  # missing categories reach the compiled model
     model = lightgbm_on(train, schema)
     x, _ = features.split_xy(test, schema)
-    measured = conversion.agreement(
+    measured = classification.agreement(
         model.predict_proba(x), compiled.Compiled(conversion.compile_pipeline(model, schema)).predict_proba(x)
     )
     rule = params_section(Gate).compiled
@@ -284,13 +285,13 @@ def test_every_regressor_compiles_and_agrees_with_its_pipeline(family: str) -> N
     pre = features.preprocessor(REGRESSION_SCHEMA, params_section(Featurize, min_frequency=5))
     model = Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
     served = compiled.Compiled(conversion.compile_pipeline(model, REGRESSION_SCHEMA))
-    assert served.regression and not hasattr(served, "classes_")
+    assert served.task.name == "regression" and not hasattr(served, "classes_")
     x_new, _ = features.split_xy(regression_frame(400, 1), REGRESSION_SCHEMA)
     expected, got = model.predict(x_new), served.predict(x_new)
     assert got.dtype == np.float64 and got.shape == expected.shape
     # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
     tolerance = 1e-9 if family == "ridge" else 1e-4 * np.ptp(expected)
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
-    measured = conversion.value_agreement(expected, got)
+    measured = regression.value_agreement(expected, got)
     assert measured["max_value_difference"] <= tolerance
     assert measured["max_relative_difference"] == pytest.approx(measured["max_value_difference"] / np.ptp(expected))

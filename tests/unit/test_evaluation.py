@@ -6,15 +6,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from tabpipe.model import evaluation, predict
+from tabpipe.model import evaluation
+from tabpipe.task import base, classification
+from tabpipe.task.base import Predicted
+from tabpipe.task.classification import Classification
 
 CLASSES = ["a", "b", "c"]
+
+
+def answer(proba: np.ndarray, classes: list[str]) -> Predicted:
+    return Predicted(classification.labels(proba, classes), proba, list(classes))
 
 
 def test_perfect_multiclass_predictions() -> None:
     y = np.array(["a", "b", "c", "a"])
     proba = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.0, 0.1, 0.9], [0.6, 0.2, 0.2]])
-    m = evaluation.metrics(y, proba, CLASSES)
+    m = Classification().measure(y, answer(proba, CLASSES))
     assert m["accuracy"] == 1.0 and m["f1_macro"] == 1.0 and m["roc_auc"] == 1.0
     assert m["f1_per_class"] == {"a": 1.0, "b": 1.0, "c": 1.0}
     assert m["rows"] == 4
@@ -23,7 +30,7 @@ def test_perfect_multiclass_predictions() -> None:
 def test_binary_roc_auc_uses_the_second_class_as_positive() -> None:
     y = np.array(["no", "yes", "yes", "no", "yes"])
     p_yes = np.array([0.2, 0.7, 0.4, 0.5, 0.9])
-    m = evaluation.metrics(y, np.column_stack([1 - p_yes, p_yes]), ["no", "yes"])
+    m = Classification().measure(y, answer(np.column_stack([1 - p_yes, p_yes]), ["no", "yes"]))
     assert m["roc_auc"] == round(roc_auc_score(y == "yes", p_yes), 6)
 
 
@@ -33,12 +40,12 @@ def test_curves_are_bounded_monotone_and_small(seed: int, rows: int) -> None:
     rng = np.random.default_rng(seed)
     y = rng.choice(CLASSES, rows)
     proba = rng.dirichlet([1, 1, 1], rows)
-    roc = evaluation.roc_points(y, proba, CLASSES)
-    assert 2 <= len(roc) <= evaluation.MAX_CURVE_POINTS
+    roc = classification.roc_points(y, answer(proba, CLASSES))
+    assert 2 <= len(roc) <= base.MAX_CURVE_POINTS
     fpr = [p["fpr"] for p in roc]
     assert fpr == sorted(fpr) and roc[0]["fpr"] == 0 and roc[-1]["fpr"] == 1 and roc[-1]["tpr"] == 1
-    pr = evaluation.pr_points(y, proba, CLASSES)
-    assert len(pr) <= evaluation.MAX_CURVE_POINTS
+    pr = classification.pr_points(y, answer(proba, CLASSES))
+    assert len(pr) <= base.MAX_CURVE_POINTS
     assert all(0 <= p["precision"] <= 1 and 0 <= p["recall"] <= 1 for p in pr)
 
 
@@ -49,16 +56,15 @@ def test_predict_labels_are_the_argmax_of_probabilities() -> None:
         def predict_proba(self, x):
             return np.array([[0.2, 0.5, 0.3], [0.7, 0.2, 0.1]])
 
-    labels, proba = predict.predict(Model(), None)
+    predicted = Classification().predict(Model(), None)
+    labels, proba = predicted.labels, predicted.outputs
     assert list(labels) == ["b", "a"] and proba.dtype == np.float64
 
 
 def test_predictions_frame_holds_every_class_probability() -> None:
-    import pandas as pd
 
-    x = pd.DataFrame({"f": [1, 2]})
     proba = np.array([[0.2, 0.5, 0.3], [0.7, 0.2, 0.1]])
-    frame = evaluation.predictions(x, np.array(["b", "c"]), np.array(["b", "a"]), proba, CLASSES)
+    frame = Classification().table(np.array(["b", "c"]), Predicted(np.array(["b", "a"]), proba, CLASSES))
     assert list(frame.columns) == ["row", "actual", "predicted", "proba_a", "proba_b", "proba_c"]
     assert frame["proba_a"].tolist() == pytest.approx([0.2, 0.7])
 
@@ -106,9 +112,9 @@ def test_resampled_scores_match_scikit_learn_on_each_resample(
     weights = rng.integers(1, grid + 1, (rows, n_classes)) if grid else rng.random((rows, n_classes)) + 0.01
     proba = weights / weights.sum(axis=1, keepdims=True)  # grid: coarse probabilities, many tied scores
     samples = rng.integers(0, rows, (25, rows))
-    fast = evaluation.sample_scores(metric, y, proba, classes, samples)
+    fast = classification.sample_scores(metric, y, proba, classes, samples)
     for sample, value in zip(samples, fast, strict=True):
         if metric == "roc_auc" and len(set(y[sample])) < n_classes:
             assert np.isnan(value)  # a class missing from the resample: no one-vs-rest ROC AUC
             continue
-        assert value == pytest.approx(evaluation.score(metric, y[sample], proba[sample], classes), abs=1e-12)
+        assert value == pytest.approx(classification.score(metric, y[sample], proba[sample], classes), abs=1e-12)

@@ -6,10 +6,17 @@ import pytest
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Gate
 from tabpipe.model import gate
+from tabpipe.task import classification
+from tabpipe.task.base import Predicted
+from tabpipe.task.classification import Classification
 from tests.support.data import toy_frame
 from tests.support.params import params_section
 
 CLASSES = ["no", "yes"]
+
+
+def answer(proba: np.ndarray) -> Predicted:
+    return Predicted(classification.labels(proba, CLASSES), proba, CLASSES)
 
 
 def noisy(y: np.ndarray, quality: float, seed: int) -> np.ndarray:
@@ -97,7 +104,9 @@ def test_no_champion_passes_both_champion_rules() -> None:
 @pytest.mark.parametrize("test", ["bootstrap", "mcnemar"])
 def test_identical_models_are_not_worse_and_not_significantly_better(labels: np.ndarray, test: str) -> None:
     proba = noisy(labels, 2.0, seed=1)
-    c = gate.compare("roc_auc", labels, proba, proba, CLASSES, test=test, rounds=200, seed=0, alpha=0.05)
+    c = gate.compare(
+        "roc_auc", labels, answer(proba), answer(proba), Classification(), test=test, rounds=200, seed=0, alpha=0.05
+    )
     assert c.difference == 0 and c.p_value == 1.0
     worse, significant = gate.champion_rules(c, tolerance=0.0, require_improvement=True, alpha=0.05)
     assert worse.passed and not significant.passed
@@ -106,23 +115,42 @@ def test_identical_models_are_not_worse_and_not_significantly_better(labels: np.
 @pytest.mark.parametrize("test", ["bootstrap", "mcnemar"])
 def test_a_clearly_better_candidate_is_significant(labels: np.ndarray, test: str) -> None:
     better, weaker = noisy(labels, 3.0, seed=1), noisy(labels, 0.5, seed=2)
-    c = gate.compare("roc_auc", labels, better, weaker, CLASSES, test=test, rounds=300, seed=0, alpha=0.05)
+    c = gate.compare(
+        "roc_auc", labels, answer(better), answer(weaker), Classification(), test=test, rounds=300, seed=0, alpha=0.05
+    )
     assert c.difference > 0.1 and c.p_value < 0.01 and c.ci_low > 0
     assert all(r.passed for r in gate.champion_rules(c, tolerance=0.0, require_improvement=True, alpha=0.05))
-    reverse = gate.compare("roc_auc", labels, weaker, better, CLASSES, test=test, rounds=300, seed=0, alpha=0.05)
+    reverse = gate.compare(
+        "roc_auc", labels, answer(weaker), answer(better), Classification(), test=test, rounds=300, seed=0, alpha=0.05
+    )
     worse, _ = gate.champion_rules(reverse, tolerance=0.01, require_improvement=False, alpha=0.05)
     assert not worse.passed and "worse than the champion" in worse.detail
 
 
 def test_log_loss_counts_lower_as_better(labels: np.ndarray) -> None:
     better, weaker = noisy(labels, 3.0, seed=1), noisy(labels, 0.5, seed=2)
-    c = gate.compare("log_loss", labels, better, weaker, CLASSES, test="bootstrap", rounds=100, seed=0, alpha=0.05)
+    c = gate.compare(
+        "log_loss",
+        labels,
+        answer(better),
+        answer(weaker),
+        Classification(),
+        test="bootstrap",
+        rounds=100,
+        seed=0,
+        alpha=0.05,
+    )
     assert c.candidate < c.champion and c.difference > 0
 
 
 def test_bootstrap_is_seeded(labels: np.ndarray) -> None:
     a, b = noisy(labels, 1.0, seed=1), noisy(labels, 1.1, seed=2)
-    run = lambda: gate.compare("roc_auc", labels, a, b, CLASSES, test="bootstrap", rounds=100, seed=7, alpha=0.05)  # noqa: E731
+
+    def run() -> gate.Comparison:
+        return gate.compare(
+            "roc_auc", labels, answer(a), answer(b), Classification(), test="bootstrap", rounds=100, seed=7, alpha=0.05
+        )
+
     assert run() == run()
 
 
@@ -168,7 +196,9 @@ def test_an_added_column_is_compared_on_the_columns_the_champion_knows(frames) -
         == "the champion was trained on other data (columns added ['w']): compared on the columns the champion knows"
     )
     y = frame["y"].to_numpy()
-    comparison = gate.compare_models(candidate, champion, x, y, policy(), seed=0, unseen=np.ones(len(y), bool))
+    comparison = gate.compare_models(
+        candidate, champion, x, y, policy(), seed=0, unseen=np.ones(len(y), bool), task=Classification()
+    )
     assert 0 <= comparison.champion <= 1
 
 
@@ -211,6 +241,7 @@ def test_refusing_any_schema_change_fails_the_gate_in_one_line(frames) -> None:
         y=y,
         seed=0,
         seen=np.zeros(len(y), bool),
+        task=Classification(),
     )
     assert decision.flags["schema_accepted"] is False and decision.flags["passed"] is False
     assert decision.failures == [
@@ -238,6 +269,7 @@ def decided(frames, seen, **rule):
         y=y,
         seed=0,
         seen=seen,
+        task=Classification(),
     )
 
 
@@ -250,7 +282,14 @@ def test_the_champion_is_compared_only_on_test_rows_it_never_trained_on(frames) 
     frame, champion = frames
     y = frame["y"].to_numpy()[~seen]
     alone = gate.compare_models(
-        champion, champion, frame[["x", "z", "c"]][~seen], y, policy(), seed=0, unseen=np.ones(70, bool)
+        champion,
+        champion,
+        frame[["x", "z", "c"]][~seen],
+        y,
+        policy(),
+        seed=0,
+        unseen=np.ones(70, bool),
+        task=Classification(),
     )
     assert alone.champion == comparison.champion  # the champion's score is its score on the 70 unseen rows alone
     assert gate.rows_line(comparison) == (

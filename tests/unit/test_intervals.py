@@ -9,20 +9,23 @@ from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
-from tabpipe.model import evaluation, gate, intervals
+from tabpipe.model import gate
+from tabpipe.task import intervals, regression
+from tabpipe.task.base import Predicted
+from tabpipe.task.regression import Regression
 
 
 def test_regression_metrics_match_scikit_learn() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
     values = y + rng.normal(scale=0.3, size=200)
-    found = evaluation.regression_metrics(y, values)
+    found = Regression().measure(y, Predicted(values, None, []))
     assert found["rmse"] == pytest.approx(root_mean_squared_error(y, values), abs=1e-6)
     assert found["mae"] == pytest.approx(mean_absolute_error(y, values), abs=1e-6)
     assert found["r2"] == pytest.approx(r2_score(y, values), abs=1e-6)
     assert found["rows"] == 200
     with pytest.raises(ValueError, match="unknown metric 'roc_auc'"):
-        evaluation.regression_score("roc_auc", y, values)
+        regression.score("roc_auc", y, values)
 
 
 @settings(max_examples=40, deadline=None)
@@ -33,9 +36,9 @@ def test_resampled_regression_scores_match_each_resample(rows: int, seed: int, m
     y = rng.normal(size=rows).round(1)  # rounded: some resamples hold one value (R² undefined)
     values = y + rng.normal(scale=0.5, size=rows)
     samples = rng.integers(0, rows, (20, rows))
-    fast = evaluation.regression_sample_scores(metric, y, values, samples)
+    fast = regression.sample_scores(metric, y, values, samples)
     for sample, value in zip(samples, fast, strict=True):
-        expected = evaluation.regression_score(metric, y[sample], values[sample])
+        expected = regression.score(metric, y[sample], values[sample])
         if math.isnan(expected):
             assert np.isnan(value)
         else:
@@ -82,9 +85,39 @@ def test_regression_champions_compare_on_per_row_errors() -> None:
     y = rng.normal(size=500)
     good, poor = y + rng.normal(scale=0.2, size=500), y + rng.normal(scale=0.6, size=500)
     for metric in ("rmse", "mae", "r2"):
-        better = gate.compare(metric, y, good, poor, [], test="bootstrap", rounds=200, seed=0, alpha=0.05)
+        better = gate.compare(
+            metric,
+            y,
+            Predicted(good, None, []),
+            Predicted(poor, None, []),
+            Regression(),
+            test="bootstrap",
+            rounds=200,
+            seed=0,
+            alpha=0.05,
+        )
         assert better.difference > 0 and better.p_value < 0.01 and better.ci_low > 0
-        worse = gate.compare(metric, y, poor, good, [], test="bootstrap", rounds=200, seed=0, alpha=0.05)
+        worse = gate.compare(
+            metric,
+            y,
+            Predicted(poor, None, []),
+            Predicted(good, None, []),
+            Regression(),
+            test="bootstrap",
+            rounds=200,
+            seed=0,
+            alpha=0.05,
+        )
         assert worse.difference < 0 and worse.p_value > 0.99
     with pytest.raises(Exception, match="mcnemar, which compares labels"):
-        gate.compare("rmse", y, good, poor, [], test="mcnemar", rounds=10, seed=0, alpha=0.05)
+        gate.compare(
+            "rmse",
+            y,
+            Predicted(good, None, []),
+            Predicted(poor, None, []),
+            Regression(),
+            test="mcnemar",
+            rounds=10,
+            seed=0,
+            alpha=0.05,
+        )

@@ -11,6 +11,8 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.data import datasets
 from tabpipe.model import features
 from tabpipe.monitor import assess, prometheus, traffic
+from tabpipe.task import classification
+from tabpipe.task.base import Predicted
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -87,10 +89,11 @@ def test_labels_give_live_metrics_and_a_drop_fires(adult: dict) -> None:
     schema, batch = adult["schema"], adult["traffic"][:1000]
     proba = adult["model"].predict_proba(batch[schema.feature_names])
     truth = batch[schema.target].to_numpy()
-    honest = check(adult, batch, truth=truth, proba=proba, classes=list(schema.classes))
+    answered = Predicted(classification.labels(proba, schema.classes), proba, list(schema.classes))
+    honest = check(adult, batch, truth=truth, predicted=answered)
     assert 0.85 < honest.metrics["labelled"]["roc_auc"] < 0.95 and not honest.retrain
     flipped = np.where(truth == schema.classes[0], schema.classes[1], schema.classes[0])
-    worse = check(adult, batch, truth=flipped, proba=proba, classes=list(schema.classes))
+    worse = check(adult, batch, truth=flipped, predicted=answered)
     assert worse.retrain and any(reason.startswith("roc_auc:") for reason in worse.reasons)
 
 

@@ -6,9 +6,11 @@ import pytest
 
 from tabpipe.core import settings
 from tabpipe.data import datasets
-from tabpipe.model import evaluation, features, intervals
+from tabpipe.model import evaluation, features
 from tabpipe.monitor import assess, traffic
 from tabpipe.serve import prediction_log
+from tabpipe.task import intervals
+from tabpipe.task.regression import Regression
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -34,11 +36,12 @@ def california() -> dict:
     model.interval_ = intervals.calibrate(model, x, y, folds, 0.9, 1).as_dict()
     model.fit(x, y)
     rx, ry = features.split_xy(reference, schema)
-    found = evaluation.evaluate_regression(model, rx, ry, params_section(settings.Evaluate).for_task("regression"), 0)
+    rules = params_section(settings.Evaluate).for_task("regression")
+    found = evaluation.evaluate(model, rx, ry, rules, 0, Regression())
     return {
         "schema": schema,
         "model": model,
-        "reference": assess.reference_frame(reference, found.predictions, regression=True),
+        "reference": assess.reference_frame(reference, found.predictions, Regression()),
         "traffic": iid,
         "gated": found.metrics,
     }
@@ -101,8 +104,8 @@ def test_the_log_keeps_values_and_intervals_and_labels_join_on_them(california: 
     labels = pd.DataFrame({"request_id": request_id, "row": range(300), schema.target: batch[schema.target]})
     window = traffic.from_log(logged, schema, labels, "truth.csv")
     np.testing.assert_allclose(window.window[assess.PREDICTION].to_numpy(), values)
-    np.testing.assert_allclose(window.labelled["bounds"], np.column_stack([lower, upper]))
-    live = assess.window_metrics(**{k: window.labelled[k] for k in ("truth", "proba", "classes", "bounds")})
+    np.testing.assert_allclose(window.labelled["predicted"].outputs, np.column_stack([lower, upper]))
+    live = Regression().window_metrics(window.labelled["truth"], window.labelled["predicted"])
     inside = (batch[schema.target] >= lower) & (batch[schema.target] <= upper)
     assert live["interval_coverage"] == pytest.approx(inside.mean(), abs=1e-6)
     text = labels.astype({schema.target: object})

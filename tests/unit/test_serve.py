@@ -17,7 +17,10 @@ from tabpipe.core.settings import Serve
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import builtin
 from tabpipe.model import runtime
-from tabpipe.serve import bento_model, manifest, metrics, request
+from tabpipe.serve import bento_model, manifest, request
+from tabpipe.task.base import Predicted
+from tabpipe.task.classification import Classification
+from tabpipe.task.series import observe_all
 from tests.support.client import row_validator
 from tests.support.data import TOY, toy_frame
 from tests.support.params import params_section
@@ -189,7 +192,7 @@ def test_observing_a_whole_answer_counts_as_observing_each_value(values: list[fl
     from prometheus_client import CollectorRegistry, Histogram
 
     together = Histogram("v", "values", buckets=bounds, registry=CollectorRegistry())
-    metrics.observe_all(together, values)
+    observe_all(together, values)
     each = Histogram("v", "values", buckets=bounds, registry=CollectorRegistry())
     for value in values:
         each.observe(value)
@@ -203,7 +206,8 @@ def test_an_answer_needs_one_probability_per_class() -> None:
     import numpy as np
 
     identity = {"name": "m", "version": "1"}
-    body = request.answer(np.array(["a", "b"]), np.array([[0.9, 0.1], [0.2, 0.8]]), ["a", "b"], identity)
+    task = Classification()
+    body = task.body(Predicted(np.array(["a", "b"]), np.array([[0.9, 0.1], [0.2, 0.8]]), ["a", "b"]), identity, None)
     assert body["predictions"][1] == {"label": "b", "probabilities": {"a": 0.2, "b": 0.8}}
     with pytest.raises(ValueError, match="2 classes"):
-        request.answer(np.array(["a"]), np.array([[0.9, 0.05, 0.05]]), ["a", "b"], identity)
+        task.body(Predicted(np.array(["a"]), np.array([[0.9, 0.05, 0.05]]), ["a", "b"]), identity, None)

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import Data, Validate
-from tabpipe.data import checks, datasets, split, task
+from tabpipe.data import checks, datasets, split
 from tabpipe.data.schema import Schema
+from tabpipe.task import choose, tasks
 from tests.support.params import params_section
 from tests.support.paths import RAW
 
@@ -24,16 +25,16 @@ VALIDATE = params_section(Validate)
 
 @given(st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=3), min_size=2).filter(lambda v: len(set(v)) > 1))
 def test_text_targets_are_classes(values: list[str]) -> None:
-    chosen = task.choose(pd.Series(values), "auto", "y")
+    chosen = choose.choose(pd.Series(values), "auto", "y")
     assert chosen.task == "classification" and "holds text" in chosen.reason
 
 
-@given(st.integers(2, task.MAX_CLASSES), st.integers(-1000, 1000))
+@given(st.integers(2, choose.MAX_CLASSES), st.integers(-1000, 1000))
 def test_few_whole_numbers_are_classes_and_many_are_a_quantity(distinct: int, offset: int) -> None:
     few = pd.Series([float(offset + i % distinct) for i in range(3 * distinct)])
-    assert task.choose(few, "auto", "y").task == "classification"
-    many = pd.Series([float(offset + i) for i in range(task.MAX_CLASSES + distinct)])
-    chosen = task.choose(many, "auto", "y")
+    assert choose.choose(few, "auto", "y").task == "classification"
+    many = pd.Series([float(offset + i) for i in range(choose.MAX_CLASSES + distinct)])
+    chosen = choose.choose(many, "auto", "y")
     assert chosen.task == "regression" and "data.task: classification" in chosen.reason
 
 
@@ -42,8 +43,10 @@ def test_fractional_numbers_are_a_quantity_unless_declared_classes(values: list[
     series = pd.Series(values)
     if series.nunique() < 2:
         return
-    assert task.choose(series, "auto", "y").task == "regression"
-    assert task.choose(series, "classification", "y") == task.Chosen("classification", "data.task is classification")
+    assert choose.choose(series, "auto", "y").task == "regression"
+    assert choose.choose(series, "classification", "y") == choose.Chosen(
+        "classification", "data.task is classification"
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,7 +61,7 @@ def test_fractional_numbers_are_a_quantity_unless_declared_classes(values: list[
 )
 def test_a_target_that_fits_no_task_is_one_line_naming_the_column(values: list, declared: str, message: str) -> None:
     with pytest.raises(PipelineError) as error:
-        task.choose(pd.Series(values, dtype=object), declared, "y")
+        choose.choose(pd.Series(values, dtype=object), declared, "y")
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
@@ -109,7 +112,7 @@ def test_california_is_bundled_as_a_regression_dataset(caplog: pytest.LogCapture
     with caplog.at_level(logging.INFO):
         prepared = datasets.prepare(params_section(Data, dataset="california"), 42, Path("/"), RAW)
     assert "task: regression (california declares it)" in caplog.text
-    assert prepared.schema.target == "MedHouseVal" and prepared.schema.regression
+    assert prepared.schema.target == "MedHouseVal" and prepared.schema.task == "regression"
     assert len(prepared.train) + len(prepared.test) == 20_640  # a test share within 0.01 of 0.25 (sd 0.003)
     assert abs(len(prepared.test) / 20_640 - 0.25) < 0.01
     assert not checks.run_all(prepared.train, prepared.schema, VALIDATE)
@@ -234,9 +237,9 @@ def test_a_task_searches_only_estimators_that_learn_it() -> None:
     wrong = train.regression.model_copy(update={"candidates": {**regressors, "logreg": train.candidates["logreg"]}})
     expected = r"train\.regression\.candidates holds estimators that do not learn regression: logreg \(logistic_"
     with pytest.raises(PipelineError, match=expected):
-        training.for_task(train.model_copy(update={"regression": wrong}), "regression")
-    assert training.for_task(train, "classification") is train
-    assert training.for_task(train, "regression").candidates == regressors
+        training.for_task(train.model_copy(update={"regression": wrong}), tasks.of("regression"))
+    assert training.for_task(train, tasks.of("classification")) is train
+    assert training.for_task(train, tasks.of("regression")).candidates == regressors
 
 
 def test_a_regression_too_small_to_split_is_one_line() -> None:

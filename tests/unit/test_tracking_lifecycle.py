@@ -12,6 +12,7 @@ import pytest
 from tabpipe.core import hashing, settings
 from tabpipe.core.errors import PipelineError
 from tabpipe.model import conversion, evaluation, features, fingerprint, training
+from tabpipe.task.classification import Classification
 from tabpipe.tracking import backend, registry, runs
 from tests.support.data import TOY, toy_frame
 
@@ -57,7 +58,9 @@ def trained(candidates: settings.Train, folder: Path) -> tuple[training.Trained,
     x, y = features.split_xy(frame, TOY)
     preprocessor = features.preprocessor(TOY, FEATURIZE).fit(x)
     with runs.training_run(candidates, 0, "digest", TOY.name) as run:
-        result = training.train(candidates, 0, preprocessor, x, y, fingerprint.of_rows(frame, TOY))
+        result = training.train(
+            candidates, 0, preprocessor, x, y, fingerprint=fingerprint.of_rows(frame, TOY), task=Classification()
+        )
         run.record(result)
     run.log_winner(result, x)
     model_file = folder / "model.joblib"
@@ -93,7 +96,7 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     test_file = tracked / "test.parquet"
     test.to_parquet(test_file, index=False)
     x_test, y_test = features.split_xy(test, TOY)
-    result = evaluation.evaluate(model, x_test, y_test, EVALUATE, 0)
+    result = evaluation.evaluate(model, x_test, y_test, EVALUATE, 0, Classification())
     runs.record_evaluation(sha, test, TOY.target, test_file, result)
     logged = mlflow.get_run(run_id)
     assert logged.data.metrics["test_roc_auc"] == result.metrics["roc_auc"]

@@ -19,6 +19,8 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
 from tabpipe.model import compiled, conversion, estimators, features
 from tabpipe.serve import request, unseen
+from tabpipe.task.classification import Classification
+from tabpipe.task.regression import Regression
 from tests.support.client import row_validator
 from tests.support.params import params_section
 
@@ -237,7 +239,7 @@ def valued(regressors: dict, records: list[dict[str, Any]]) -> None:
     rows = unseen.clipped(records, flags, PRICE_SCHEMA)
     for family, runtimes in regressors.items():
         for model in runtimes:
-            values = request.predict_values(model, rows, PRICE_SCHEMA)
+            values = request.predict(model, rows, PRICE_SCHEMA, Regression()).labels
             assert values.shape == (len(records),) and np.isfinite(values).all(), family
 
 
@@ -250,7 +252,8 @@ def answered(models: dict, records: list[dict[str, Any]]) -> None:
     rows = unseen.clipped(records, flags, SCHEMA)
     for family, runtimes in models.items():
         for model in runtimes:
-            labels, proba = request.predict(model, rows, SCHEMA)
+            predicted = request.predict(model, rows, SCHEMA, Classification())
+            labels, proba = predicted.labels, predicted.outputs
             assert set(labels) <= set(SCHEMA.classes) and len(labels) == len(records), family
             assert np.isfinite(proba).all(), family
             np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9, err_msg=family)
