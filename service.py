@@ -82,7 +82,7 @@ class Tabpipe:
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
-            self.model = bento_model.load_model(self.bento_model)
+            self.model = bento_model.load_model(self.bento_model, TASK)
             if MANIFEST.model_file.endswith(".joblib"):  # the scikit-learn pipeline: one BLAS thread too
                 from threadpoolctl import threadpool_limits
 

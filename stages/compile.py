@@ -20,8 +20,9 @@ def main() -> None:
     for stale in set(runtime.FILES.values()) - {built.file_name}:
         (args.out / stale).unlink(missing_ok=True)
     files.write_with(args.out / built.file_name, lambda tmp: tmp.write_bytes(built.blob))
-    served = runtime.load(args.out / built.file_name)
-    summary = {"runtime": built.runtime, **tasks.of(data_schema.task).agreement(pipeline, served, x)}
+    task = tasks.of(data_schema.task)
+    served = runtime.load(args.out / built.file_name, task)
+    summary = {"runtime": built.runtime, **task.agreement(pipeline, served, x)}
     files.write_json(args.metrics, {**summary, "reason": built.reason} if built.reason else summary)
 
 

@@ -17,10 +17,11 @@ def main() -> None:
     test = prepared.read_split(args.prepared, "test")
     x, y = features.split_xy(test, data_schema)
 
-    served = runtime.load(runtime.model_file(args.served))
+    task = tasks.of(data_schema.task)
+    served = runtime.load(runtime.model_file(args.served), task)
 
     rules = params.section(settings.Evaluate).for_task(data_schema.task)
-    result = evaluation.evaluate(served, x, y, rules, params.seed, tasks.of(data_schema.task))
+    result = evaluation.evaluate(served, x, y, rules, params.seed, task)
 
     files.write_json(args.metrics, result.metrics)
     for plot in evaluation.PLOTS:  # a task leaves the other's plots empty

@@ -24,7 +24,8 @@ def main() -> None:
     champion, incumbent = registry.challenger(name, hashing.file_sha256(args.model))
     seen = fingerprint.seen(incumbent, test) if incumbent is not None else None
 
-    candidate = runtime.load(runtime.model_file(args.served))
+    task = tasks.of(data_schema.task)
+    candidate = runtime.load(runtime.model_file(args.served), task)
 
     decision = gate.decide(
         rules,
@@ -36,7 +37,7 @@ def main() -> None:
         y=y,
         seed=params.seed,
         seen=seen,
-        task=tasks.of(data_schema.task),
+        task=task,
     )
 
     log = logging.getLogger("gate")

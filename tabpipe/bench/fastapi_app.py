@@ -22,8 +22,8 @@ from tabpipe.task import tasks
 MODELS = paths(Path(os.environ.get("TABPIPE_PROJECT", ".")))["models"]
 MANIFEST = manifest.read(MODELS["serving"])
 SCHEMA = MANIFEST.schema
-MODEL = bento_model.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"])
 TASK = tasks.of(SCHEMA.task)
+MODEL = bento_model.load_file(MODELS["model"], MANIFEST.raw["pipeline_sha256"], TASK)
 Row = request.row_model(SCHEMA, MANIFEST.serve.unseen)
 
 

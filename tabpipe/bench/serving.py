@@ -122,7 +122,7 @@ def in_process(repo: Path) -> dict[str, Any]:
     models = paths(repo)["models"]
     served = manifest.read(models["serving"])
     pipeline = joblib.load(models["model"])
-    compiled = runtime.load(models["served"] / served.model_file)
+    compiled = runtime.load(models["served"] / served.model_file, tasks.of(served.schema.task))
     (row,) = test_rows(repo, 1)
     frame = request.rows_frame([row], served.schema)
     batch = test_rows(repo, 1000)

@@ -30,6 +30,7 @@ from tabpipe.deploy import image as images
 from tabpipe.sandbox.servers import background, free_port
 from tabpipe.serve import bento_model
 from tabpipe.serve import manifest as manifests
+from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +76,6 @@ def from_predictions(saved: pd.DataFrame, classes: list[str], count: int) -> Exp
 def from_model(model: Any, rows: list[dict[str, Any]], served: Manifest) -> Expected:
     """What the served model file answers in this process, through the service's own prediction path."""
     from tabpipe.serve import request
-    from tabpipe.task import tasks
 
     source = f"model {served.tag} in-process"
     task = tasks.of(served.schema.task)
@@ -218,7 +218,9 @@ def expectation(root: Path, served: Manifest, rows: list[dict[str, Any]]) -> Exp
     if model_file.is_file() and file_sha256(model_file) == served.model_sha256:
         saved = read_parquet(locations["data"]["predictions"])
         return from_predictions(saved, list(served.schema.classes), len(rows))
-    return from_model(bento_model.load_model(bentoml.models.get(served.tag)), rows, served)
+    return from_model(
+        bento_model.load_model(bentoml.models.get(served.tag), tasks.of(served.schema.task)), rows, served
+    )
 
 
 def discard(tag: str) -> str:
@@ -292,7 +294,7 @@ def release_image(
     tool = options.tool
     image = f"{options.repository}:{bento_tag.split(':', 1)[1]}"
     pipeline = served.model_file.endswith(".joblib")  # only the pipeline needs more than the Bento's packages
-    model = bento_model.load_model(bentoml.models.get(served.tag)) if pipeline else None
+    model = bento_model.load_model(bentoml.models.get(served.tag), tasks.of(served.schema.task)) if pipeline else None
     images.build(tool, bento_tag, image, images.runtime_packages(served.model_file, model), dict(os.environ))
     try:
         image_smoke_test(tool, image, rows, served, expected, timeout)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.core.errors import PipelineError
 from tabpipe.model.features import MISSING
-from tabpipe.task import tasks
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from tabpipe.task.base import Task
 
 
 class Compiled:
@@ -24,7 +26,8 @@ class Compiled:
     One thread per session: a request is a few rows, and the service's workers are the parallelism.
     """
 
-    def __init__(self, blob: bytes) -> None:
+    def __init__(self, blob: bytes, task: Task) -> None:
+        """`task` is the schema's: the graph's recorded task must be the same one."""
         import json
 
         import numpy as np
@@ -36,7 +39,9 @@ class Compiled:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.task = tasks.of(meta.get("task", "classification"))
+        if meta.get("task") != task.name:
+            raise PipelineError(f"the compiled model answers a {meta.get('task')} task, the schema's is {task.name}")
+        self.task = task
         if "interval" in meta:  # tabpipe/task/intervals.py reads it as it reads a pipeline's
             self.interval_ = json.loads(meta["interval"])
         if json.loads(meta.get("classes", "[]")):  # scikit-learn's classifiers have `classes_`; regressors none

@@ -10,9 +10,12 @@ what was measured.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
+
+if TYPE_CHECKING:
+    from tabpipe.task.base import Task
 
 FILES = {"onnx": "model.onnx", "sklearn": "model.joblib"}
 
@@ -25,12 +28,12 @@ def model_file(folder: Path) -> Path:
     return found[0]
 
 
-def load(path: Path) -> Any:
-    """A served model file as an estimator (`classes_`, `predict_proba`), sized for serving: one thread."""
+def load(path: Path, task: Task) -> Any:
+    """A served model file as an estimator of `task` (the schema's), sized for serving: one thread."""
     if path.suffix == ".onnx":
         from tabpipe.model.compiled import Compiled
 
-        return Compiled(path.read_bytes())
+        return Compiled(path.read_bytes(), task)
     import joblib
 
     return single_threaded(joblib.load(path))

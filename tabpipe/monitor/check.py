@@ -65,7 +65,9 @@ def run(args: Options) -> Checked:
 
     if args.batch:
         log.info("reading %s and predicting it with %s", args.batch, served.tag)
-        model = bento_model.load_file(layout["models"]["served"] / served.model_file, served.model_sha256)
+        model = bento_model.load_file(
+            layout["models"]["served"] / served.model_file, served.model_sha256, tasks.of(prepared.task)
+        )
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
         log_path = args.log or prediction_log.location(params.section(settings.Serve).prediction_log, dict(os.environ))

@@ -15,6 +15,7 @@ from tabpipe.core.hashing import file_sha256
 
 if TYPE_CHECKING:
     from tabpipe.serve.manifest import Manifest
+    from tabpipe.task.base import Task
 
 
 def require(manifest: Manifest, model_path: Path) -> None:
@@ -73,13 +74,13 @@ def _ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] |
     return manifest.tag
 
 
-def load_model(model_ref: Any) -> Any:
+def load_model(model_ref: Any, task: Task) -> Any:
     """Load the stored model after checking its bytes against the hash the pipeline recorded."""
     metadata = model_ref.info.metadata
-    return load_file(Path(model_ref.path_of(metadata.get("model_file", ""))), metadata.get("model_sha256"))
+    return load_file(Path(model_ref.path_of(metadata.get("model_file", ""))), metadata.get("model_sha256"), task)
 
 
-def load_file(path: Path, expected: str | None) -> Any:
+def load_file(path: Path, expected: str | None, task: Task) -> Any:
     """Load a served model file only if its sha256 is `expected`: a tampered or stale file is never loaded."""
     from tabpipe.model.runtime import load
 
@@ -88,4 +89,4 @@ def load_file(path: Path, expected: str | None) -> Any:
     actual = file_sha256(path)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
-    return load(path)
+    return load(path, task)

@@ -4,10 +4,13 @@ tasks.py; nothing outside those branches on a task's name."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from tabpipe.core.errors import PipelineError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +60,11 @@ class Task(ABC):
     @abstractmethod
     def learned(self, values: pd.Series) -> np.ndarray:
         """The target (or a logged prediction) as the model learns and predicts it."""
+
+    def accept(self, values: pd.Series, column: str) -> None:
+        """Raise PipelineError (one line naming `column`) when declared, this task cannot learn these
+        target values (missing ones dropped)."""
+        return None
 
     @abstractmethod
     def classes(self, values: pd.Series) -> tuple[str, ...]:
@@ -170,6 +178,13 @@ class Task(ABC):
     @abstractmethod
     def observe(self, series: Any, predicted: Predicted) -> None:
         """Count one request's answers in `series`."""
+
+
+def finite(numbers: pd.Series, column: str) -> None:
+    """A numeric target must be finite: one error line otherwise."""
+    infinite = int(numbers.abs().eq(math.inf).sum())
+    if infinite:
+        raise PipelineError(f"column '{column}': {infinite} rows are infinite; a target must be finite")
 
 
 def classes_of(model: Any) -> list[str]:

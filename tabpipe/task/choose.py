@@ -8,16 +8,17 @@ under regression, an infinity) is one error line naming the column.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.task import tasks
+from tabpipe.task.base import finite
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TaskKind = Literal["classification", "regression"]
+TaskKind = Literal["classification", "regression"]  # the names in tasks.TASKS
 MAX_CLASSES = 20  # more distinct whole numbers than this read as a quantity (counts, prices, scores)
 
 
@@ -38,26 +39,15 @@ def choose(values: pd.Series, declared: str, column: str) -> Chosen:
     if distinct < 2:
         shown = f" ({present.iloc[0]})" if len(present) else ""
         raise PipelineError(f"column '{column}': one value{shown} on every labelled row; there is nothing to learn")
-    if declared == "classification":
-        return Chosen("classification", "data.task is classification")
-    if declared == "regression":
-        if not numeric:
-            bad = present[numbers.isna()].iloc[0]
-            raise PipelineError(f"column '{column}': {bad!r} is not a number, and data.task is regression")
-        _finite(numbers, column)
-        return Chosen("regression", "data.task is regression")
+    if declared != "auto":
+        tasks.of(declared).accept(present, column)
+        return Chosen(declared, f"data.task is {declared}")
     if not numeric:
         return Chosen("classification", f"column '{column}' holds text ({distinct} distinct values)")
-    _finite(numbers, column)
+    finite(numbers, column)
     whole = bool((numbers == numbers.round()).all())
     if whole and distinct <= MAX_CLASSES:
         return Chosen("classification", f"column '{column}' holds {distinct} distinct whole numbers")
     what = f"{distinct} distinct whole numbers" if whole else "fractional numbers"
     hint = "set data.task: classification to treat them as classes"
     return Chosen("regression", f"column '{column}' holds {what}; {hint}")
-
-
-def _finite(numbers: pd.Series, column: str) -> None:
-    infinite = int(numbers.abs().eq(math.inf).sum())
-    if infinite:
-        raise PipelineError(f"column '{column}': {infinite} rows are infinite; a target must be finite")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import RegressionMetric
 from tabpipe.task import intervals
-from tabpipe.task.base import Predicted, Task, resample_weights, rounded
+from tabpipe.task.base import Predicted, Task, finite, resample_weights, rounded
 from tabpipe.task.series import observe_all
 
 if TYPE_CHECKING:
@@ -42,6 +42,16 @@ class Regression(Task):
 
     def learned(self, values: pd.Series) -> np.ndarray:
         return values.astype("float64").to_numpy()
+
+    def accept(self, values: pd.Series, column: str) -> None:
+        """Numbers, every one finite."""
+        import pandas as pd
+
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            bad = values[numbers.isna()].iloc[0]
+            raise PipelineError(f"column '{column}': {bad!r} is not a number, and data.task is regression")
+        finite(numbers, column)
 
     def classes(self, values: pd.Series) -> tuple[str, ...]:
         return ()

@@ -18,7 +18,7 @@ from tabpipe.data import datasets
 from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
 from tabpipe.model import compiled, conversion, estimators, features, runtime, training
-from tabpipe.task import classification, regression
+from tabpipe.task import classification, regression, tasks
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -79,7 +79,7 @@ def models() -> dict[str, tuple[Any, compiled.Compiled]]:
     out = {}
     for family in FAMILIES:
         model = fitted(family)
-        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, SCHEMA)))
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, SCHEMA), tasks.of(SCHEMA.task)))
     return out
 
 
@@ -160,7 +160,8 @@ def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
     model = lightgbm_on(train, schema)
     x, _ = features.split_xy(test, schema)
     measured = classification.agreement(
-        model.predict_proba(x), compiled.Compiled(conversion.compile_pipeline(model, schema)).predict_proba(x)
+        model.predict_proba(x),
+        compiled.Compiled(conversion.compile_pipeline(model, schema), tasks.of(schema.task)).predict_proba(x),
     )
     rule = params_section(Gate).compiled
     assert measured["label_agreement"] >= rule.min_label_agreement
@@ -188,7 +189,7 @@ def test_lightgbm_compares_with_double_thresholds_as_lightgbm_does() -> None:
     row[SCHEMA.numeric[feature]] = raw
     seen = (raw - scaler.mean_[feature]) / scaler.scale_[feature]
     assert seen > threshold and np.float32(seen) == np.float32(threshold)  # float32 would go left here
-    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA))
+    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA), tasks.of(SCHEMA.task))
     np.testing.assert_allclose(served.predict_proba(row), model.predict_proba(row), rtol=0, atol=1e-6)
 
 
@@ -209,7 +210,7 @@ def test_compiled_models_score_with_scikit_learn_scorers(binary: bool) -> None:
     x, y = features.split_xy(data, SCHEMA)
     pre = features.preprocessor(SCHEMA, params_section(Featurize))
     model = Pipeline([("preprocess", pre), ("model", estimators.estimator("logistic_regression", {}, 0))]).fit(x, y)
-    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA))
+    served = compiled.Compiled(conversion.compile_pipeline(model, SCHEMA), tasks.of(SCHEMA.task))
     got = permutation_importance(served, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
     expected = permutation_importance(model, x, y, scoring="roc_auc_ovr", n_repeats=2, random_state=0)
     np.testing.assert_allclose(got.importances_mean, expected.importances_mean, atol=1e-9)
@@ -247,7 +248,7 @@ def test_runtime_auto_and_onnx_compile_what_can_compile(tmp_path: Any) -> None:
         built = conversion.build(b"pipeline", model, SCHEMA, mode)
         assert built.runtime == "onnx" and built.reason == ""
         (tmp_path / built.file_name).write_bytes(built.blob)
-        assert isinstance(runtime.load(runtime.model_file(tmp_path)), compiled.Compiled)
+        assert isinstance(runtime.load(runtime.model_file(tmp_path), tasks.of(SCHEMA.task)), compiled.Compiled)
     built = conversion.build(b"pipeline", model, SCHEMA, "sklearn")
     assert built.runtime == "sklearn" and built.blob == b"pipeline"
 
@@ -284,7 +285,10 @@ def test_every_regressor_compiles_and_agrees_with_its_pipeline(family: str) -> N
     fixed |= {"max_iter": 30} if family == "hist_gradient_boosting_regressor" else {}
     pre = features.preprocessor(REGRESSION_SCHEMA, params_section(Featurize, min_frequency=5))
     model = Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
-    served = compiled.Compiled(conversion.compile_pipeline(model, REGRESSION_SCHEMA))
+    blob = conversion.compile_pipeline(model, REGRESSION_SCHEMA)
+    with pytest.raises(PipelineError, match="answers a regression task, the schema's is classification"):
+        compiled.Compiled(blob, tasks.of("classification"))  # the schema decides; the graph's record is checked
+    served = compiled.Compiled(blob, tasks.of(REGRESSION_SCHEMA.task))
     assert served.task.name == "regression" and not hasattr(served, "classes_")
     x_new, _ = features.split_xy(regression_frame(400, 1), REGRESSION_SCHEMA)
     expected, got = model.predict(x_new), served.predict(x_new)

@@ -270,3 +270,51 @@ def test_dvc_yaml_paths_and_their_errors(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text("vars: [1\n")
     with pytest.raises(PipelineError, match=r"dvc\.yaml: not valid YAML"):
         paths(tmp_path)
+
+
+# A task's behaviour lives in its own module under tabpipe/task/ (docs/developing.md, "Add a task"):
+# a line elsewhere that compares a task's name (or its estimator type) is a branch the task should hold.
+TASK_BRANCH = re.compile(
+    r"""(==|!=|\bin)\s*\(?["'](classification|regression|classifier|regressor)["']"""
+    r"""|["'](classification|regression|classifier|regressor)["']\s*(==|!=)"""
+    r"""|\.regression\b(?![.`'])|\bREGRESSION\b"""
+)
+TASK_BRANCH_BUDGET = 3  # the issue's bound; docs/developing.md names the lines there are
+
+
+def task_branches(paths: list[Path], root: Path = ROOT) -> list[str]:
+    """Each line of `paths` (comments left out) that branches on a task's name, as file:line: code."""
+    found = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if TASK_BRANCH.search(line.split("#", 1)[0]):
+                found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    return found
+
+
+def test_the_branch_search_sees_a_task_flag_and_skips_settings_sections(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(
+        'if schema.regression:\n    pass\nx = 1 if task == "regression" else 2\n'
+        "level = settings.regression.interval  # a settings section, not a branch\n"
+        'kind = "numerical"\n'
+    )
+    found = [line.split(":", 1)[1] for line in task_branches([tmp_path / "a.py"], tmp_path)]
+    assert found == ["1: if schema.regression:", '3: x = 1 if task == "regression" else 2']
+
+
+def test_stages_never_branch_on_a_task_name() -> None:
+    assert task_branches(sorted((ROOT / "stages").glob("*.py"))) == []
+
+
+def test_outside_the_task_modules_few_lines_branch_on_a_task_name() -> None:
+    outside = [
+        path
+        for path in [
+            *sorted((ROOT / "tabpipe").rglob("*.py")),
+            *sorted((ROOT / "stages").glob("*.py")),
+            ROOT / "service.py",
+        ]
+        if path.relative_to(ROOT).parts[:2] != ("tabpipe", "task") and path != ROOT / "tabpipe/core/settings.py"
+    ]
+    found = task_branches(outside)
+    assert len(found) <= TASK_BRANCH_BUDGET, "\n".join(found)

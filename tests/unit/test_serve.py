@@ -118,11 +118,11 @@ def test_ensure_model_imports_once_and_loads_after_checking_the_hash(tmp_path: P
     assert tag == info.tag and bento_model.ensure_model(info, path) == tag
     stored = bentoml.models.get(tag)
     assert stored.info.metadata["model_sha256"] == info.model_sha256
-    assert bento_model.load_model(stored) == {"weights": [1, 2, 3]}
+    assert bento_model.load_model(stored, Classification()) == {"weights": [1, 2, 3]}
 
     Path(stored.path_of(info.model_file)).write_bytes(b"tampered")
     with pytest.raises(PipelineError, match="does not match the recorded"):
-        bento_model.load_model(stored)
+        bento_model.load_model(stored, Classification())
 
 
 def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path) -> None:

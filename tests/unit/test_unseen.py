@@ -19,6 +19,7 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Schema, builtin, infer
 from tabpipe.model import compiled, conversion, estimators, features
 from tabpipe.serve import request, unseen
+from tabpipe.task import tasks
 from tabpipe.task.classification import Classification
 from tabpipe.task.regression import Regression
 from tests.support.client import row_validator
@@ -217,7 +218,7 @@ def trained(frame: pd.DataFrame, schema: Schema, families: tuple[str, ...]) -> d
         fixed = {key: value for key, value in SMALL.items() if key in accepted}
         pre = features.preprocessor(schema, params_section(Featurize, min_frequency=5))
         model = Pipeline([("pre", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
-        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, schema)))
+        out[family] = (model, compiled.Compiled(conversion.compile_pipeline(model, schema), tasks.of(schema.task)))
     return out
 
 
