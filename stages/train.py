@@ -21,7 +21,14 @@ def main() -> None:
     with runs.training_run(train, params.seed, hashing.params_hash(params.raw), data_schema.name) as run:
         preprocessor = joblib.load(args.preprocessor)
         trained = training.train(
-            train, params.seed, preprocessor, x, y, fingerprint=fingerprint.of_rows(rows, data_schema), task=task
+            train,
+            params.seed,
+            preprocessor,
+            x,
+            y,
+            fingerprint=fingerprint.of_rows(rows, data_schema),
+            task=task,
+            decision=params.section(settings.Decision),
         )
         run.record(trained)
     run.log_winner(trained, x)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tabpipe.core.catalog import ESTIMATORS
 from tabpipe.core.errors import PipelineError
@@ -23,9 +23,22 @@ Task = Literal["auto", "classification", "regression"]
 ColumnKind = Literal["numeric", "categorical"]
 Impute = Literal["median", "mean"]
 EstimatorName = Literal[tuple(ESTIMATORS)]  # the catalog's names (tabpipe/core/catalog.py), listed once
-Metric = Literal["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss"]
+Metric = Literal[
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "ece",
+]
+# A binary decision's metrics, reported when `decision` sets a threshold or costs (tabpipe/task/classification.py).
+DecisionMetric = Literal["precision_positive", "recall_positive", "f1_positive", "expected_cost"]
+Objective = Literal["argmax", "f1", "balanced_accuracy", "cost"]
 RegressionMetric = Literal["rmse", "mae", "r2"]
-AnyMetric = Literal[Metric, RegressionMetric]
+AnyMetric = Literal[Metric, RegressionMetric, DecisionMetric]
 # Metrics that are better when larger, and a regressor's interval coverage: what the monitor bounds
 # by how far each may fall (an error metric such as rmse rises instead; bound r2 for a regressor).
 Falling = Literal[
@@ -247,6 +260,7 @@ class Train(Section):
     scoring: Scorer
     cv_folds: int
     n_jobs: int
+    class_weight: Literal["none", "balanced"]
     search: Search
     candidates: Candidates
     regression: Regression
@@ -256,6 +270,32 @@ class Train(Section):
         if task != "regression":
             return self
         return self.model_copy(update={"scoring": self.regression.scoring, "candidates": self.regression.candidates})
+
+
+class DecisionCost(Section):
+    """What each mistake costs, in any one unit; unset (null) leaves expected cost unreported."""
+
+    false_positive: Annotated[float, Field(ge=0)] | None
+    false_negative: Annotated[float, Field(ge=0)] | None
+
+    @property
+    def set(self) -> bool:
+        return self.false_positive is not None and self.false_negative is not None
+
+
+class Decision(Section):
+    """How a binary classifier turns probabilities into its label (docs/training.md, The decision)."""
+
+    key: ClassVar[str] = "decision"
+    objective: Objective
+    positive_class: str
+    cost: DecisionCost
+
+    @model_validator(mode="after")
+    def _costs_for_cost(self) -> Decision:
+        if self.objective == "cost" and not self.cost.set:
+            raise ValueError("objective cost needs cost.false_positive and cost.false_negative")
+        return self
 
 
 class EvaluateRegression(Section):

@@ -42,8 +42,8 @@ class Compiled:
         if meta.get("task") != task.name:
             raise PipelineError(f"the compiled model answers a {meta.get('task')} task, the schema's is {task.name}")
         self.task = task
-        if "interval" in meta:  # tabpipe/task/intervals.py reads it as it reads a pipeline's
-            self.interval_ = json.loads(meta["interval"])
+        for carried in set(meta) - {"task", "classes", "numeric", "categorical"}:  # Task.carried's, as the
+            setattr(self, f"{carried}_", json.loads(meta[carried]))  # task reads them from a pipeline
         if json.loads(meta.get("classes", "[]")):  # scikit-learn's classifiers have `classes_`; regressors none
             self.classes_ = np.asarray(json.loads(meta["classes"]), dtype=object)
         self.numeric: list[str] = json.loads(meta["numeric"])
@@ -56,7 +56,7 @@ class Compiled:
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         """What the task predicts from the graph's answer: a regressor's values, a classifier's labels."""
-        return self.task.decode(self.run(feed(x, self.numeric, self.categorical)), getattr(self, "classes_", None))
+        return self.task.decode(self.run(feed(x, self.numeric, self.categorical)), self)
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""

@@ -104,8 +104,8 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
         "numeric": json.dumps(list(schema.numeric)),
         "categorical": json.dumps(list(schema.categorical)),
     }
-    if getattr(model, "interval_", None):  # the served interval is the evaluated one
-        meta["interval"] = json.dumps(model.interval_)
+    # What the model carries (a regressor's interval, a classifier's decision): the served one is the evaluated one.
+    meta |= {name: json.dumps(value) for name, value in tasks.of(schema.task).carried(model).items()}
     for key, value in meta.items():
         entry = onx.metadata_props.add()
         entry.key, entry.value = key, value

@@ -31,13 +31,23 @@ def require_task(candidates: dict[str, Any], task: str, section: str) -> None:
         raise PipelineError(f"params.yaml: {section} holds estimators that do not learn {task}: {', '.join(wrong)}")
 
 
+def takes(kind: str, parameter: str) -> bool:
+    """Whether estimator `kind`'s class has `parameter` (importing the class)."""
+    return parameter in inspect.signature(_class(kind)).parameters
+
+
+def _class(kind: str) -> type:
+    path, _, _ = ESTIMATORS[kind]
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
 def estimator(kind: str, fixed: dict[str, Any], seed: int) -> Any:
     """An unfitted estimator; its random_state (when it has one) comes from the pipeline seed."""
     if kind not in ESTIMATORS:
         raise PipelineError(f"params.yaml: train candidate estimator '{kind}', expected one of {', '.join(ESTIMATORS)}")
-    path, defaults, _ = ESTIMATORS[kind]
-    module, name = path.rsplit(".", 1)
-    cls = getattr(importlib.import_module(module), name)
+    cls = _class(kind)
+    defaults = ESTIMATORS[kind][1]
     accepted = inspect.signature(cls).parameters
     unknown = sorted(set(fixed) - set(accepted))
     if unknown:

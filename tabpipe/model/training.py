@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from tabpipe.model import estimators, search
 from tabpipe.model import fingerprint as fingerprints
 from tabpipe.model.progress import Progress
-from tabpipe.task import intervals
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from tabpipe.core.settings import Train
+    from tabpipe.core.settings import Decision, Train
     from tabpipe.model.search import SearchResult
     from tabpipe.task.base import Task
 
@@ -39,18 +38,46 @@ class Trained:
 
 
 def for_task(settings: Train, task: Task) -> Train:
-    """The task's scorer and candidates (`train.regression`'s for a regression), each one learning the task."""
+    """The task's scorer and candidates (`train.regression`'s for a regression), each one learning the
+    task, and weighted as `train.class_weight` says."""
     chosen = settings.for_task(task.name)
     estimators.require_task(chosen.candidates, task.name, task.candidates)
-    return chosen
+    return weighted(chosen)
+
+
+def weighted(settings: Train) -> Train:
+    """`train.class_weight: balanced` in every candidate whose estimator takes class_weight (unless its
+    `fixed` settings choose one); the others are named in one line."""
+    if settings.class_weight == "none":
+        return settings
+    candidates, unweighted = {}, []
+    for name, spec in settings.candidates.items():
+        if not estimators.takes(spec.estimator, "class_weight"):
+            unweighted.append(f"{name} ({spec.estimator})")
+            candidates[name] = spec
+            continue
+        candidates[name] = spec.model_copy(update={"fixed": {"class_weight": "balanced", **spec.fixed}})
+    if unweighted:
+        log.warning("train.class_weight: balanced does not reach %s: no class_weight parameter", ", ".join(unweighted))
+    return settings.model_copy(update={"candidates": candidates})
 
 
 def train(
-    settings: Train, seed: int, preprocessor: Any, x: Any, y: Any, *, fingerprint: dict[str, Any], task: Task
+    settings: Train,
+    seed: int,
+    preprocessor: Any,
+    x: Any,
+    y: Any,
+    *,
+    fingerprint: dict[str, Any],
+    task: Task,
+    decision: Decision,
 ) -> Trained:
     """Search every candidate in `settings` (progress on the `train` log), then refit the best on all rows.
 
-    The refitted model carries `fingerprint`, its training rows' (model/fingerprint.py)."""
+    The refitted model carries `fingerprint`, its training rows' (model/fingerprint.py), and what its task
+    gives it from the search's folds (a regressor's interval, a classifier's decision)."""
+    task.check(decision, y)
     configurations = sum(len(search.configurations(spec)) for spec in settings.candidates.values())
     schedule = search.plan(configurations, len(x), settings.search)
     evaluations = sum(search.survivors(configurations, schedule, settings.search.factor))
@@ -60,23 +87,22 @@ def train(
         winner = search.best(results)
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
         model = refit(winner, preprocessor, x, y, seed)
-        finishing = task.finishing(settings, winner.name)
+        finishing = task.finishing(settings, winner.name, decision)
         if finishing:
             progress.doing(finishing)
-            task.finish(
-                model,
-                winner=winner.name,
-                unfitted=search.unfitted(winner, preprocessor, seed),
-                x=x,
-                y=y,
-                folds=search.cv_folds(x, y, settings.cv_folds, seed),
-                settings=settings,
-            )
+        task.finish(
+            model,
+            winner=winner.name,
+            unfitted=search.unfitted(winner, preprocessor, seed),
+            x=x,
+            y=y,
+            folds=search.cv_folds(x, y, settings.cv_folds, seed),
+            settings=settings,
+            decision=decision,
+        )
     fingerprints.attach(model, fingerprint)
     blob = serialize(model)
-    metrics = summary(winner, results, settings.cv_folds)
-    if intervals.of(model):
-        metrics["interval"] = model.interval_
+    metrics = summary(winner, results, settings.cv_folds) | task.carried(model)
     return Trained(model, blob, winner, results, metrics, settings.scoring)
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from tabpipe.core.settings import Train
+    from tabpipe.core.settings import Decision, Train
 
 DIGITS = 6  # metrics and plot points are rounded so reruns give the same bytes
 MAX_CURVE_POINTS = 400
@@ -32,11 +32,12 @@ class Predicted:
     outputs: np.ndarray | None
     names: list[str]
     interval: Any = None  # the interval the outputs' ends come from, for a task that answers with one
+    decision: Any = None  # how the labels followed from the outputs, for a task that decides by a rule
 
     def take(self, rows: np.ndarray) -> Predicted:
         """The same answer for `rows` only (a mask or positions)."""
         outputs = None if self.outputs is None else self.outputs[rows]
-        return Predicted(self.labels[rows], outputs, self.names, self.interval)
+        return Predicted(self.labels[rows], outputs, self.names, self.interval, self.decision)
 
 
 class Task(ABC):
@@ -107,8 +108,8 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def decode(self, answer: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
-        """The predictions in the compiled graph's answer (its `onnx_output`)."""
+    def decode(self, answer: np.ndarray, model: Any) -> np.ndarray:
+        """The predictions in the compiled `model`'s answer (its graph's `onnx_output`)."""
 
     @abstractmethod
     def estimator_tags(self) -> Any:
@@ -142,15 +143,33 @@ class Task(ABC):
     def agreement(self, reference: Any, compiled: Any, x: Any) -> dict[str, float]:
         """How far the compiled model is from the pipeline on the same rows."""
 
-    def finishing(self, settings: Train, winner: str) -> str | None:
-        """What `finish` will do to the refitted winner, for the progress line; None when nothing."""
+    def check(self, decision: Decision, y: Any) -> None:
+        """Raise PipelineError (one line) before any fit when `decision` cannot apply to this target."""
+        if decision.objective != "argmax":
+            raise PipelineError(f"params.yaml: decision.objective {decision.objective} applies to classification")
+
+    def finishing(self, settings: Train, winner: str, decision: Decision) -> str | None:
+        """What `finish` will do to the refitted winner, for the progress line; None when nothing slow."""
         return None
 
     def finish(
-        self, model: Any, *, winner: str, unfitted: Any, x: Any, y: Any, folds: list[Any], settings: Train
+        self,
+        model: Any,
+        *,
+        winner: str,
+        unfitted: Any,
+        x: Any,
+        y: Any,
+        folds: list[Any],
+        settings: Train,
+        decision: Decision,
     ) -> None:
         """Give the refitted winner what it must carry besides itself, from the search's folds."""
         return None
+
+    def carried(self, model: Any) -> dict[str, Any]:
+        """What the refitted winner carries, for metrics/train.json, the ONNX file's metadata and /model."""
+        return {}
 
     def window_metrics(self, truth: np.ndarray, predicted: Predicted) -> dict[str, float]:
         """evaluate's metrics on the monitor's labelled rows; a metric undefined there is left out."""

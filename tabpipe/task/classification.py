@@ -1,17 +1,20 @@
-"""Classification: the label is the argmax of the class probabilities, everywhere.
+"""Classification: the label is the argmax of the class probabilities, or a binary decision's threshold.
 
 evaluate, the gate, the service and the monitor all predict through `Classification.predict` (or,
-for request rows, `labels`), so served and evaluated predictions can be compared exactly.
+for request rows, `answered`), and every label comes from `labels`, so served and evaluated
+predictions can be compared exactly. A decision (params.yaml `decision`) is chosen on the winner's
+out-of-fold probabilities and travels inside the model as `decision_`, as a regressor's interval does.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.core.settings import Metric
+from tabpipe.core.settings import DecisionMetric, Metric
 from tabpipe.core.text import as_text
 from tabpipe.task.base import Predicted, Task, classes_of, resample_weights, rounded, thin
 
@@ -19,12 +22,100 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from tabpipe.core.settings import Decision as DecisionRule
+    from tabpipe.core.settings import Train
 
-def labels(proba: np.ndarray, classes: Any) -> np.ndarray:
-    """The one prediction rule: each row's most probable class."""
+
+ECE_BINS = 15  # the expected calibration error's equal-width bins of [0, 1] (docs/training.md)
+THRESHOLDS = tuple(round(i / 1000, 3) for i in range(1, 1000))  # the grid a decision's threshold is chosen on
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How labels follow from probabilities: `positive` when its probability reaches `threshold` (None:
+    the most probable class), and what each mistake costs (None: unset). `cv_value` is the objective's
+    cross-validated value at the threshold."""
+
+    objective: str
+    positive: str
+    threshold: float | None
+    false_positive: float | None = None
+    false_negative: float | None = None
+    cv_value: float | None = None
+
+    @property
+    def costs(self) -> tuple[float, float] | None:
+        if self.false_positive is None or self.false_negative is None:
+            return None
+        return self.false_positive, self.false_negative
+
+
+def decision_of(model: Any) -> Decision | None:
+    """The decision a fitted classifier carries (`decision_`, a dict), or None (argmax, no costs)."""
+    found = getattr(model, "decision_", None)
+    return Decision(**found) if found else None
+
+
+def labels(proba: np.ndarray, classes: Any, decision: Decision | None = None) -> np.ndarray:
+    """The one prediction rule: each row's most probable class, or with a decision's threshold the
+    positive class wherever its probability reaches the threshold, else the other class."""
     import numpy as np
 
-    return np.asarray(classes)[proba.argmax(axis=1)]
+    classes = np.asarray(classes)
+    if decision is None or decision.threshold is None:
+        return classes[proba.argmax(axis=1)]
+    positive = [str(c) for c in classes].index(decision.positive)
+    return np.where(proba[:, positive] >= decision.threshold, classes[positive], classes[1 - positive])
+
+
+def positive_class(declared: str, y: Any) -> str:
+    """`decision.positive_class`, or when empty the less frequent class (ties: the later name)."""
+    import pandas as pd
+
+    counts = pd.Series(y).astype(str).value_counts()
+    if declared:
+        if declared not in counts.index:
+            known = ", ".join(sorted(counts.index))
+            raise PipelineError(f"params.yaml: decision.positive_class '{declared}' is not a class ({known})")
+        return declared
+    return min(reversed(sorted(counts.index)), key=lambda name: counts[name])
+
+
+def objective_values(
+    objective: str, positive: np.ndarray, score: np.ndarray, costs: tuple[float, float] | None
+) -> np.ndarray:
+    """The objective at each threshold of THRESHOLDS, predicting positive where `score` reaches it:
+    expected cost per row (smaller is better), or F1 of the positive class or balanced accuracy."""
+    import numpy as np
+
+    grid = np.asarray(THRESHOLDS)
+    positive = np.asarray(positive, dtype=bool)
+    above = lambda scores: len(scores) - np.searchsorted(np.sort(scores), grid, side="left")  # noqa: E731
+    tp, fp = above(score[positive]), above(score[~positive])
+    fn, tn = positive.sum() - tp, (~positive).sum() - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if objective == "cost":
+            false_positive, false_negative = costs
+            return (fp * false_positive + fn * false_negative) / len(score)
+        if objective == "f1":
+            return np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        if objective == "balanced_accuracy":
+            recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            specificity = np.where(tn + fp > 0, tn / (tn + fp), 0.0)
+            return (recall + specificity) / 2
+    raise ValueError(f"unknown objective '{objective}'")
+
+
+def choose_threshold(
+    objective: str, positive: np.ndarray, score: np.ndarray, costs: tuple[float, float] | None
+) -> tuple[float, float]:
+    """(threshold, the objective there): the best on THRESHOLDS; of tied thresholds, the middle one."""
+    import numpy as np
+
+    values = objective_values(objective, positive, score, costs)
+    best = values.min() if objective == "cost" else values.max()
+    tied = np.flatnonzero(values == best)
+    return THRESHOLDS[int(tied[(len(tied) - 1) // 2])], float(best)
 
 
 class Classification(Task):
@@ -94,17 +185,17 @@ class Classification(Task):
     def predict(self, model: Any, x: Any) -> Predicted:
         import numpy as np
 
-        proba = np.asarray(model.predict_proba(x), dtype="float64")
-        return Predicted(labels(proba, model.classes_), proba, classes_of(model))
+        return self.answered(np.asarray(model.predict_proba(x), dtype="float64"), model)
 
     def output_names(self, classes: tuple[str, ...]) -> list[str]:
         return list(classes)
 
     def answered(self, answer: np.ndarray, model: Any) -> Predicted:
-        return Predicted(labels(answer, model.classes_), answer, classes_of(model))
+        decision = decision_of(model)
+        return Predicted(labels(answer, model.classes_, decision), answer, classes_of(model), decision=decision)
 
-    def decode(self, answer: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
-        return labels(answer, classes)
+    def decode(self, answer: np.ndarray, model: Any) -> np.ndarray:
+        return labels(answer, model.classes_, decision_of(model))
 
     def estimator_tags(self) -> Any:
         from sklearn.utils import ClassifierTags, Tags, TargetTags
@@ -114,20 +205,31 @@ class Classification(Task):
         )
 
     def score(self, metric: str, y: np.ndarray, predicted: Predicted) -> float:
-        return score(metric, y, predicted.outputs, predicted.names)
+        return score(metric, y, predicted.outputs, predicted.names, predicted.decision)
 
     def sample_scores(self, metric: str, y: np.ndarray, predicted: Predicted, rows: np.ndarray) -> np.ndarray:
-        return sample_scores(metric, y, predicted.outputs, predicted.names, rows)
+        return sample_scores(metric, y, predicted.outputs, predicted.names, rows, predicted.decision)
 
     def measure(self, y: np.ndarray, predicted: Predicted) -> dict[str, Any]:
-        """Every metric, the row count and per-class F1."""
+        """Every metric, the row count and per-class F1; with a decision, its threshold and the positive
+        class's precision, recall and F1 there, and with costs the expected cost per row there and at argmax."""
         from sklearn.metrics import f1_score
 
         classes = predicted.names
         values: dict[str, Any] = {name: rounded(self.score(name, y, predicted)) for name in self.metrics}
         values["rows"] = len(y)
-        per_class = f1_score(y, labels(predicted.outputs, classes), labels=classes, average=None, zero_division=0)
+        per_class = f1_score(y, predicted.labels, labels=classes, average=None, zero_division=0)
         values["f1_per_class"] = {label: rounded(f1) for label, f1 in zip(classes, per_class, strict=True)}
+        decision = predicted.decision
+        if decision is not None:
+            values["decision"] = {"objective": decision.objective, "positive_class": decision.positive}
+            values["threshold"] = decision.threshold
+            for name in ("precision_positive", "recall_positive", "f1_positive"):
+                values[name] = rounded(self.score(name, y, predicted))
+            if decision.costs:
+                values["expected_cost"] = rounded(self.score("expected_cost", y, predicted))
+                argmax = replace(decision, threshold=None)
+                values["expected_cost_argmax"] = rounded(score("expected_cost", y, predicted.outputs, classes, argmax))
         return values
 
     def curves(self, y: np.ndarray, predicted: Predicted, seed: int) -> dict[str, list[dict[str, float]]]:
@@ -148,7 +250,59 @@ class Classification(Task):
         return pd.DataFrame({"actual": y, "predicted": predicted.labels})
 
     def agreement(self, reference: Any, compiled: Any, x: Any) -> dict[str, float]:
-        return agreement(reference.predict_proba(x), compiled.predict_proba(x))
+        """The two models' labels (each by its own decision) and probabilities on the same rows."""
+        return agreement(self.predict(reference, x), self.predict(compiled, x))
+
+    def check(self, decision: DecisionRule, y: Any) -> None:
+        """A named positive class must be a class, and a threshold needs two classes."""
+        import pandas as pd
+
+        positive_class(decision.positive_class, y)
+        found = pd.Series(y).nunique()
+        if decision.objective != "argmax" and found != 2:
+            raise PipelineError(
+                f"params.yaml: decision.objective {decision.objective} is binary only; the target has {found} "
+                "classes (use argmax)"
+            )
+
+    def finishing(self, settings: Train, winner: str, decision: DecisionRule) -> str | None:
+        if decision.objective == "argmax":
+            return None
+        return f"choosing the {decision.objective} threshold on {winner}'s {settings.cv_folds}-fold probabilities"
+
+    def finish(
+        self,
+        model: Any,
+        *,
+        winner: str,
+        unfitted: Any,
+        x: Any,
+        y: Any,
+        folds: list[Any],
+        settings: Train,
+        decision: DecisionRule,
+    ) -> None:
+        """The decision: a threshold chosen on the winner's out-of-fold probabilities (never the test
+        rows), and the costs; nothing at all for argmax without costs, so the model stays as it was."""
+        import numpy as np
+        from sklearn.model_selection import cross_val_predict
+
+        costs = decision.cost.false_positive, decision.cost.false_negative
+        if decision.objective == "argmax" and not decision.cost.set:
+            return
+        positive = positive_class(decision.positive_class, y)
+        chosen = Decision(decision.objective, positive, None, *costs)
+        if decision.objective != "argmax":
+            proba = cross_val_predict(unfitted, x, y, cv=folds, method="predict_proba", n_jobs=settings.n_jobs)
+            index = classes_of(model).index(positive)
+            truth = np.asarray(y).astype(str) == positive
+            threshold, value = choose_threshold(decision.objective, truth, proba[:, index], chosen.costs)
+            chosen = replace(chosen, threshold=threshold, cv_value=rounded(value))
+        model.decision_ = asdict(chosen)
+
+    def carried(self, model: Any) -> dict[str, Any]:
+        found = getattr(model, "decision_", None)
+        return {"decision": found} if found else {}
 
     def body(self, predicted: Predicted, model: dict[str, str], request_id: str | None) -> dict[str, Any]:
         """Each row's label and the probability of every class; `request_id` (when logged) lets ground
@@ -182,14 +336,19 @@ class Classification(Task):
             series.labels(label=label).inc(count)
 
 
-def score(metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
-    """One metric, computed alone (the gate's bootstrap calls this thousands of times).
+def score(
+    metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str], decision: Decision | None = None
+) -> float:
+    """One metric, computed alone (the gate's bootstrap calls this thousands of times), on the labels
+    `decision` gives (argmax without one).
 
-    ROC AUC is one-vs-rest macro for multiclass and of the second class for binary.
+    ROC AUC is one-vs-rest macro for multiclass and of the second class for binary. The decision's
+    metrics (DecisionMetric) are of its positive class, and expected cost is per row.
     """
+    import numpy as np
     from sklearn import metrics as m
 
-    known = Classification.metrics
+    known = (*Classification.metrics, *get_args(DecisionMetric))
     if metric not in known:
         raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(known)}")
     if metric == "roc_auc":
@@ -198,7 +357,13 @@ def score(metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str]
         return float(m.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes))
     if metric == "log_loss":
         return float(m.log_loss(y_true, proba, labels=classes))
-    predicted = labels(proba, classes)
+    if metric == "brier":
+        return float(m.brier_score_loss(y_true, proba, labels=classes))
+    if metric == "ece":
+        return expected_calibration_error(y_true, proba, classes, decision)
+    predicted = labels(proba, classes, decision)
+    if metric in get_args(DecisionMetric):
+        return decision_score(metric, np.asarray(y_true) == decision.positive, predicted == decision.positive, decision)
     if metric == "accuracy":
         return float(m.accuracy_score(y_true, predicted))
     if metric == "balanced_accuracy":
@@ -209,7 +374,12 @@ def score(metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str]
 
 
 def sample_scores(
-    metric: str, y_true: np.ndarray, proba: np.ndarray, classes: list[str], rows: np.ndarray
+    metric: str,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: list[str],
+    rows: np.ndarray,
+    decision: Decision | None = None,
 ) -> np.ndarray:
     """The metric on each resample of the test set (one per row of `rows`, row indices drawn with replacement).
 
@@ -221,16 +391,56 @@ def sample_scores(
     import numpy as np
 
     if metric not in ("roc_auc", "accuracy"):
-        return np.array([score(metric, y_true[r], proba[r], classes) for r in rows])
+        return np.array([score(metric, y_true[r], proba[r], classes, decision) for r in rows])
     n = len(y_true)
     weights = resample_weights(rows, n)
     if metric == "accuracy":
-        right = labels(proba, classes) == y_true
+        right = labels(proba, classes, decision) == y_true
         return weights @ right / n
     if len(classes) == 2:
         return _weighted_auc(weights, y_true == classes[1], proba[:, 1])
     per_class = [_weighted_auc(weights, y_true == label, proba[:, i]) for i, label in enumerate(classes)]
     return np.mean(per_class, axis=0)
+
+
+def decision_score(metric: str, truth: np.ndarray, chosen: np.ndarray, decision: Decision) -> float:
+    """Precision, recall or F1 of the positive class (`truth`, `chosen`: positive or not per row), or the
+    expected cost per row of `decision`'s costs."""
+    tp, fp, fn = int((truth & chosen).sum()), int((~truth & chosen).sum()), int((truth & ~chosen).sum())
+    if metric == "expected_cost":
+        if decision.costs is None:
+            raise ValueError("expected_cost needs decision.cost.false_positive and false_negative")
+        false_positive, false_negative = decision.costs
+        return (fp * false_positive + fn * false_negative) / len(truth) if len(truth) else 0.0
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    if metric == "precision_positive":
+        return precision
+    if metric == "recall_positive":
+        return recall
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[str], decision: Decision | None = None
+) -> float:
+    """The gap between confidence and frequency, averaged over ECE_BINS equal-width bins weighted by their
+    rows. Binary: the positive class's probability (the decision's, else the second class) against how
+    often it is the truth; multiclass: the top class's probability against how often it is right."""
+    import numpy as np
+
+    y_true = np.asarray(y_true)
+    if len(classes) == 2:
+        index = classes.index(decision.positive) if decision else 1
+        confidence, hit = proba[:, index], y_true == classes[index]
+    else:
+        confidence, hit = proba.max(axis=1), labels(proba, classes) == y_true
+    if not len(y_true):
+        return 0.0
+    bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    rows = np.bincount(bins, minlength=ECE_BINS)
+    gap = np.abs(np.bincount(bins, hit.astype(float), ECE_BINS) - np.bincount(bins, confidence, ECE_BINS))
+    return float(gap.sum() / len(y_true)) if rows.sum() else 0.0
 
 
 def _weighted_auc(weights: np.ndarray, positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -276,18 +486,19 @@ def _one_vs_rest(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> t
     return onehot.ravel(), proba.ravel()
 
 
-def agreement(reference: np.ndarray, compiled: np.ndarray) -> dict[str, float]:
-    """How far the compiled model's probabilities are from the pipeline's, on the same rows.
+def agreement(reference: Predicted, compiled: Predicted) -> dict[str, float]:
+    """How far the compiled model's labels and probabilities are from the pipeline's, on the same rows.
 
-    Labels can differ only on near-ties: where the pipeline's two top classes are closer than twice
-    the largest probability difference (a forest's 25 votes against 25, summed in float32).
+    Labels can differ only on near-ties: where the pipeline's two top classes (or its probability and
+    a decision's threshold) are closer than the largest probability difference (a forest's 25 votes
+    against 25, summed in float32).
     """
     import numpy as np
 
-    same = reference.argmax(axis=1) == compiled.argmax(axis=1)
-    difference = float(np.abs(reference - compiled).max()) if len(reference) else 0.0
+    same = np.asarray(reference.labels).astype(str) == np.asarray(compiled.labels).astype(str)
+    difference = float(np.abs(reference.outputs - compiled.outputs).max()) if len(same) else 0.0
     return {
-        "label_agreement": round(float(same.mean()), 6) if len(reference) else 1.0,
+        "label_agreement": round(float(same.mean()), 6) if len(same) else 1.0,
         "label_disagreements": int((~same).sum()),
         # Twelve decimals: float64 noise (1e-16, which differs between CPUs) rounds away, float32's stays.
         "max_probability_difference": round(difference, 12),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from tabpipe.core.settings import Train
+    from tabpipe.core.settings import Decision, Train
 
 MAX_SCATTER_POINTS = 1000
 INTERVAL = ["lower", "upper"]  # an interval's ends, where a classifier's probabilities go in the log
@@ -95,7 +95,7 @@ class Regression(Task):
     def unfit_to_serve(self, model: Any) -> str | None:
         return None if intervals.of(model) else "the regressor carries no interval; rerun `dvc repro`"
 
-    def decode(self, answer: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    def decode(self, answer: np.ndarray, model: Any) -> np.ndarray:
         return answer.ravel()
 
     def estimator_tags(self) -> Any:
@@ -141,11 +141,20 @@ class Regression(Task):
     def agreement(self, reference: Any, compiled: Any, x: Any) -> dict[str, float]:
         return value_agreement(reference.predict(x), compiled.predict(x))
 
-    def finishing(self, settings: Train, winner: str) -> str | None:
+    def finishing(self, settings: Train, winner: str, decision: Decision) -> str | None:
         return f"calibrating {settings.regression.interval:.0%} intervals on {winner}'s {settings.cv_folds}-fold errors"
 
     def finish(
-        self, model: Any, *, winner: str, unfitted: Any, x: Any, y: Any, folds: list[Any], settings: Train
+        self,
+        model: Any,
+        *,
+        winner: str,
+        unfitted: Any,
+        x: Any,
+        y: Any,
+        folds: list[Any],
+        settings: Train,
+        decision: Decision,
     ) -> None:
         """The interval, from the winner's out-of-fold errors (tabpipe/task/intervals.py)."""
         try:
@@ -154,6 +163,10 @@ class Regression(Task):
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise PipelineError(f"train: calibrating intervals on '{winner}' failed: {reason}") from None
         model.interval_ = found.as_dict()
+
+    def carried(self, model: Any) -> dict[str, Any]:
+        found = getattr(model, "interval_", None)
+        return {"interval": found} if found else {}
 
     def window_metrics(self, truth: np.ndarray, predicted: Predicted) -> dict[str, float]:
         """The errors, and with the intervals' ends the share of labelled rows inside their interval."""

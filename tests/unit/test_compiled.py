@@ -19,6 +19,7 @@ from tabpipe.data.frames import coerce
 from tabpipe.data.schema import Feature, Schema
 from tabpipe.model import compiled, conversion, estimators, features, runtime, training
 from tabpipe.task import classification, regression, tasks
+from tabpipe.task.base import Predicted
 from tests.support.params import params_section
 from tests.support.paths import RAW, ROOT
 
@@ -38,9 +39,11 @@ FAMILIES = sorted(estimators.names("classification"))  # regressors compile in a
 
 
 def test_labels_differ_only_on_near_ties() -> None:
+    classes = ["a", "b"]
     pipeline = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     served = np.array([[0.4999999, 0.5000001], [0.9, 0.1], [0.2, 0.8]])
-    assert classification.agreement(pipeline, served) == {
+    answers = [Predicted(classification.labels(p, classes), p, classes) for p in (pipeline, served)]
+    assert classification.agreement(*answers) == {
         "label_agreement": round(2 / 3, 6),
         "label_disagreements": 1,
         "max_probability_difference": 1e-7,
@@ -159,10 +162,8 @@ def test_lightgbm_on_adult_passes_the_compiled_gate(adult: tuple) -> None:
     assert test[schema.categorical].isna().any().any()  # missing categories reach the compiled model
     model = lightgbm_on(train, schema)
     x, _ = features.split_xy(test, schema)
-    measured = classification.agreement(
-        model.predict_proba(x),
-        compiled.Compiled(conversion.compile_pipeline(model, schema), tasks.of(schema.task)).predict_proba(x),
-    )
+    task = tasks.of(schema.task)
+    measured = task.agreement(model, compiled.Compiled(conversion.compile_pipeline(model, schema), task), x)
     rule = params_section(Gate).compiled
     assert measured["label_agreement"] >= rule.min_label_agreement
     assert measured["max_probability_difference"] <= rule.max_probability_difference

@@ -15,6 +15,7 @@ from tabpipe.model import conversion, evaluation, features, fingerprint, trainin
 from tabpipe.task.classification import Classification
 from tabpipe.tracking import backend, registry, runs
 from tests.support.data import TOY, toy_frame
+from tests.support.params import params_section
 
 FEATURIZE = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
 SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)
@@ -59,7 +60,14 @@ def trained(candidates: settings.Train, folder: Path) -> tuple[training.Trained,
     preprocessor = features.preprocessor(TOY, FEATURIZE).fit(x)
     with runs.training_run(candidates, 0, "digest", TOY.name) as run:
         result = training.train(
-            candidates, 0, preprocessor, x, y, fingerprint=fingerprint.of_rows(frame, TOY), task=Classification()
+            candidates,
+            0,
+            preprocessor,
+            x,
+            y,
+            fingerprint=fingerprint.of_rows(frame, TOY),
+            task=Classification(),
+            decision=params_section(settings.Decision),
         )
         run.record(result)
     run.log_winner(result, x)

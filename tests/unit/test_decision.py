@@ -1,0 +1,172 @@
+"""A binary decision: the threshold chosen on out-of-fold probabilities, the labels it gives everywhere
+(the pipeline, the compiled model), its metrics, and the calibration error."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.settings import Decision as DecisionRule
+from tabpipe.core.settings import Featurize, Train
+from tabpipe.model import compiled, conversion, features, search
+from tabpipe.task import classification, tasks
+from tabpipe.task.base import Predicted
+from tabpipe.task.classification import THRESHOLDS, Classification, Decision
+from tests.support.data import TOY, toy_frame
+from tests.support.params import params_section
+
+TASK = Classification()
+
+
+def rule(**changes) -> DecisionRule:
+    found = params_section(DecisionRule).model_dump()
+    found.update(changes)
+    return DecisionRule.model_validate(found)
+
+
+def brute_cost(truth: np.ndarray, score: np.ndarray, threshold: float, costs: tuple[float, float]) -> float:
+    chosen = score >= threshold
+    return (np.sum(chosen & ~truth) * costs[0] + np.sum(~chosen & truth) * costs[1]) / len(truth)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    rows=st.integers(2, 300),
+    false_positive=st.floats(0.1, 10),
+    false_negative=st.floats(0.1, 10),
+)
+def test_the_chosen_threshold_minimises_the_cost_over_the_grid(
+    seed: int, rows: int, false_positive: float, false_negative: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    truth = rng.random(rows) < 0.3
+    score = np.clip(rng.normal(0.3 + 0.4 * truth, 0.2), 0, 1).round(rng.integers(1, 4))  # ties at coarse rounding
+    costs = (false_positive, false_negative)
+    threshold, value = classification.choose_threshold("cost", truth, score, costs)
+    assert threshold in THRESHOLDS
+    assert value == pytest.approx(brute_cost(truth, score, threshold, costs))
+    for other in THRESHOLDS[::37]:
+        assert value <= brute_cost(truth, score, other, costs) + 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), objective=st.sampled_from(["f1", "balanced_accuracy"]))
+def test_f1_and_balanced_accuracy_thresholds_are_the_best_on_the_grid(seed: int, objective: str) -> None:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    rng = np.random.default_rng(seed)
+    truth = rng.random(200) < 0.25
+    score = np.clip(rng.normal(0.3 + 0.3 * truth, 0.2), 0, 1)
+    measure = f1_score if objective == "f1" else balanced_accuracy_score
+    threshold, value = classification.choose_threshold(objective, truth, score, None)
+    assert value == pytest.approx(measure(truth, score >= threshold))
+    assert all(value >= measure(truth, score >= t) - 1e-12 for t in THRESHOLDS[::50])
+
+
+def test_labels_follow_the_threshold_on_the_positive_class() -> None:
+    proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8]])
+    classes = ["no", "yes"]
+    assert classification.labels(proba, classes).tolist() == ["no", "no", "no", "yes"]
+    decided = classification.labels(proba, classes, Decision("cost", "yes", 0.3))
+    assert decided.tolist() == ["no", "yes", "yes", "yes"]  # a probability at the threshold decides positive
+    about_no = classification.labels(proba, classes, Decision("cost", "no", 0.65))
+    assert about_no.tolist() == ["no", "no", "yes", "yes"]
+
+
+def test_the_positive_class_is_the_rarer_one_unless_named() -> None:
+    y = np.array(["a", "b", "b", "b"])
+    assert classification.positive_class("", y) == "a"
+    assert classification.positive_class("b", y) == "b"
+    assert classification.positive_class("", np.array(["a", "b"])) == "b"  # a tie: the later name
+    with pytest.raises(PipelineError, match=r"decision\.positive_class 'c' is not a class \(a, b\)"):
+        classification.positive_class("c", y)
+
+
+def test_a_threshold_objective_on_three_classes_is_one_line() -> None:
+    with pytest.raises(PipelineError, match=r"decision\.objective f1 is binary only; the target has 3 classes"):
+        TASK.check(rule(objective="f1"), np.array(["a", "b", "c"]))
+    TASK.check(rule(), np.array(["a", "b", "c"]))  # argmax suits any number of classes
+    with pytest.raises(PipelineError, match="applies to classification"):
+        tasks.of("regression").check(rule(objective="f1"), np.array([1.0, 2.0]))
+
+
+def test_objective_cost_needs_both_costs() -> None:
+    with pytest.raises(ValidationError, match=r"objective cost needs cost\.false_positive and cost\.false_negative"):
+        rule(objective="cost")
+    assert rule(objective="cost", cost={"false_positive": 1, "false_negative": 5}).cost.set
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_calibrated_scores_have_no_calibration_error_and_skewed_ones_do(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = rng.random(100_000)
+    y = np.where(rng.random(len(p)) < p, "yes", "no")
+    proba = np.column_stack([1 - p, p])
+    assert classification.expected_calibration_error(y, proba, ["no", "yes"]) < 0.01  # sampling error only
+    skewed = np.column_stack([1 - p**3, p**3])
+    assert classification.expected_calibration_error(y, skewed, ["no", "yes"]) > 0.1
+
+
+def test_the_multiclass_calibration_error_is_the_top_class_confidence_against_accuracy() -> None:
+    proba = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]])
+    y = np.array(["a", "b", "c", "c"])
+    # confidence 0.8 in one bin, three of four right: |0.75 - 0.8|
+    assert classification.expected_calibration_error(y, proba, ["a", "b", "c"]) == pytest.approx(0.05)
+
+
+def fitted_toy():
+    frame = toy_frame(200, seed=3)
+    x, y = features.split_xy(frame, TOY)
+    train = params_section(Train)
+    folds = search.cv_folds(x, y, 3, 0)
+    preprocessor = features.preprocessor(TOY, params_section(Featurize))
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline([("preprocess", preprocessor), ("model", LogisticRegression())]).fit(x, y)
+    return model, x, y, folds, train
+
+
+def test_finish_attaches_a_threshold_from_out_of_fold_probabilities_and_costs() -> None:
+    from sklearn.base import clone
+
+    model, x, y, folds, train = fitted_toy()
+    decision = rule(objective="cost", cost={"false_positive": 1, "false_negative": 5})
+    TASK.finish(model, winner="logreg", unfitted=clone(model), x=x, y=y, folds=folds, settings=train, decision=decision)
+    carried = classification.decision_of(model)
+    assert carried.objective == "cost" and carried.positive in ("no", "yes") and carried.costs == (1, 5)
+    assert carried.threshold in THRESHOLDS and carried.cv_value is not None
+    assert TASK.carried(model) == {"decision": model.decision_}
+    untouched, *_ = fitted_toy()
+    TASK.finish(untouched, winner="logreg", unfitted=None, x=x, y=y, folds=folds, settings=train, decision=rule())
+    assert not hasattr(untouched, "decision_")  # argmax without costs: the model stays as it was
+
+
+def test_the_compiled_model_decides_as_the_pipeline_does() -> None:
+    model, x, *_ = fitted_toy()
+    model.decision_ = {"objective": "cost", "positive": "yes", "threshold": 0.2, "false_positive": 1.0,
+                       "false_negative": 5.0, "cv_value": 0.4}  # fmt: skip
+    served = compiled.Compiled(conversion.compile_pipeline(model, TOY), TASK)
+    ours, theirs = TASK.predict(model, x), TASK.predict(served, x)
+    assert (ours.labels == theirs.labels).all() and (served.predict(x) == ours.labels).all()
+    assert (ours.labels != classification.labels(ours.outputs, ours.names)).any()  # the threshold moved some
+    assert TASK.agreement(model, served, x)["label_agreement"] == 1.0
+
+
+def test_evaluate_reports_the_decision_and_the_cost_at_argmax() -> None:
+    y = np.array(["no", "no", "yes", "yes", "no"])
+    proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.55, 0.45]])
+    decision = Decision("cost", "yes", 0.35, 1.0, 5.0)
+    predicted = Predicted(
+        classification.labels(proba, ["no", "yes"], decision), proba, ["no", "yes"], decision=decision
+    )
+    found = TASK.measure(y, predicted)
+    assert found["threshold"] == 0.35 and found["decision"] == {"objective": "cost", "positive_class": "yes"}
+    # decided: no, no, yes, yes, yes: one false alarm; at argmax: one miss (5)
+    assert found["expected_cost"] == pytest.approx(1 / 5) and found["expected_cost_argmax"] == pytest.approx(5 / 5)
+    assert found["recall_positive"] == 1.0 and found["precision_positive"] == pytest.approx(2 / 3)
+    assert 0 <= found["ece"] <= 1 and found["brier"] == pytest.approx(np.mean((proba[:, 1] - (y == "yes")) ** 2))
