@@ -20,6 +20,7 @@ SECTIONS = [
     settings.Validate,
     settings.Featurize,
     settings.Train,
+    settings.Decision,
     settings.Evaluate,
     settings.Gate,
     settings.Serve,

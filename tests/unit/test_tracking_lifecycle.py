@@ -36,6 +36,7 @@ def train_settings(**candidates: settings.Candidate) -> settings.Train:
         scoring="roc_auc",
         cv_folds=2,
         n_jobs=1,
+        class_weight="none",
         search=SEARCH,
         candidates=candidates,
         regression=REGRESSION,
