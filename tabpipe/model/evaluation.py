@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evaluate")
 
-PLOTS = ("roc", "pr", "actual", "residuals")  # every task's plot data files, besides the confusion rows and importance
+PLOTS = (
+    "roc",
+    "pr",
+    "reliability",
+    "cost",
+    "actual",
+    "residuals",
+)  # every task's plot data files, besides the confusion rows and importance
 
 
 @dataclass(frozen=True)

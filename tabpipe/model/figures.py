@@ -35,7 +35,8 @@ def curve(points: list[dict[str, Any]], x: str, y: str, title: str) -> Figure:
 
 
 def scatter(points: list[dict[str, Any]], x: str, y: str, title: str, *, diagonal: bool) -> Figure:
-    """A regressor's points: predicted against actual (with the diagonal where they are equal), or residuals."""
+    """Points: a regressor's predicted against actual, or a reliability diagram's bins (each with the
+    diagonal where the two are equal), or a regressor's residuals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,6 +57,8 @@ def scatter(points: list[dict[str, Any]], x: str, y: str, title: str, *, diagona
 PLOT_FIGURES: dict[str, tuple[str, str, str, str, bool | None]] = {
     "roc": ("roc_curve.png", "fpr", "tpr", "ROC (test set)", None),
     "pr": ("pr_curve.png", "recall", "precision", "Precision-recall (test set)", None),
+    "reliability": ("reliability.png", "probability", "frequency", "Reliability (test set)", True),
+    "cost": ("expected_cost.png", "threshold", "expected_cost", "Expected cost per row (test set)", None),
     "actual": ("predicted_vs_actual.png", "actual", "predicted", "Predicted (test set)", True),
     "residuals": ("residuals.png", "predicted", "residual", "Residuals (test set)", False),
 }

@@ -121,7 +121,7 @@ def choose_threshold(
 class Classification(Task):
     name = "classification"
     metrics: ClassVar[tuple[str, ...]] = get_args(Metric)
-    plots = ("roc", "pr")
+    plots = ("roc", "pr", "reliability", "cost")
     candidates = "train.candidates"
     estimator_type = "classifier"
     onnx_output = 1  # skl2onnx's classifiers give labels first, then probabilities
@@ -233,7 +233,12 @@ class Classification(Task):
         return values
 
     def curves(self, y: np.ndarray, predicted: Predicted, seed: int) -> dict[str, list[dict[str, float]]]:
-        return {"roc": roc_points(y, predicted), "pr": pr_points(y, predicted)}
+        return {
+            "roc": roc_points(y, predicted),
+            "pr": pr_points(y, predicted),
+            "reliability": reliability_points(y, predicted),
+            "cost": cost_points(y, predicted),
+        }
 
     def table(self, y: np.ndarray, predicted: Predicted) -> pd.DataFrame:
         """Truth, prediction and every class probability."""
@@ -429,18 +434,50 @@ def expected_calibration_error(
     often it is the truth; multiclass: the top class's probability against how often it is right."""
     import numpy as np
 
+    rows, confidence, frequency = reliability(y_true, proba, classes, decision)
+    return float(np.sum(rows * np.abs(frequency - confidence)) / rows.sum()) if rows.sum() else 0.0
+
+
+def reliability(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[str], decision: Decision | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin of ECE_BINS that holds rows: (rows, mean probability, how often it was so), of the positive
+    class's probability for a binary task and of the top class's for a multiclass one."""
+    import numpy as np
+
     y_true = np.asarray(y_true)
     if len(classes) == 2:
         index = classes.index(decision.positive) if decision else 1
         confidence, hit = proba[:, index], y_true == classes[index]
     else:
         confidence, hit = proba.max(axis=1), labels(proba, classes) == y_true
-    if not len(y_true):
-        return 0.0
     bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
-    rows = np.bincount(bins, minlength=ECE_BINS)
-    gap = np.abs(np.bincount(bins, hit.astype(float), ECE_BINS) - np.bincount(bins, confidence, ECE_BINS))
-    return float(gap.sum() / len(y_true)) if rows.sum() else 0.0
+    rows = np.bincount(bins, minlength=ECE_BINS).astype(float)
+    held = rows > 0
+    sums = np.bincount(bins, confidence, ECE_BINS), np.bincount(bins, hit.astype(float), ECE_BINS)
+    return rows[held], sums[0][held] / rows[held], sums[1][held] / rows[held]
+
+
+def reliability_points(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]]:
+    """The reliability diagram's points: each bin's mean probability against how often it was so."""
+    rows, confidence, frequency = reliability(y_true, predicted.outputs, predicted.names, predicted.decision)
+    return [
+        {"probability": rounded(c), "frequency": rounded(f), "rows": int(n)}
+        for n, c, f in zip(rows, confidence, frequency, strict=True)
+    ]
+
+
+def cost_points(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]]:
+    """The expected cost per test row at every hundredth threshold, when the decision has costs (else none)."""
+    import numpy as np
+
+    decision = predicted.decision
+    if decision is None or decision.costs is None:
+        return []
+    index = predicted.names.index(decision.positive)
+    truth = np.asarray(y_true) == decision.positive
+    values = objective_values("cost", truth, predicted.outputs[:, index], decision.costs)
+    return [{"threshold": t, "expected_cost": rounded(v)} for t, v in zip(THRESHOLDS, values, strict=True)][9::10]
 
 
 def _weighted_auc(weights: np.ndarray, positive: np.ndarray, scores: np.ndarray) -> np.ndarray:

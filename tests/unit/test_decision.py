@@ -170,3 +170,23 @@ def test_evaluate_reports_the_decision_and_the_cost_at_argmax() -> None:
     assert found["expected_cost"] == pytest.approx(1 / 5) and found["expected_cost_argmax"] == pytest.approx(5 / 5)
     assert found["recall_positive"] == 1.0 and found["precision_positive"] == pytest.approx(2 / 3)
     assert 0 <= found["ece"] <= 1 and found["brier"] == pytest.approx(np.mean((proba[:, 1] - (y == "yes")) ** 2))
+
+
+def test_the_reliability_bins_add_up_to_the_calibration_error_and_the_cost_curve_bottoms_near_its_ratio() -> None:
+    from dataclasses import replace
+
+    rng = np.random.default_rng(4)
+    p = rng.random(50_000)
+    y = np.where(rng.random(len(p)) < p, "yes", "no")
+    proba, classes = np.column_stack([1 - p, p]), ["no", "yes"]
+    decision = Decision("cost", "yes", 0.5, 1.0, 5.0)
+    predicted = Predicted(classification.labels(proba, classes, decision), proba, classes, decision=decision)
+    points = classification.reliability_points(y, predicted)
+    assert sum(point["rows"] for point in points) == len(y) and len(points) == classification.ECE_BINS
+    weighted = sum(point["rows"] * abs(point["frequency"] - point["probability"]) for point in points) / len(y)
+    assert weighted == pytest.approx(classification.expected_calibration_error(y, proba, classes), abs=1e-5)
+    curve = classification.cost_points(y, predicted)
+    assert [point["threshold"] for point in curve] == [round(i / 100, 2) for i in range(1, 100)]
+    cheapest = min(curve, key=lambda point: point["expected_cost"])["threshold"]
+    assert abs(cheapest - 1 / 6) <= 0.03  # calibrated probabilities: the cost ratio's threshold, 1 / (1 + 5)
+    assert classification.cost_points(y, replace(predicted, decision=None)) == []
