@@ -25,7 +25,7 @@ DONE = {
     "refuse": "refused",
 }
 # Metrics where a smaller value is better; every other metric is better when larger.
-LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "brier", "ece", "expected_cost"}
 BOOTSTRAP_CHUNK = 100  # resamples scored at once: a 100 x rows matrix of weights per model
 
 
@@ -272,11 +272,12 @@ def compare_models(
             f"gate: the champion predicts classes {classes_of(champion)}, the candidate {classes}: not comparable"
         )
     known = [str(c) for c in getattr(champion, "feature_names_in_", x.columns)]
+    ours = task.predict(candidate, x)
     compared = compare(
         rule.metric,
         y,
-        task.predict(candidate, x),
-        task.predict(champion, x[known]),
+        ours,
+        task.judged_like(task.predict(champion, x[known]), ours),
         task,
         test=rule.test,
         rounds=rule.rounds,

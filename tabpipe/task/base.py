@@ -171,6 +171,10 @@ class Task(ABC):
         """What the refitted winner carries, for metrics/train.json, the ONNX file's metadata and /model."""
         return {}
 
+    def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
+        """The champion's answer, scored by the candidate's rules where scores depend on them (costs)."""
+        return champion
+
     def window_metrics(self, truth: np.ndarray, predicted: Predicted) -> dict[str, float]:
         """evaluate's metrics on the monitor's labelled rows; a metric undefined there is left out."""
         import math

@@ -305,6 +305,17 @@ class Classification(Task):
             chosen = replace(chosen, threshold=threshold, cv_value=rounded(value))
         model.decision_ = asdict(chosen)
 
+    def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
+        """The champion decides by its own threshold, and its mistakes cost what the candidate's do, so
+        expected cost compares the two decisions at one price."""
+        ours = candidate.decision
+        if ours is None or ours.costs is None:
+            return champion
+        theirs = champion.decision or Decision("argmax", ours.positive, None)
+        return replace(
+            champion, decision=replace(theirs, false_positive=ours.false_positive, false_negative=ours.false_negative)
+        )
+
     def carried(self, model: Any) -> dict[str, Any]:
         found = getattr(model, "decision_", None)
         return {"decision": found} if found else {}

@@ -190,3 +190,21 @@ def test_the_reliability_bins_add_up_to_the_calibration_error_and_the_cost_curve
     cheapest = min(curve, key=lambda point: point["expected_cost"])["threshold"]
     assert abs(cheapest - 1 / 6) <= 0.03  # calibrated probabilities: the cost ratio's threshold, 1 / (1 + 5)
     assert classification.cost_points(y, replace(predicted, decision=None)) == []
+
+
+def test_the_gate_compares_two_decisions_at_the_candidates_costs() -> None:
+    from tabpipe.model import gate
+
+    rng = np.random.default_rng(7)
+    p = rng.random(3000)
+    y = np.where(rng.random(len(p)) < p, "yes", "no")
+    proba, classes = np.column_stack([1 - p, p]), ["no", "yes"]
+    ours = Decision("cost", "yes", 0.167, 1.0, 5.0)
+    candidate = Predicted(classification.labels(proba, classes, ours), proba, classes, decision=ours)
+    champion = TASK.judged_like(Predicted(classification.labels(proba, classes), proba, classes), candidate)
+    assert champion.decision == Decision("argmax", "yes", None, 1.0, 5.0)  # its own labels, our prices
+    assert TASK.judged_like(champion, Predicted(candidate.labels, proba, classes)) is champion  # no costs: as it is
+    found = gate.compare(
+        "expected_cost", y, candidate, champion, TASK, test="bootstrap", rounds=200, seed=0, alpha=0.05
+    )
+    assert found.candidate < found.champion and found.difference > 0 and found.p_value < 0.01
