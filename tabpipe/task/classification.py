@@ -221,9 +221,9 @@ class Classification(Task):
         per_class = f1_score(y, predicted.labels, labels=classes, average=None, zero_division=0)
         values["f1_per_class"] = {label: rounded(f1) for label, f1 in zip(classes, per_class, strict=True)}
         decision = predicted.decision
-        if decision is not None:
-            values["decision"] = {"objective": decision.objective, "positive_class": decision.positive}
-            values["threshold"] = decision.threshold
+        if decision is not None:  # numbers only: every metric reaches MLflow (the rule itself is in train.json)
+            if decision.threshold is not None:
+                values["threshold"] = decision.threshold
             for name in ("precision_positive", "recall_positive", "f1_positive"):
                 values[name] = rounded(self.score(name, y, predicted))
             if decision.costs:
