@@ -42,13 +42,17 @@ def for_task(settings: Train, task: Task) -> Train:
     task, and weighted as `train.class_weight` says."""
     chosen = settings.for_task(task.name)
     estimators.require_task(chosen.candidates, task.name, task.candidates)
-    return weighted(chosen)
+    return weighted(chosen, task)
 
 
-def weighted(settings: Train) -> Train:
+def weighted(settings: Train, task: Task) -> Train:
     """`train.class_weight: balanced` in every candidate whose estimator takes class_weight (unless its
-    `fixed` settings choose one); the others are named in one line."""
+    `fixed` settings choose one); the others are named in one line, and a task without classes is left
+    as it is, saying so."""
     if settings.class_weight == "none":
+        return settings
+    if not task.weighs_classes:
+        log.warning("train.class_weight: balanced does not apply to a %s task: no classes to weigh", task.name)
         return settings
     candidates, unweighted = {}, []
     for name, spec in settings.candidates.items():

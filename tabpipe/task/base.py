@@ -51,6 +51,7 @@ class Task(ABC):
     onnx_output: ClassVar[int]  # which output of the compiled graph holds the answer
     column_kind: ClassVar[str]  # how Evidently reads its target and predictions: categorical or numerical
     predicts: ClassVar[str]  # what the monitor calls its predictions in a drift line
+    weighs_classes: ClassVar[bool]  # whether train.class_weight applies to its estimators
     paired_tests: ClassVar[tuple[str, ...]]  # gate.champion.test's choices: McNemar needs labels right or wrong
 
     # The data: its target in a prepared frame, as the model learns it, and what validate checks.

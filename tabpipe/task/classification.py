@@ -128,6 +128,7 @@ class Classification(Task):
     column_kind = "categorical"
     predicts = "classes"
     paired_tests = ("bootstrap", "mcnemar")
+    weighs_classes = True
 
     def coerce(self, values: pd.Series) -> pd.Series:
         return as_text(values)

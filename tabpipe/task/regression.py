@@ -32,6 +32,7 @@ class Regression(Task):
     column_kind = "numerical"
     predicts = "values"
     paired_tests = ("bootstrap",)
+    weighs_classes = False
 
     def coerce(self, values: pd.Series) -> pd.Series:
         import pandas as pd

@@ -18,6 +18,7 @@ from tests.support.data import TOY, toy_frame
 from tests.support.params import params_section
 
 TASK = Classification()
+LOGISTIC = {"logreg": {"estimator": "logistic_regression", "grid": {"C": [1.0]}}}
 
 
 def rule(**changes) -> DecisionRule:
@@ -210,3 +211,37 @@ def test_the_gate_compares_two_decisions_at_the_candidates_costs() -> None:
         "expected_cost", y, candidate, champion, TASK, test="bootstrap", rounds=200, seed=0, alpha=0.05
     )
     assert found.candidate < found.champion and found.difference > 0 and found.p_value < 0.01
+
+
+def test_balanced_class_weight_reaches_every_family_that_takes_it(caplog: pytest.LogCaptureFixture) -> None:
+    from tabpipe.model import training
+
+    plain = params_section(Train)
+    assert training.weighted(plain, TASK) is plain  # class_weight none: the candidates as written
+    balanced = plain.model_copy(update={"class_weight": "balanced"})
+    found = training.weighted(balanced, TASK).candidates
+    assert {spec.fixed["class_weight"] for spec in found.values()} == {"balanced"} and len(found) == len(
+        plain.candidates
+    )
+    regressors = balanced.for_task("regression")
+    with caplog.at_level("WARNING", logger="train"):
+        assert training.weighted(regressors, tasks.of("regression")) is regressors
+    (line,) = [r.getMessage() for r in caplog.records if "class_weight" in r.getMessage()]
+    assert line == "train.class_weight: balanced does not apply to a regression task: no classes to weigh"
+
+
+def test_a_candidate_without_class_weight_is_named_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    from tabpipe.core.settings import Candidate
+    from tabpipe.model import training
+
+    mixed = params_section(Train).model_copy(
+        update={
+            "class_weight": "balanced",
+            "candidates": {"plain": Candidate(estimator="ridge"), "logreg": Candidate(**LOGISTIC["logreg"])},
+        }
+    )
+    with caplog.at_level("WARNING", logger="train"):
+        found = training.weighted(mixed, TASK).candidates
+    assert "class_weight" not in found["plain"].fixed and found["logreg"].fixed["class_weight"] == "balanced"
+    (line,) = [r.getMessage() for r in caplog.records if "class_weight" in r.getMessage()]
+    assert line == "train.class_weight: balanced does not reach plain (ridge): no class_weight parameter"
