@@ -111,7 +111,13 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     assert logged.data.metrics["test_roc_auc"] == result.metrics["roc_auc"]
     assert [i.dataset.name for i in logged.inputs.dataset_inputs] == ["test"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
-    assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png", "permutation_importance.json"} <= artifacts
+    assert {
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "pr_curve.png",
+        "reliability.png",
+        "permutation_importance.json",
+    } <= artifacts
 
     # The compiled model is logged once, however often package runs.
     built = conversion.build(first.blob, model, TOY, "onnx")
