@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tabpipe.model import estimators, search
 from tabpipe.model import fingerprint as fingerprints
 from tabpipe.model.progress import Progress
+from tabpipe.task.base import Winner
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -91,19 +92,12 @@ def train(
         winner = search.best(results)
         progress.doing(f"refitting the winner ({winner.name}) on all {len(x)} training rows")
         model = refit(winner, preprocessor, x, y, seed)
-        finishing = task.finishing(settings, winner.name, decision)
+        folds = search.cv_folds(x, y, settings.cv_folds, seed)
+        finished = Winner(winner.name, search.unfitted(winner, preprocessor, seed), x, y, folds, settings, decision)
+        finishing = task.finishing(finished)
         if finishing:
             progress.doing(finishing)
-        task.finish(
-            model,
-            winner=winner.name,
-            unfitted=search.unfitted(winner, preprocessor, seed),
-            x=x,
-            y=y,
-            folds=search.cv_folds(x, y, settings.cv_folds, seed),
-            settings=settings,
-            decision=decision,
-        )
+        task.finish(model, finished)
     fingerprints.attach(model, fingerprint)
     blob = serialize(model)
     metrics = summary(winner, results, settings.cv_folds) | task.carried(model)

@@ -40,6 +40,20 @@ class Predicted:
         return Predicted(self.labels[rows], outputs, self.names, self.interval, self.decision)
 
 
+@dataclass(frozen=True)
+class Winner:
+    """What a task finishes the search's refitted winner with: its name, an unfitted copy, the training
+    rows and the search's folds (for out-of-fold predictions), and the settings."""
+
+    name: str
+    unfitted: Any
+    x: Any
+    y: Any
+    folds: list[Any]
+    settings: Train
+    decision: Decision
+
+
 class Task(ABC):
     """One kind of learning problem; each attribute and method is one thing the pipeline does differently."""
 
@@ -149,22 +163,11 @@ class Task(ABC):
         if decision.objective != "argmax":
             raise PipelineError(f"params.yaml: decision.objective {decision.objective} applies to classification")
 
-    def finishing(self, settings: Train, winner: str, decision: Decision) -> str | None:
+    def finishing(self, winner: Winner) -> str | None:
         """What `finish` will do to the refitted winner, for the progress line; None when nothing slow."""
         return None
 
-    def finish(
-        self,
-        model: Any,
-        *,
-        winner: str,
-        unfitted: Any,
-        x: Any,
-        y: Any,
-        folds: list[Any],
-        settings: Train,
-        decision: Decision,
-    ) -> None:
+    def finish(self, model: Any, winner: Winner) -> None:
         """Give the refitted winner what it must carry besides itself, from the search's folds."""
         return None
 

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DecisionMetric, Metric
 from tabpipe.core.text import as_text
-from tabpipe.task.base import Predicted, Task, classes_of, resample_weights, rounded, thin
+from tabpipe.task.base import Predicted, Task, Winner, classes_of, resample_weights, rounded, thin
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from tabpipe.core.settings import Decision as DecisionRule
-    from tabpipe.core.settings import Train
 
 
 ECE_BINS = 15  # the expected calibration error's equal-width bins of [0, 1] (docs/training.md)
@@ -271,35 +270,28 @@ class Classification(Task):
                 "classes (use argmax)"
             )
 
-    def finishing(self, settings: Train, winner: str, decision: DecisionRule) -> str | None:
-        if decision.objective == "argmax":
+    def finishing(self, winner: Winner) -> str | None:
+        objective = winner.decision.objective
+        if objective == "argmax":
             return None
-        return f"choosing the {decision.objective} threshold on {winner}'s {settings.cv_folds}-fold probabilities"
+        return f"choosing the {objective} threshold on {winner.name}'s {winner.settings.cv_folds}-fold probabilities"
 
-    def finish(
-        self,
-        model: Any,
-        *,
-        winner: str,
-        unfitted: Any,
-        x: Any,
-        y: Any,
-        folds: list[Any],
-        settings: Train,
-        decision: DecisionRule,
-    ) -> None:
+    def finish(self, model: Any, winner: Winner) -> None:
         """The decision: a threshold chosen on the winner's out-of-fold probabilities (never the test
         rows), and the costs; nothing at all for argmax without costs, so the model stays as it was."""
         import numpy as np
         from sklearn.model_selection import cross_val_predict
 
+        decision, y = winner.decision, winner.y
         costs = decision.cost.false_positive, decision.cost.false_negative
         if decision.objective == "argmax" and not decision.cost.set:
             return
         positive = positive_class(decision.positive_class, y)
         chosen = Decision(decision.objective, positive, None, *costs)
         if decision.objective != "argmax":
-            proba = cross_val_predict(unfitted, x, y, cv=folds, method="predict_proba", n_jobs=settings.n_jobs)
+            proba = cross_val_predict(
+                winner.unfitted, winner.x, y, cv=winner.folds, method="predict_proba", n_jobs=winner.settings.n_jobs
+            )
             index = classes_of(model).index(positive)
             truth = np.asarray(y).astype(str) == positive
             threshold, value = choose_threshold(decision.objective, truth, proba[:, index], chosen.costs)

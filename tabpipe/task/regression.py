@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import RegressionMetric
 from tabpipe.task import intervals
-from tabpipe.task.base import Predicted, Task, finite, resample_weights, rounded
+from tabpipe.task.base import Predicted, Task, Winner, finite, resample_weights, rounded
 from tabpipe.task.series import observe_all
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from tabpipe.core.settings import Decision, Train
 
 MAX_SCATTER_POINTS = 1000
 INTERVAL = ["lower", "upper"]  # an interval's ends, where a classifier's probabilities go in the log
@@ -142,27 +141,18 @@ class Regression(Task):
     def agreement(self, reference: Any, compiled: Any, x: Any) -> dict[str, float]:
         return value_agreement(reference.predict(x), compiled.predict(x))
 
-    def finishing(self, settings: Train, winner: str, decision: Decision) -> str | None:
-        return f"calibrating {settings.regression.interval:.0%} intervals on {winner}'s {settings.cv_folds}-fold errors"
+    def finishing(self, winner: Winner) -> str | None:
+        level, folds = winner.settings.regression.interval, winner.settings.cv_folds
+        return f"calibrating {level:.0%} intervals on {winner.name}'s {folds}-fold errors"
 
-    def finish(
-        self,
-        model: Any,
-        *,
-        winner: str,
-        unfitted: Any,
-        x: Any,
-        y: Any,
-        folds: list[Any],
-        settings: Train,
-        decision: Decision,
-    ) -> None:
+    def finish(self, model: Any, winner: Winner) -> None:
         """The interval, from the winner's out-of-fold errors (tabpipe/task/intervals.py)."""
+        level, jobs = winner.settings.regression.interval, winner.settings.n_jobs
         try:
-            found = intervals.calibrate(unfitted, x, y, folds, settings.regression.interval, settings.n_jobs)
+            found = intervals.calibrate(winner.unfitted, winner.x, winner.y, winner.folds, level, jobs)
         except ValueError as error:  # as the search reports a failed fit: one line naming the candidate
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise PipelineError(f"train: calibrating intervals on '{winner}' failed: {reason}") from None
+            raise PipelineError(f"train: calibrating intervals on '{winner.name}' failed: {reason}") from None
         model.interval_ = found.as_dict()
 
     def carried(self, model: Any) -> dict[str, Any]:

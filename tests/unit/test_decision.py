@@ -12,7 +12,7 @@ from tabpipe.core.settings import Decision as DecisionRule
 from tabpipe.core.settings import Featurize, Train
 from tabpipe.model import compiled, conversion, features, search
 from tabpipe.task import classification, tasks
-from tabpipe.task.base import Predicted
+from tabpipe.task.base import Predicted, Winner
 from tabpipe.task.classification import THRESHOLDS, Classification, Decision
 from tests.support.data import TOY, toy_frame
 from tests.support.params import params_section
@@ -137,13 +137,13 @@ def test_finish_attaches_a_threshold_from_out_of_fold_probabilities_and_costs() 
 
     model, x, y, folds, train = fitted_toy()
     decision = rule(objective="cost", cost={"false_positive": 1, "false_negative": 5})
-    TASK.finish(model, winner="logreg", unfitted=clone(model), x=x, y=y, folds=folds, settings=train, decision=decision)
+    TASK.finish(model, Winner("logreg", clone(model), x, y, folds, train, decision))
     carried = classification.decision_of(model)
     assert carried.objective == "cost" and carried.positive in ("no", "yes") and carried.costs == (1, 5)
     assert carried.threshold in THRESHOLDS and carried.cv_value is not None
     assert TASK.carried(model) == {"decision": model.decision_}
     untouched, *_ = fitted_toy()
-    TASK.finish(untouched, winner="logreg", unfitted=None, x=x, y=y, folds=folds, settings=train, decision=rule())
+    TASK.finish(untouched, Winner("logreg", None, x, y, folds, train, rule()))
     assert not hasattr(untouched, "decision_")  # argmax without costs: the model stays as it was
 
 
