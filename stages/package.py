@@ -33,9 +33,7 @@ def main() -> None:
         {"runtime": served.suffix.lstrip("."), "sha256": served_sha256, "model_id": compiled_id or ""},
     )
     serve = params.section(settings.Serve)
-    # A numeric target's served values get /metrics histogram buckets at its deciles.
-    numeric = tasks.of(data_schema.task).column_kind == "numerical"
-    buckets = manifest.deciles(prepared.read_split(args.prepared, "train")[data_schema.target]) if numeric else None
+    buckets = tasks.of(data_schema.task).buckets(prepared.read_split(args.prepared, "train")[data_schema.target])
     built = manifest.build(
         data_schema,
         model_file=served.name,

@@ -72,7 +72,7 @@ def build(
     value_buckets: list[float] | None = None,
 ) -> dict[str, Any]:
     """`model_sha256` is the served file's hash; `pipeline_sha256` the trained pipeline's (MLflow's key);
-    `value_buckets` a regressor's (see `deciles`)."""
+    `value_buckets` a regressor's (Task.buckets: its training target's deciles)."""
     name = f"tabpipe-{schema.name}"
     extra = {"value_buckets": value_buckets} if value_buckets else {}
     return {
@@ -87,13 +87,6 @@ def build(
         "serve": serve.model_dump(),
         **extra,
     }
-
-
-def deciles(target: Any) -> list[float]:
-    """A regression target's distinct deciles: where /metrics' histogram of served values splits."""
-    import numpy as np
-
-    return sorted({round(float(q), 6) for q in np.quantile(np.asarray(target, dtype="float64"), np.arange(1, 10) / 10)})
 
 
 def release_record(manifest: dict[str, Any]) -> dict[str, str]:

@@ -202,6 +202,11 @@ class Task(ABC):
     def series(self, metrics: Any, buckets: list[float] | None) -> Any:
         """The task's Prometheus series, made with `metrics` (bentoml.metrics)."""
 
+    def buckets(self, target: pd.Series) -> list[float] | None:
+        """The buckets of its Prometheus histogram of served values, from the training target; None when
+        it keeps no such histogram."""
+        return None
+
     @abstractmethod
     def observe(self, series: Any, predicted: Predicted) -> None:
         """Count one request's answers in `series`."""

@@ -10,7 +10,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import RegressionMetric
 from tabpipe.task import intervals
 from tabpipe.task.base import Predicted, Task, Winner, finite, resample_weights, rounded
-from tabpipe.task.series import observe_all
+from tabpipe.task.series import deciles, observe_all
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,6 +185,10 @@ class Regression(Task):
             documentation="A regressor's served values (buckets: the training target's deciles)",
             buckets=buckets or None,
         )
+
+    def buckets(self, target: pd.Series) -> list[float] | None:
+        """The training target's deciles."""
+        return deciles(target)
 
     def observe(self, series: Any, predicted: Predicted) -> None:
         observe_all(series, predicted.labels)

@@ -211,3 +211,14 @@ def test_an_answer_needs_one_probability_per_class() -> None:
     assert body["predictions"][1] == {"label": "b", "probabilities": {"a": 0.2, "b": 0.8}}
     with pytest.raises(ValueError, match="2 classes"):
         task.body(Predicted(np.array(["a"]), np.array([[0.9, 0.05, 0.05]]), ["a", "b"]), identity, None)
+
+
+def test_only_a_regressor_keeps_a_histogram_of_served_values_split_at_its_targets_deciles() -> None:
+    import pandas as pd
+
+    from tabpipe.task import tasks
+
+    target = pd.Series(range(1, 101), dtype="float64")
+    assert tasks.of("regression").buckets(target) == [10.9, 20.8, 30.7, 40.6, 50.5, 60.4, 70.3, 80.2, 90.1]
+    assert tasks.of("regression").buckets(pd.Series([2.0] * 10)) == [2.0]  # distinct bounds only
+    assert tasks.of("classification").buckets(target) is None
