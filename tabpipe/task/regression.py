@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 MAX_SCATTER_POINTS = 1000
+# A target spread this small next to its values' squares is rounding (three equal 0.1s leave ~1e-34): R² is
+# undefined there, in the exact score and in the resampled one alike.
+NO_SPREAD = 1e-12
 INTERVAL = ["lower", "upper"]  # an interval's ends, where a classifier's probabilities go in the log
 
 
@@ -206,7 +209,7 @@ def score(metric: str, y_true: np.ndarray, values: np.ndarray) -> float:
         return float(np.mean(np.abs(errors)))
     if metric == "r2":
         spread = float(np.sum((y - np.mean(y)) ** 2))
-        return 1.0 - float(np.sum(errors**2)) / spread if spread else float("nan")
+        return 1.0 - float(np.sum(errors**2)) / spread if spread > NO_SPREAD * float(np.sum(y**2)) else float("nan")
     raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(Regression.metrics)}")
 
 
@@ -226,7 +229,7 @@ def sample_scores(metric: str, y_true: np.ndarray, values: np.ndarray, rows: np.
     if metric == "r2":
         spread = weights @ y**2 - (weights @ y) ** 2 / n
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(spread > 0, 1.0 - (weights @ errors**2) / spread, np.nan)
+            return np.where(spread > NO_SPREAD * (weights @ y**2), 1.0 - (weights @ errors**2) / spread, np.nan)
     raise ValueError(f"unknown metric '{metric}', expected one of {', '.join(Regression.metrics)}")
 
 
