@@ -83,41 +83,15 @@ def test_a_model_carries_its_interval_as_a_plain_dict() -> None:
 def test_regression_champions_compare_on_per_row_errors() -> None:
     rng = np.random.default_rng(2)
     y = rng.normal(size=500)
-    good, poor = y + rng.normal(scale=0.2, size=500), y + rng.normal(scale=0.6, size=500)
+    good, poor = (Predicted(y + rng.normal(scale=scale, size=500), None, []) for scale in (0.2, 0.6))
+
+    def compare(metric: str, candidate: Predicted, champion: Predicted, test: str = "bootstrap") -> gate.Comparison:
+        return gate.compare(metric, y, candidate, champion, Regression(), test=test, rounds=200, seed=0, alpha=0.05)
+
     for metric in ("rmse", "mae", "r2"):
-        better = gate.compare(
-            metric,
-            y,
-            Predicted(good, None, []),
-            Predicted(poor, None, []),
-            Regression(),
-            test="bootstrap",
-            rounds=200,
-            seed=0,
-            alpha=0.05,
-        )
+        better = compare(metric, good, poor)
         assert better.difference > 0 and better.p_value < 0.01 and better.ci_low > 0
-        worse = gate.compare(
-            metric,
-            y,
-            Predicted(poor, None, []),
-            Predicted(good, None, []),
-            Regression(),
-            test="bootstrap",
-            rounds=200,
-            seed=0,
-            alpha=0.05,
-        )
+        worse = compare(metric, poor, good)
         assert worse.difference < 0 and worse.p_value > 0.99
     with pytest.raises(Exception, match="mcnemar, which compares labels"):
-        gate.compare(
-            "rmse",
-            y,
-            Predicted(good, None, []),
-            Predicted(poor, None, []),
-            Regression(),
-            test="mcnemar",
-            rounds=10,
-            seed=0,
-            alpha=0.05,
-        )
+        compare("rmse", good, poor, test="mcnemar")
