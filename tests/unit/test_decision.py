@@ -27,6 +27,18 @@ def rule(**changes) -> DecisionRule:
     return DecisionRule.model_validate(found)
 
 
+def calibrated(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities that are calibrated by construction: `yes` comes true as often as it says."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(rows)
+    return np.where(rng.random(rows) < p, "yes", "no"), np.column_stack([1 - p, p])
+
+
+def decided(proba: np.ndarray, decision: Decision | None) -> Predicted:
+    classes = ["no", "yes"]
+    return Predicted(classification.labels(proba, classes, decision), proba, classes, decision=decision)
+
+
 def brute_cost(truth: np.ndarray, score: np.ndarray, threshold: float, costs: tuple[float, float]) -> float:
     chosen = score >= threshold
     return (np.sum(chosen & ~truth) * costs[0] + np.sum(~chosen & truth) * costs[1]) / len(truth)
@@ -103,10 +115,8 @@ def test_objective_cost_needs_both_costs() -> None:
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16))
 def test_calibrated_scores_have_no_calibration_error_and_skewed_ones_do(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    p = rng.random(100_000)
-    y = np.where(rng.random(len(p)) < p, "yes", "no")
-    proba = np.column_stack([1 - p, p])
+    y, proba = calibrated(100_000, seed)
+    p = proba[:, 1]
     assert classification.expected_calibration_error(y, proba, ["no", "yes"]) < 0.01  # sampling error only
     skewed = np.column_stack([1 - p**3, p**3])
     assert classification.expected_calibration_error(y, skewed, ["no", "yes"]) > 0.1
@@ -178,12 +188,9 @@ def test_evaluate_reports_the_decision_and_the_cost_at_argmax() -> None:
 def test_the_reliability_bins_add_up_to_the_calibration_error_and_the_cost_curve_bottoms_near_its_ratio() -> None:
     from dataclasses import replace
 
-    rng = np.random.default_rng(4)
-    p = rng.random(50_000)
-    y = np.where(rng.random(len(p)) < p, "yes", "no")
-    proba, classes = np.column_stack([1 - p, p]), ["no", "yes"]
-    decision = Decision("cost", "yes", 0.5, 1.0, 5.0)
-    predicted = Predicted(classification.labels(proba, classes, decision), proba, classes, decision=decision)
+    y, proba = calibrated(50_000, 4)
+    classes = ["no", "yes"]
+    predicted = decided(proba, Decision("cost", "yes", 0.5, 1.0, 5.0))
     points = classification.reliability_points(y, predicted)
     assert sum(point["rows"] for point in points) == len(y) and len(points) == classification.ECE_BINS
     weighted = sum(point["rows"] * abs(point["frequency"] - point["probability"]) for point in points) / len(y)
@@ -198,15 +205,11 @@ def test_the_reliability_bins_add_up_to_the_calibration_error_and_the_cost_curve
 def test_the_gate_compares_two_decisions_at_the_candidates_costs() -> None:
     from tabpipe.model import gate
 
-    rng = np.random.default_rng(7)
-    p = rng.random(3000)
-    y = np.where(rng.random(len(p)) < p, "yes", "no")
-    proba, classes = np.column_stack([1 - p, p]), ["no", "yes"]
-    ours = Decision("cost", "yes", 0.167, 1.0, 5.0)
-    candidate = Predicted(classification.labels(proba, classes, ours), proba, classes, decision=ours)
-    champion = TASK.judged_like(Predicted(classification.labels(proba, classes), proba, classes), candidate)
+    y, proba = calibrated(3000, 7)
+    candidate = decided(proba, Decision("cost", "yes", 0.167, 1.0, 5.0))
+    champion = TASK.judged_like(decided(proba, None), candidate)
     assert champion.decision == Decision("argmax", "yes", None, 1.0, 5.0)  # its own labels, our prices
-    assert TASK.judged_like(champion, Predicted(candidate.labels, proba, classes)) is champion  # no costs: as it is
+    assert TASK.judged_like(champion, decided(proba, None)) is champion  # a candidate without costs: as it is
     found = gate.compare(
         "expected_cost", y, candidate, champion, TASK, test="bootstrap", rounds=200, seed=0, alpha=0.05
     )
