@@ -44,6 +44,8 @@ AnyMetric = Literal[Metric, RegressionMetric, DecisionMetric]
 Falling = Literal[
     "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2", "interval_coverage"
 ]
+# Metrics that are better when smaller: what the monitor bounds by how far each may rise.
+Rising = Literal["log_loss", "brier", "ece", "expected_cost", "rmse", "mae"]
 PairedTest = Literal["bootstrap", "mcnemar"]
 Runtime = Literal["onnx", "auto", "sklearn"]  # what serves: see serve.runtime in params.yaml
 # Evidently 0.7's drift tests by the column kind they accept (its stattest registry).
@@ -386,6 +388,7 @@ class Monitor(Section):
     important_features: int
     prediction_threshold: float
     max_metric_drop: dict[Falling, float]
+    max_metric_rise: dict[Rising, float]
 
 
 class Notify(Section):

@@ -91,7 +91,7 @@ def assess(
     if truth is not None and predicted is not None:
         live = task.window_metrics(truth, predicted)
         values["labelled"] = live
-        reasons += _metric_reasons(live, gated, settings.max_metric_drop)
+        reasons += _metric_reasons(live, gated, settings.max_metric_drop, settings.max_metric_rise)
     values["retrain"] = int(bool(reasons))
     return Assessment(values, reasons, report)
 
@@ -114,14 +114,20 @@ def _drift_reasons(result: Any, watched: list[str], settings: Monitor, predicted
     return reasons
 
 
-def _metric_reasons(live: dict[str, float], gated: dict[str, Any], drops: dict[str, float]) -> list[str]:
+def _metric_reasons(
+    live: dict[str, float], gated: dict[str, Any], drops: dict[str, float], rises: dict[str, float]
+) -> list[str]:
+    """A reason for each labelled metric that fell (or, for an error or a cost, rose) past its bound."""
     reasons = []
-    for name, allowed in drops.items():
+    for name, allowed, sign, side in [
+        *((name, allowed, 1.0, "below") for name, allowed in drops.items()),
+        *((name, allowed, -1.0, "above") for name, allowed in rises.items()),
+    ]:
         if name not in live or not isinstance(gated.get(name), int | float):
             continue
-        drop = float(gated[name]) - live[name]
-        if drop > allowed:
-            reasons.append(f"{name}: {live[name]:.4f} on labelled traffic, {drop:.4f} below the gated {gated[name]}")
+        worse = sign * (float(gated[name]) - live[name])
+        if worse > allowed:
+            reasons.append(f"{name}: {live[name]:.4f} on labelled traffic, {worse:.4f} {side} the gated {gated[name]}")
     return reasons
 
 

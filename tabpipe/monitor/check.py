@@ -63,11 +63,11 @@ def run(args: Options) -> Checked:
         tasks.of(prepared.task),
     )
 
+    model = bento_model.load_file(
+        layout["models"]["served"] / served.model_file, served.model_sha256, tasks.of(prepared.task)
+    )
     if args.batch:
         log.info("reading %s and predicting it with %s", args.batch, served.tag)
-        model = bento_model.load_file(
-            layout["models"]["served"] / served.model_file, served.model_sha256, tasks.of(prepared.task)
-        )
         window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
     else:
         log_path = args.log or prediction_log.location(params.section(settings.Serve).prediction_log, dict(os.environ))
@@ -77,7 +77,7 @@ def run(args: Options) -> Checked:
         last = None if args.after_id is not None else (args.last or rules.window)
         logged = prediction_log.read(log_path, after_id=args.after_id or 0, until_id=args.until_id, last=last)
         labels = datasets.read_table(args.labels, prepared) if args.labels else None
-        window = traffic.from_log(logged, prepared, labels, str(args.labels))
+        window = traffic.from_log(logged, model, prepared, labels, str(args.labels))
 
     log.info(
         "drift of %d rows against %d reference rows, %d features (Evidently)",

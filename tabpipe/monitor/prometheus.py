@@ -21,7 +21,8 @@ def collect(
     """Every figure of one monitor run as gauges labelled with the served model's name and version.
 
     `gated` is the model's gated test metrics: a labelled metric's threshold is its gated value
-    minus `monitor.max_metric_drop`, the same rule the monitor's retrain decision applies.
+    minus `monitor.max_metric_drop` (a floor), or plus `monitor.max_metric_rise` (a ceiling, for
+    errors and costs), the same rules the monitor's retrain decision applies.
     """
     from prometheus_client import CollectorRegistry, Gauge
 
@@ -61,6 +62,14 @@ def collect(
                 "tabpipe_labelled_metric_threshold",
                 "Gated test value minus monitor.max_metric_drop: below it, retraining is advised",
                 round(float(gated[metric]) - drop, 6),
+                metric=metric,
+            )
+    for metric, rise in settings.max_metric_rise.items():
+        if isinstance(gated.get(metric), int | float):
+            gauge(
+                "tabpipe_labelled_metric_ceiling",
+                "Gated test value plus monitor.max_metric_rise: above it, retraining is advised",
+                round(float(gated[metric]) + rise, 6),
                 metric=metric,
             )
     gauge("tabpipe_retrain_required", "1 when the monitor advises retraining", values["retrain"])

@@ -16,14 +16,13 @@ from tabpipe.data.frames import coerce
 from tabpipe.monitor.assess import PREDICTION
 from tabpipe.serve import unseen
 from tabpipe.task import tasks
-from tabpipe.task.base import Predicted
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from tabpipe.data.schema import Schema
-    from tabpipe.task.base import Task
+    from tabpipe.task.base import Predicted, Task
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,15 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
     return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
 
 
-def from_log(logged: pd.DataFrame, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:
-    """Logged rows with the probabilities the service answered; `labels` (request_id, row, target) joined on."""
+def from_log(logged: pd.DataFrame, model: Any, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:
+    """Logged rows with the probabilities the service answered; `labels` (request_id, row, target) joined on.
+
+    `model` is the served one: its rule (a classifier's decision) made the logged labels."""
     window = window_from_log(logged, schema)
     truth = None if labels is None else join_labels(logged, labels, schema.target, file)
     task = tasks.of(schema.task)
     names = task.output_names(schema.classes)  # a classifier's probabilities, a regressor's interval ends
-    predicted = Predicted(window[PREDICTION].to_numpy(), logged_probabilities(logged, names), names)
+    predicted = task.logged(window[PREDICTION].to_numpy(), logged_probabilities(logged, names), names, model)
     labelled = _labelled(truth, predicted, task, file)
     flags = logged_unseen(logged)
     return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))

@@ -118,6 +118,10 @@ class Task(ABC):
     def answered(self, answer: np.ndarray, model: Any) -> Predicted:
         """What the compiled `model` predicts, from its graph's answer for request rows."""
 
+    def logged(self, labels: np.ndarray, outputs: np.ndarray, names: list[str], model: Any) -> Predicted:
+        """What the served `model` answered, as its prediction log kept it (the served labels and outputs)."""
+        return Predicted(labels, outputs, names)
+
     def unfit_to_serve(self, model: Any) -> str | None:
         """Why a loaded model cannot serve this task (what it lacks), or None."""
         return None

@@ -197,6 +197,10 @@ class Classification(Task):
     def decode(self, answer: np.ndarray, model: Any) -> np.ndarray:
         return labels(answer, model.classes_, decision_of(model))
 
+    def logged(self, labels: np.ndarray, outputs: np.ndarray, names: list[str], model: Any) -> Predicted:
+        """The served labels were decided by the served model's rule: its metrics on the log are too."""
+        return Predicted(labels, outputs, names, decision=decision_of(model))
+
     def estimator_tags(self) -> Any:
         from sklearn.utils import ClassifierTags, Tags, TargetTags
 
@@ -297,6 +301,19 @@ class Classification(Task):
             threshold, value = choose_threshold(decision.objective, truth, proba[:, index], chosen.costs)
             chosen = replace(chosen, threshold=threshold, cv_value=rounded(value))
         model.decision_ = asdict(chosen)
+
+    def window_metrics(self, truth: np.ndarray, predicted: Predicted) -> dict[str, float]:
+        """evaluate's metrics on the labelled rows and, under a decision, its positive class's metrics,
+        the share of rows it decided positive, and with costs its expected cost per row."""
+        import numpy as np
+
+        found = super().window_metrics(truth, predicted)
+        decision = predicted.decision
+        if decision is None:
+            return found
+        found["positive_rate"] = rounded(float(np.mean(np.asarray(predicted.labels).astype(str) == decision.positive)))
+        names = ["precision_positive", "recall_positive", "f1_positive"] + (["expected_cost"] if decision.costs else [])
+        return found | {name: rounded(self.score(name, truth, predicted)) for name in names}
 
     def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
         """The champion decides by its own threshold, and its mistakes cost what the candidate's do, so

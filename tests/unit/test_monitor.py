@@ -1,5 +1,7 @@
 """The monitor's decision: quiet on identically distributed traffic, firing on shifted traffic or worse metrics."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,7 +109,7 @@ def test_a_window_too_small_or_missing_a_feature_is_refused(adult: dict) -> None
 
 def test_prometheus_text_parses_and_carries_thresholds(adult: dict, tmp_path) -> None:
     result = check(adult, adult["traffic"][:1000])
-    gated = {"roc_auc": 0.9, "accuracy": 0.85, "rows": 100}
+    gated = {"roc_auc": 0.9, "accuracy": 0.85, "expected_cost": 0.3, "rows": 100}
     registry = prometheus.collect(result.metrics, SETTINGS, {"name": "m", "version": "v"}, gated, 1.0)
     prometheus.write(tmp_path / "out" / "drift.prom", registry)
     text = (tmp_path / "out" / "drift.prom").read_text()
@@ -118,6 +120,8 @@ def test_prometheus_text_parses_and_carries_thresholds(adult: dict, tmp_path) ->
     assert families["tabpipe_drift_share_threshold"].samples[0].value == SETTINGS.drift.max_drifted_share
     thresholds = {s.labels["metric"]: s.value for s in families["tabpipe_labelled_metric_threshold"].samples}
     assert thresholds == {m: round(gated[m] - d, 6) for m, d in SETTINGS.max_metric_drop.items() if m in gated}
+    ceilings = {s.labels["metric"]: s.value for s in families["tabpipe_labelled_metric_ceiling"].samples}
+    assert ceilings == {"expected_cost": round(0.3 + SETTINGS.max_metric_rise["expected_cost"], 6)}
     assert families["tabpipe_retrain_required"].samples[0].value == 0
     features_seen = {s.labels["feature"] for s in families["tabpipe_feature_drift_score"].samples}
     assert features_seen == set(adult["schema"].feature_names)
@@ -150,7 +154,7 @@ def test_unseen_values_are_counted_by_column_and_kind_from_the_log_and_from_a_ba
         )
     )
     log.close()
-    logged = traffic.from_log(prediction_log.read(tmp_path / "log.db"), schema, None, "labels.csv")
+    logged = traffic.from_log(prediction_log.read(tmp_path / "log.db"), adult["model"], schema, None, "labels.csv")
     assert logged.unseen_rows == 2
     assert logged.unseen == {"age": {"above_range": 2}, "workclass": {"unseen_category": 1}}
 
@@ -200,3 +204,60 @@ def test_a_batch_past_the_float_range_is_predicted_as_at_the_ranges_end(adult: d
 def features_predict(adult: dict, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     proba = adult["model"].predict_proba(rows[adult["schema"].feature_names])
     return adult["model"].classes_[proba.argmax(axis=1)], proba
+
+
+def test_logged_decisions_are_judged_by_the_served_rule_and_a_cost_rise_fires(adult: dict, tmp_path) -> None:
+    """The log holds labels decided at the served threshold: the window's metrics use that rule, its
+    positive rate and expected cost are the served decisions', and a cost past the gated one plus
+    monitor.max_metric_rise advises retraining."""
+    import copy
+
+    from tabpipe.serve import prediction_log
+
+    schema, rows = adult["schema"], adult["traffic"][:600]
+    served = copy.copy(adult["model"])
+    positive = schema.classes[1]
+    rule = classification.Decision("cost", positive, 0.2, 1.0, 5.0)
+    served.decision_ = dataclasses.asdict(rule)
+    proba = served.predict_proba(rows[schema.feature_names])
+    decided = classification.labels(proba, served.classes_, rule)
+    assert (decided != served.classes_[proba.argmax(axis=1)]).any()  # the threshold changes some labels
+    log = prediction_log.PredictionLog(tmp_path / "log.db")
+    records = rows[schema.feature_names].astype(object).where(rows[schema.feature_names].notna(), None)
+    request_id = log.append(
+        prediction_log.new(
+            records.to_dict(orient="records"), decided, proba, list(schema.classes), {"name": "m", "version": "v"}
+        )
+    )
+    log.close()
+    truth = rows[schema.target].to_numpy()
+    labels = pd.DataFrame({"request_id": request_id, "row": range(len(rows)), schema.target: truth})
+    window = traffic.from_log(prediction_log.read(tmp_path / "log.db"), served, schema, labels, "truth.csv")
+    live = classification.Classification().window_metrics(window.labelled["truth"], window.labelled["predicted"])
+
+    said, actual = decided == positive, truth == positive
+    assert live["positive_rate"] == pytest.approx(said.mean(), abs=1e-6)
+    cost = ((said & ~actual).sum() * 1.0 + (~said & actual).sum() * 5.0) / len(rows)
+    assert live["expected_cost"] == pytest.approx(cost, abs=1e-6)
+    assert live["accuracy"] == pytest.approx((decided == truth).mean(), abs=1e-6)  # the served labels, not argmax
+
+    def judged(gated_cost: float) -> assess.Assessment:
+        return assess.assess(
+            adult["reference"],
+            window.window,
+            schema,
+            SETTINGS,
+            importance=adult["importance"],
+            gated={"expected_cost": gated_cost},
+            summary=False,
+            **window.labelled,
+        )
+
+    assert not any(r.startswith("expected_cost") for r in judged(cost).reasons)
+    low = round(cost - SETTINGS.max_metric_rise["expected_cost"] - 0.01, 6)
+    assert any(r.startswith("expected_cost:") and "above the gated" in r for r in judged(low).reasons)
+
+
+def test_a_score_cannot_be_bounded_by_how_far_it_rises() -> None:
+    with pytest.raises(Exception, match="max_metric_rise"):
+        settings.parse(settings.Monitor, {**SETTINGS.model_dump(), "max_metric_rise": {"roc_auc": 0.1}}, "params.yaml")

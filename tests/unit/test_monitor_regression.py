@@ -102,7 +102,7 @@ def test_the_log_keeps_values_and_intervals_and_labels_join_on_them(california: 
     log.close()
     logged = prediction_log.read(tmp_path / "log.db")
     labels = pd.DataFrame({"request_id": request_id, "row": range(300), schema.target: batch[schema.target]})
-    window = traffic.from_log(logged, schema, labels, "truth.csv")
+    window = traffic.from_log(logged, model, schema, labels, "truth.csv")
     np.testing.assert_allclose(window.window[assess.PREDICTION].to_numpy(), values)
     np.testing.assert_allclose(window.labelled["predicted"].outputs, np.column_stack([lower, upper]))
     live = Regression().window_metrics(window.labelled["truth"], window.labelled["predicted"])
@@ -111,7 +111,7 @@ def test_the_log_keeps_values_and_intervals_and_labels_join_on_them(california: 
     text = labels.astype({schema.target: object})
     text.loc[0, schema.target] = "cheap"
     with pytest.raises(Exception, match=r"truth\.csv: the target column holds values that are not numbers"):
-        traffic.from_log(logged, schema, text, "truth.csv")
+        traffic.from_log(logged, model, schema, text, "truth.csv")
 
 
 def test_an_error_metric_cannot_be_bounded_by_how_far_it_falls() -> None:
