@@ -21,6 +21,7 @@ log = logging.getLogger("evaluate")
 PLOTS = (
     "roc",
     "pr",
+    "decision",
     "reliability",
     "cost",
     "actual",

@@ -21,7 +21,8 @@ def confusion(y_true: np.ndarray, labels: np.ndarray, classes: list[str]) -> Fig
     return display.figure_
 
 
-def curve(points: list[dict[str, Any]], x: str, y: str, title: str) -> Figure:
+def curve(points: list[dict[str, Any]], x: str, y: str, title: str, marked: list[dict[str, Any]]) -> Figure:
+    """A curve, with `marked` points on it (the decision's on the precision-recall curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,6 +30,10 @@ def curve(points: list[dict[str, Any]], x: str, y: str, title: str) -> Figure:
 
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.plot([p[x] for p in points], [p[y] for p in points])
+    for point in marked:
+        axes.plot(point[x], point[y], "o", color="crimson", label=f"threshold {point['threshold']}")
+    if marked:
+        axes.legend(loc="lower left")
     axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
     figure.tight_layout()
     return figure
@@ -54,6 +59,7 @@ def scatter(points: list[dict[str, Any]], x: str, y: str, title: str, *, diagona
 
 
 # Each plot file's figure in MLflow: (file name, x, y, title), and for a scatter whether it draws y = x.
+# The decision's point has none of its own: it is marked on the precision-recall curve.
 PLOT_FIGURES: dict[str, tuple[str, str, str, str, bool | None]] = {
     "roc": ("roc_curve.png", "fpr", "tpr", "ROC (test set)", None),
     "pr": ("pr_curve.png", "recall", "precision", "Precision-recall (test set)", None),
@@ -64,9 +70,11 @@ PLOT_FIGURES: dict[str, tuple[str, str, str, str, bool | None]] = {
 }
 
 
-def of_plot(plot: str, points: list[dict[str, Any]]) -> tuple[str, Figure]:
-    """The figure for one of evaluate's plot files, and its file name: a curve, or a scatter."""
+def of_plot(plot: str, curves: dict[str, list[dict[str, Any]]]) -> tuple[str, Figure]:
+    """The figure for one of evaluate's plot files (`curves` holds them all), and its file name: a
+    curve, or a scatter."""
     name, x, y, title, diagonal = PLOT_FIGURES[plot]
+    points = curves[plot]
     if diagonal is None:
-        return name, curve(points, x, y, title)
+        return name, curve(points, x, y, title, curves.get("decision", []) if plot == "pr" else [])
     return name, scatter(points, x, y, title, diagonal=diagonal)

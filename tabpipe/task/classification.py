@@ -120,7 +120,7 @@ def choose_threshold(
 class Classification(Task):
     name = "classification"
     metrics: ClassVar[tuple[str, ...]] = get_args(Metric)
-    plots = ("roc", "pr", "reliability", "cost")
+    plots = ("roc", "pr", "decision", "reliability", "cost")
     candidates = "train.candidates"
     estimator_type = "classifier"
     onnx_output = 1  # skl2onnx's classifiers give labels first, then probabilities
@@ -240,6 +240,7 @@ class Classification(Task):
         return {
             "roc": roc_points(y, predicted),
             "pr": pr_points(y, predicted),
+            "decision": decision_point(y, predicted),
             "reliability": reliability_points(y, predicted),
             "cost": cost_points(y, predicted),
         }
@@ -533,6 +534,19 @@ def pr_points(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]
     precision, recall, _ = precision_recall_curve(truth, score)
     points = [{"recall": rounded(r), "precision": rounded(p)} for p, r in zip(precision, recall, strict=True)]
     return thin(points[::-1])
+
+
+def decision_point(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]]:
+    """The point the decision's threshold chose on the precision-recall curve (of its positive class),
+    marked on that plot; none without a threshold."""
+    decision = predicted.decision
+    if decision is None or decision.threshold is None:
+        return []
+    recall, precision = (
+        score(name, y_true, predicted.outputs, predicted.names, decision)
+        for name in ("recall_positive", "precision_positive")
+    )
+    return [{"recall": rounded(recall), "precision": rounded(precision), "threshold": decision.threshold}]
 
 
 def _one_vs_rest(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -120,8 +120,8 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
             confusion = figures.confusion(y_true, evaluation.predicted.labels, evaluation.predicted.names)
             mlflow.log_figure(confusion, "confusion_matrix.png")
         for plot, points in curves.items():  # each task fills its own plots
-            if points:
-                name, figure = figures.of_plot(plot, points)
+            if points and plot in figures.PLOT_FIGURES:
+                name, figure = figures.of_plot(plot, curves)
                 mlflow.log_figure(figure, name)
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
 

@@ -248,3 +248,26 @@ def test_a_candidate_without_class_weight_is_named_in_one_line(caplog: pytest.Lo
     assert "class_weight" not in found["plain"].fixed and found["logreg"].fixed["class_weight"] == "balanced"
     (line,) = [r.getMessage() for r in caplog.records if "class_weight" in r.getMessage()]
     assert line == "train.class_weight: balanced does not reach plain (ridge): no class_weight parameter"
+
+
+def test_the_decisions_point_lies_on_the_precision_recall_curve_and_is_marked_on_its_figure() -> None:
+    from dataclasses import replace
+
+    from sklearn.metrics import precision_recall_curve
+
+    from tabpipe.model import figures
+
+    y, proba = calibrated(2000, 11)
+    predicted = decided(proba, Decision("f1", "yes", 0.4))
+    [point] = classification.decision_point(y, predicted)
+    precision, recall, thresholds = precision_recall_curve(y == "yes", proba[:, 1])
+    at = np.searchsorted(thresholds, 0.4)  # the curve's point for the lowest score at or above 0.4
+    assert point == {"recall": pytest.approx(recall[at], abs=1e-6), "precision": pytest.approx(precision[at], abs=1e-6),
+                     "threshold": 0.4}  # fmt: skip
+    assert classification.decision_point(y, replace(predicted, decision=None)) == []
+    curves = TASK.curves(y, predicted, seed=0)
+    _, figure = figures.of_plot("pr", curves)
+    marks = [line for line in figure.axes[0].lines if len(line.get_xdata()) == 1]
+    assert [(m.get_xdata()[0], m.get_ydata()[0]) for m in marks] == [(point["recall"], point["precision"])]
+    _, plain = figures.of_plot("pr", curves | {"decision": []})
+    assert all(len(line.get_xdata()) > 1 for line in plain.axes[0].lines)
