@@ -139,14 +139,17 @@ def served_family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """Each family served once per session, shared by the load and fuzz tests (pytest groups them).
     SLOW_FAMILIES only under `-m slow`, which serves them all.
 
-    Classifiers learn small adult; a regressor small california (its candidates are train.regression's)."""
+    Classifiers learn small adult and decide by F1's threshold; a regressor small california (its
+    candidates are train.regression's)."""
     family = request.param
     base = tmp_path_factory.mktemp(f"served-{family}")
     source = request.getfixturevalue("small_california" if regressor(family) else "small_adult")
     project, log = copy_reproduced(source, base), base / "log.db"
     repo, home = project.repo, project.home
-    section = "train.regression.candidates" if regressor(family) else "train.candidates"
-    set_params(repo, **{section: {family: FAMILIES[family]}})
+    if regressor(family):
+        set_params(repo, **{"train.regression.candidates": {family: FAMILIES[family]}})
+    else:  # a classifier decides by a threshold (F1's), so its parity covers decided labels, not only argmax
+        set_params(repo, **{"train.candidates": {family: FAMILIES[family]}, "decision.objective": "f1"})
     dvc("repro", cwd=repo, env=env(BENTOML_HOME=str(home)))
     features = json.loads((repo / "data/prepared/schema.json").read_text())["features"]
     test = pd.read_parquet(repo / "data/prepared/test.parquet")[[f["name"] for f in features]].head(3)

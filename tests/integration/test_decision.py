@@ -52,6 +52,8 @@ def test_a_cost_decision_reproduces_sweeps_gates_and_serves(small_adult: Reprodu
     assert 0 < first < 0.5  # a miss costs five false alarms: act on less than an even chance
     found = read(repo, "metrics/evaluate.json")
     assert found["threshold"] == first and found["expected_cost"] < found["expected_cost_argmax"]
+    [point] = read(repo, "metrics/plots/decision.json")  # marked on the precision-recall plot
+    assert point == {"recall": found["recall_positive"], "precision": found["precision_positive"], "threshold": first}
     assert read(repo, "metrics/gate.json")["passed"]
     before = pd.read_parquet(repo / "data/predictions/test.parquet")
     assert ((before["proba_>50K"] >= first) == (before["predicted"] == ">50K")).all()
