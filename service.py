@@ -159,7 +159,7 @@ class Tabpipe:
             "metrics": MANIFEST.metrics,
             "task": MANIFEST.schema.task,
             "interval_level": self.interval.level if self.interval else None,
-            **TASK.carried(self.model),  # a classifier's decision (objective, positive class, threshold)
+            **TASK.reported(self.model),  # a classifier's decision and calibration, a regressor's interval
             "schema": MANIFEST.raw["schema"],
             "max_rows": LIMITS.max_rows,
             "unseen": LIMITS.unseen,

@@ -263,6 +263,7 @@ class Train(Section):
     cv_folds: int
     n_jobs: int
     class_weight: Literal["none", "balanced"]
+    calibration: Literal["none", "sigmoid", "isotonic"]
     search: Search
     candidates: Candidates
     regression: Regression

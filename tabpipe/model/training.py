@@ -40,9 +40,14 @@ class Trained:
 
 def for_task(settings: Train, task: Task) -> Train:
     """The task's scorer and candidates (`train.regression`'s for a regression), each one learning the
-    task, and weighted as `train.class_weight` says."""
+    task, and weighted as `train.class_weight` says; a calibration the task cannot use is dropped, saying so."""
     chosen = settings.for_task(task.name)
     estimators.require_task(chosen.candidates, task.name, task.candidates)
+    if chosen.calibration != "none" and not task.calibrates:
+        log.warning(
+            "train.calibration: %s does not apply to a %s task: no probabilities", chosen.calibration, task.name
+        )
+        chosen = chosen.model_copy(update={"calibration": "none"})
     return weighted(chosen, task)
 
 
@@ -100,7 +105,7 @@ def train(
         task.finish(model, finished)
     fingerprints.attach(model, fingerprint)
     blob = serialize(model)
-    metrics = summary(winner, results, settings.cv_folds) | task.carried(model)
+    metrics = summary(winner, results, settings.cv_folds) | task.reported(model)
     return Trained(model, blob, winner, results, metrics, settings.scoring)
 
 

@@ -66,6 +66,7 @@ class Task(ABC):
     column_kind: ClassVar[str]  # how Evidently reads its target and predictions: categorical or numerical
     predicts: ClassVar[str]  # what the monitor calls its predictions in a drift line
     weighs_classes: ClassVar[bool]  # whether train.class_weight applies to its estimators
+    calibrates: ClassVar[bool]  # whether train.calibration applies (it answers with probabilities)
     paired_tests: ClassVar[tuple[str, ...]]  # gate.champion.test's choices: McNemar needs labels right or wrong
 
     # The data: its target in a prepared frame, as the model learns it, and what validate checks.
@@ -176,8 +177,12 @@ class Task(ABC):
         return None
 
     def carried(self, model: Any) -> dict[str, Any]:
-        """What the refitted winner carries, for metrics/train.json, the ONNX file's metadata and /model."""
+        """What the refitted winner carries, whole, for the ONNX file's metadata (the compiled model reads it back)."""
         return {}
+
+    def reported(self, model: Any) -> dict[str, Any]:
+        """What it carries, as metrics/train.json and /model show it."""
+        return self.carried(model)
 
     def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
         """The champion's answer, scored by the candidate's rules where scores depend on them (costs)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.settings import DecisionMetric, Metric
 from tabpipe.core.text import as_text
+from tabpipe.task import calibration
 from tabpipe.task.base import Predicted, Task, Winner, classes_of, resample_weights, rounded, thin
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class Classification(Task):
     predicts = "classes"
     paired_tests = ("bootstrap", "mcnemar")
     weighs_classes = True
+    calibrates = True
 
     def coerce(self, values: pd.Series) -> pd.Series:
         return as_text(values)
@@ -191,11 +193,12 @@ class Classification(Task):
         return list(classes)
 
     def answered(self, answer: np.ndarray, model: Any) -> Predicted:
-        decision = decision_of(model)
-        return Predicted(labels(answer, model.classes_, decision), answer, classes_of(model), decision=decision)
+        """The model's probabilities through its calibration (when it carries one), and its decision's labels."""
+        decision, proba = decision_of(model), calibration.apply(answer, getattr(model, "calibration_", None))
+        return Predicted(labels(proba, model.classes_, decision), proba, classes_of(model), decision=decision)
 
     def decode(self, answer: np.ndarray, model: Any) -> np.ndarray:
-        return labels(answer, model.classes_, decision_of(model))
+        return self.answered(answer, model).labels
 
     def logged(self, labels: np.ndarray, outputs: np.ndarray, names: list[str], model: Any) -> Predicted:
         """The served labels were decided by the served model's rule: its metrics on the log are too."""
@@ -276,27 +279,40 @@ class Classification(Task):
             )
 
     def finishing(self, winner: Winner) -> str | None:
-        objective = winner.decision.objective
-        if objective == "argmax":
+        steps = [
+            *([f"{winner.settings.calibration} calibration"] if winner.settings.calibration != "none" else []),
+            *([f"the {winner.decision.objective} threshold"] if winner.decision.objective != "argmax" else []),
+        ]
+        if not steps:
             return None
-        return f"choosing the {objective} threshold on {winner.name}'s {winner.settings.cv_folds}-fold probabilities"
+        return f"fitting {' and '.join(steps)} on {winner.name}'s {winner.settings.cv_folds}-fold probabilities"
 
     def finish(self, model: Any, winner: Winner) -> None:
-        """The decision: a threshold chosen on the winner's out-of-fold probabilities (never the test
-        rows), and the costs; nothing at all for argmax without costs, so the model stays as it was."""
+        """Calibration, then the decision, both from the winner's out-of-fold probabilities (never the
+        test rows): the map first, then a threshold on the mapped probabilities, and the costs. Nothing
+        at all without calibration, a threshold or costs, so the model stays as it was."""
         import numpy as np
         from sklearn.model_selection import cross_val_predict
 
-        decision, y = winner.decision, winner.y
-        costs = decision.cost.false_positive, decision.cost.false_negative
-        if decision.objective == "argmax" and not decision.cost.set:
-            return
-        positive = positive_class(decision.positive_class, y)
-        chosen = Decision(decision.objective, positive, None, *costs)
-        if decision.objective != "argmax":
+        decision, y, method = winner.decision, winner.y, winner.settings.calibration
+        thresholded = decision.objective != "argmax"
+        if method != "none" or thresholded:
             proba = cross_val_predict(
                 winner.unfitted, winner.x, y, cv=winner.folds, method="predict_proba", n_jobs=winner.settings.n_jobs
             )
+        if method != "none":
+            classes = classes_of(model)
+            fitted = calibration.fit(method, proba, y, classes)
+            mapped = calibration.apply(proba, fitted)
+            model.calibration_ = fitted | {"out_of_fold": calibration_evidence(np.asarray(y), proba, mapped, classes)}
+            proba = mapped
+        if not thresholded and not decision.cost.set:
+            return
+        positive = positive_class(decision.positive_class, y)
+        chosen = Decision(
+            decision.objective, positive, None, decision.cost.false_positive, decision.cost.false_negative
+        )
+        if thresholded:
             index = classes_of(model).index(positive)
             truth = np.asarray(y).astype(str) == positive
             threshold, value = choose_threshold(decision.objective, truth, proba[:, index], chosen.costs)
@@ -328,8 +344,15 @@ class Classification(Task):
         )
 
     def carried(self, model: Any) -> dict[str, Any]:
-        found = getattr(model, "decision_", None)
-        return {"decision": found} if found else {}
+        found = {name: getattr(model, f"{name}_", None) for name in ("decision", "calibration")}
+        return {name: value for name, value in found.items() if value}
+
+    def reported(self, model: Any) -> dict[str, Any]:
+        """The calibration's method and its out-of-fold evidence, without its map (the model keeps that)."""
+        found = self.carried(model)
+        if "calibration" in found:
+            found["calibration"] = {k: v for k, v in found["calibration"].items() if k != "maps"}
+        return found
 
     def body(self, predicted: Predicted, model: dict[str, str], request_id: str | None) -> dict[str, Any]:
         """Each row's label and the probability of every class; `request_id` (when logged) lets ground
@@ -534,6 +557,15 @@ def pr_points(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]
     precision, recall, _ = precision_recall_curve(truth, score)
     points = [{"recall": rounded(r), "precision": rounded(p)} for p, r in zip(precision, recall, strict=True)]
     return thin(points[::-1])
+
+
+def calibration_evidence(y: np.ndarray, raw: np.ndarray, mapped: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Brier score and ECE of the out-of-fold probabilities before and after the map: whether it helped."""
+    return {
+        f"{metric}_{when}": rounded(score(metric, y.astype(str), proba, classes))
+        for metric in ("brier", "ece")
+        for when, proba in (("before", raw), ("after", mapped))
+    }
 
 
 def decision_point(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]]:

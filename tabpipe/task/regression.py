@@ -35,6 +35,7 @@ class Regression(Task):
     predicts = "values"
     paired_tests = ("bootstrap",)
     weighs_classes = False
+    calibrates = False
 
     def coerce(self, values: pd.Series) -> pd.Series:
         import pandas as pd
