@@ -10,7 +10,16 @@ from tabpipe.tracking import runs
 
 def main() -> None:
     args = stage.arguments(
-        __doc__, "prepared", "model", "served", "metrics", "predictions", "confusion", "importance", *evaluation.PLOTS
+        __doc__,
+        "prepared",
+        "model",
+        "served",
+        "metrics",
+        "slices",
+        "predictions",
+        "confusion",
+        "importance",
+        *evaluation.PLOTS,
     )
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
@@ -21,9 +30,10 @@ def main() -> None:
     served = runtime.load(runtime.model_file(args.served), task)
 
     rules = params.section(settings.Evaluate).for_task(data_schema.task)
-    result = evaluation.evaluate(served, x, y, rules, params.seed, task)
+    result = evaluation.evaluate(served, test, x, y, rules, params.seed, task)
 
     files.write_json(args.metrics, result.metrics)
+    files.write_json(args.slices, result.slices)
     for plot in evaluation.PLOTS:  # a task leaves the other's plots empty
         files.write_json(getattr(args, plot), result.curves[plot])
     files.write_json(args.importance, result.importance)

@@ -14,7 +14,7 @@ from tabpipe.tracking import registry
 
 
 def main() -> None:
-    args = stage.arguments(__doc__, "prepared", "model", "served", "compiled", "evaluation", "out", "report")
+    args = stage.arguments(__doc__, "prepared", "model", "served", "compiled", "evaluation", "slices", "out", "report")
     params = settings.read(args.params)
     data_schema = prepared.read_schema(args.prepared)
     rules = params.section(settings.Gate).for_task(data_schema.task)
@@ -30,6 +30,7 @@ def main() -> None:
     decision = gate.decide(
         rules,
         metrics=files.read_json(args.evaluation),
+        sliced=files.read_json(args.slices),
         agreement=files.read_json(args.compiled),
         candidate=candidate,
         champion=incumbent,

@@ -303,6 +303,7 @@ class Decision(Section):
 
 class EvaluateRegression(Section):
     importance_scoring: Scorer
+    slice_metric: RegressionMetric
 
 
 class Evaluate(Section):
@@ -310,13 +311,21 @@ class Evaluate(Section):
     importance_scoring: Scorer
     importance_repeats: int
     importance_rows: int
+    slices: list[str]
+    slice_bins: Annotated[int, Field(ge=2)]
+    min_slice_rows: Annotated[int, Field(ge=1)]
+    slice_metric: Metric
+    slice_rounds: Annotated[int, Field(ge=10)]
     regression: EvaluateRegression
 
     def for_task(self, task: str) -> Evaluate:
-        """These settings with the task's importance scorer."""
+        """These settings with the task's importance scorer and slices' main metric."""
         if task != "regression":
             return self
-        return self.model_copy(update={"importance_scoring": self.regression.importance_scoring})
+        rule = self.regression
+        return self.model_copy(
+            update={"importance_scoring": rule.importance_scoring, "slice_metric": rule.slice_metric}
+        )
 
 
 class ChampionRule(Section):
@@ -351,11 +360,20 @@ class GateRegression(Section):
     interval_tolerance: float  # |interval_coverage - interval_level| at most this
 
 
+class GateSlices(Section):
+    """Rules for every slice large enough to judge (metrics/slices.json): a floor per metric, a cap per
+    column on a difference between its slices."""
+
+    min: dict[str, float]
+    max_difference: dict[str, float]
+
+
 class Gate(Section):
     key: ClassVar[str] = "gate"
     registered_model: str
     min: dict[AnyMetric, float]
     max: dict[AnyMetric, float]
+    slices: GateSlices
     champion: ChampionRule
     compiled: CompiledRule
     regression: GateRegression

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.model import slices
 from tabpipe.task.base import rounded
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ PLOTS = (
     "cost",
     "actual",
     "residuals",
+    "slice_bars",
 )  # every task's plot data files, besides the confusion rows and importance
 
 
@@ -39,19 +41,27 @@ class Evaluation:
 
     predicted: Predicted
     metrics: dict[str, Any]
+    slices: dict[str, Any]
     curves: dict[str, list[dict[str, float]]]
     importance: list[dict[str, Any]]
     confusion: pd.DataFrame
     predictions: pd.DataFrame
 
 
-def evaluate(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int, task: Task) -> Evaluation:
-    """Score the model on the test split as its task does (metrics, curves), and permutation importance."""
+def evaluate(
+    model: Any, test: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int, task: Task
+) -> Evaluation:
+    """Score the model on the test split as its task does (metrics, curves), slice by slice
+    (`evaluate.slices`, by any column of `test`), and permutation importance."""
     predicted = task.predict(model, x)
+    sliced = slices.measure(test, y, predicted, settings, seed, task)
     return Evaluation(
         predicted=predicted,
         metrics=task.measure(y, predicted),
-        curves={plot: [] for plot in PLOTS} | task.curves(y, predicted, seed),
+        slices=sliced,
+        curves={plot: [] for plot in PLOTS}
+        | task.curves(y, predicted, seed)
+        | {"slice_bars": slices.plot_points(sliced, settings.slice_metric)},
         importance=_importance(model, x, y, settings, seed),
         confusion=task.confusion(y, predicted),
         predictions=task.table(y, predicted),

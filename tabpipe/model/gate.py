@@ -1,4 +1,4 @@
-"""The release gate: minimum metrics, and the champion rule with a paired significance test.
+"""The release gate: minimum metrics, slice rules, and the champion rule with a paired significance test.
 
 Pure functions over metrics and predictions; the gate stage does the reading and writing.
 Data drift is not a gate rule: validate already fails the pipeline on it, with the same threshold.
@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
+from tabpipe.model import slices
 from tabpipe.task.base import classes_of
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from tabpipe.core.settings import ChampionRule, CompiledRule, Gate
+    from tabpipe.core.settings import ChampionRule, CompiledRule, Gate, GateSlices
     from tabpipe.task.base import Predicted, Task
 
 # What the gate did with a champion it could not compare as always (gate.champion.on_schema_change, when_incomparable).
@@ -69,6 +70,45 @@ def threshold_rules(metrics: dict[str, Any], minimums: dict[str, float], maximum
             side = "below the minimum" if bound == "min" else "above the maximum"
             rules.append(Rule(f"{bound}_{name}", passed, f"{name} {value:.4f} is {side} {limit:.4f}"))
     return rules
+
+
+def slice_rules(found: dict[str, Any], rules: GateSlices) -> list[Rule]:
+    """Every slice large enough to judge at or above each floor (`gate.slices.min`), and each column's
+    difference at or below its cap (`gate.slices.max_difference`: a fairness difference of
+    metrics/slices.json, or any slice metric's gap between its best and worst slice)."""
+    if not (rules.min or rules.max_difference):
+        return []
+    if not found:
+        raise PipelineError("params.yaml: gate.slices has rules, but evaluate.slices names no column")
+    out = []
+    for column, entry in found.items():
+        reported = {metric for figures in entry["slices"].values() for metric in figures}
+        gated = {name: figures for name, figures in entry["slices"].items() if figures["gated"]}
+        for metric, floor in rules.min.items():
+            if metric not in reported:
+                raise PipelineError(f"params.yaml: gate.slices.min names '{metric}', which slices of {column} lack")
+            low = [(name, figures[metric]) for name, figures in gated.items() if figures.get(metric, floor) < floor]
+            detail = "; ".join(
+                f"column {column}, slice {name}: {metric} {value:.4f} is below the minimum {floor:.4f}"
+                for name, value in low
+            )
+            out.append(Rule(f"slices_{column}_min_{metric}", not low, detail))
+        for name, cap in rules.max_difference.items():
+            if name in slices.DIFFERENCES:
+                value = entry.get(name)
+            elif name in reported:
+                values = [figures[name] for figures in gated.values() if name in figures]
+                value = max(values) - min(values) if len(values) > 1 else None
+            else:
+                raise PipelineError(
+                    f"params.yaml: gate.slices.max_difference names '{name}', which slices of {column} lack"
+                )
+            passed = value is None or value <= cap
+            detail = (
+                f"column {column}: {name} {value if value is None else round(value, 4)} is above the maximum {cap:.4f}"
+            )
+            out.append(Rule(f"slices_{column}_max_{name}", passed, detail))
+    return out
 
 
 def compiled_rules(agreement: dict[str, Any], rule: CompiledRule) -> list[Rule]:
@@ -324,6 +364,7 @@ def decide(
     settings: Gate,
     *,
     metrics: dict[str, Any],
+    sliced: dict[str, Any],
     agreement: dict[str, Any],
     candidate: Any,
     champion: Any | None,
@@ -350,6 +391,7 @@ def decide(
     rules = [
         Rule("schema_accepted", not refused, note or ""),
         *threshold_rules(metrics, settings.min, settings.max),
+        *slice_rules(sliced, settings.slices),
         *compiled_rules(agreement, settings.compiled),
         *interval_rules(metrics, settings.regression.interval_tolerance),
         *champion_rules(

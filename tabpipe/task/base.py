@@ -202,6 +202,11 @@ class Task(ABC):
                 values[name] = rounded(value)
         return values
 
+    def slice_metrics(self, truth: np.ndarray, predicted: Predicted, everyone: np.ndarray) -> dict[str, float]:
+        """A slice's figures (evaluate.slices): its metrics as a monitor's window has them. `everyone` is
+        the whole test set's truth, for what must be the same in every slice."""
+        return self.window_metrics(truth, predicted)
+
     # The service: its answer body and its Prometheus series.
     @abstractmethod
     def body(self, predicted: Predicted, model: dict[str, str], request_id: str | None) -> dict[str, Any]:

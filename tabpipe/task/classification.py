@@ -332,6 +332,25 @@ class Classification(Task):
         names = ["precision_positive", "recall_positive", "f1_positive"] + (["expected_cost"] if decision.costs else [])
         return found | {name: rounded(self.score(name, truth, predicted)) for name in names}
 
+    def slice_metrics(self, truth: np.ndarray, predicted: Predicted, everyone: np.ndarray) -> dict[str, float]:
+        """The window's metrics and, for two classes, the rates fairness compares at the served labels:
+        how often the positive class (the decision's, else the whole test set's less frequent class)
+        is predicted, and the true and false positive rates (each left out where it has no rows)."""
+        import numpy as np
+
+        found = self.window_metrics(truth, predicted)
+        if len(predicted.names) != 2:
+            return found
+        positive = predicted.decision.positive if predicted.decision else positive_class("", everyone)
+        said = np.asarray(predicted.labels).astype(str) == positive
+        actual = np.asarray(truth).astype(str) == positive
+        found["positive_rate"] = rounded(float(said.mean()))
+        if actual.any():
+            found["true_positive_rate"] = rounded(float(said[actual].mean()))
+        if (~actual).any():
+            found["false_positive_rate"] = rounded(float(said[~actual].mean()))
+        return found
+
     def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
         """The champion decides by its own threshold, and its mistakes cost what the candidate's do, so
         expected cost compares the two decisions at one price."""

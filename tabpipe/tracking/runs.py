@@ -89,8 +89,9 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
     """Log test metrics against the winner's logged model (and run), with the test split as their dataset;
     the confusion matrix and curves go to the run. A warning, not an error, if the store lacks the model."""
     import mlflow
+    import pandas as pd
 
-    from tabpipe.model import figures
+    from tabpipe.model import figures, slices
 
     warn = logging.getLogger("evaluate").warning
     run_id = run_for_model(model_sha256)
@@ -124,6 +125,8 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
                 name, figure = figures.of_plot(plot, curves)
                 mlflow.log_figure(figure, name)
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
+        if evaluation.slices:  # evaluate.slices: one row per slice, with its column, metrics and interval
+            mlflow.log_table(pd.DataFrame(slices.table(evaluation.slices)), "slices.json")
 
 
 def file_md5(path: Path) -> str:
