@@ -153,3 +153,13 @@ def test_slice_rules_without_slices_or_with_an_unknown_metric_are_one_error_line
         gate.slice_rules(found, GateSlices(min={"acc": 0.8}, max_difference={}))
     with pytest.raises(PipelineError, match=r"gate\.slices\.max_difference names 'parity'"):
         gate.slice_rules(found, GateSlices(min={}, max_difference={"parity": 0.1}))
+
+
+def test_a_slice_of_one_row_is_reported_marked_and_has_no_interval() -> None:
+    frame, y, proba = frame_and_answers(300)
+    frame.loc[0, "group"] = "Z"
+    found = slices.measure(frame, y, answered(proba), rules(slices=["group"]), 0, TASK)["group"]
+    lone = found["slices"]["Z"]
+    assert lone["rows"] == 1 and lone["gated"] == 0 and lone["accuracy"] in (0.0, 1.0)
+    assert "roc_auc" not in lone and "roc_auc_low" not in lone
+    assert "equalized_odds_difference" in found  # the gated slices still give the column its differences
