@@ -20,7 +20,7 @@ from tabpipe.serve import prediction_log
 from tests.support.client import get, post
 from tests.support.commands import env, needs, tabpipe_command
 from tests.support.paths import ROOT
-from tests.support.projects import Reproduced, copy_reproduced
+from tests.support.projects import Reproduced, copy_reproduced, set_params
 from tests.support.servers import serving
 from tests.support.webhook import webhook_receiver
 
@@ -98,6 +98,8 @@ def test_every_answered_row_is_logged_once_in_order_across_a_restart(site: dict)
 
 def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(site: dict, tmp_path: Path) -> None:
     repo, log = site["repo"], site["log"]
+    # A ceiling on the Brier score too, so an error's ceiling is exported (iris has no decision costs).
+    set_params(repo, **{"monitor.max_metric_rise": {"expected_cost": 0.05, "brier": 0.05}})
     schema = json.loads((repo / "data/prepared/schema.json").read_text())
     names = [f["name"] for f in schema["features"]]
     train = pd.read_parquet(repo / "data/prepared/train.parquet")
@@ -155,6 +157,7 @@ def test_monitor_is_healthy_on_like_traffic_and_advises_retraining_on_shifted(si
     }
     site["scrape"] = "".join(site["texts"].values())
     assert "tabpipe_labelled_metric_threshold{" in labelled_prom
+    assert 'tabpipe_labelled_metric_ceiling{metric="brier"' in labelled_prom
 
 
 @needs("promtool", debian="prometheus")
