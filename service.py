@@ -3,6 +3,7 @@
 
 Run from the repository root after `dvc repro`:  bentoml serve
 (after `dvc pull` instead, put the model into the BentoML store first: tabpipe store-model).
+With TABPIPE_API_TOKEN (or TABPIPE_API_TOKEN_FILE) set, the API answers only its bearer token (docs/serving.md).
 Importing this file only builds the service; each worker loads the model when it starts.
 """
 
@@ -23,6 +24,7 @@ from tabpipe.serve import (
     prediction_log_writer,
     request,
     service_log,
+    token,
     unseen,
 )
 from tabpipe.serve.guard import RequestGuard
@@ -39,7 +41,8 @@ LIMITS = MANIFEST.serve
 LOG_PATH = prediction_log.location(LIMITS.prediction_log, dict(os.environ))
 try:
     LOG_FORMAT = service_log.choose(LIMITS.log_format, dict(os.environ))
-except ValueError as error:
+    TOKEN = token.configured(os.environ)  # None: the service is open, as it says once at start
+except (ValueError, PipelineError) as error:
     raise SystemExit(f"error: {error}") from None
 Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
@@ -74,6 +77,12 @@ log_restarts = bentoml.metrics.Counter(
 class Tabpipe:
     bento_model = bentoml.models.BentoModel(MANIFEST.tag)
 
+    @bentoml.on_deployment
+    def _say_who_may_ask() -> None:
+        """Once per `bentoml serve`, before its workers start: a service without a token says it is open."""
+        if TOKEN is None:
+            log.warning(token.open_line(API_ROUTES))
+
     def __init__(self) -> None:
         service_log.install(LOG_FORMAT)  # BentoML has configured the worker's logging by now
         self.model: Any = None
@@ -96,7 +105,7 @@ class Tabpipe:
             log.error("not ready: model %s: %s", MANIFEST.tag, error)
             self.model = None
         # Every status the service refuses with starts at 0, so Prometheus's rate() sees a first burst.
-        for status in ("400", "413", "415"):
+        for status in ("400", "413", "415", *(("401",) if TOKEN else ())):
             rejected.labels(status=status)
         # Move everything allocated so far out of the collector's way: no GC pauses on the request path.
         gc.collect()
@@ -167,7 +176,8 @@ class Tabpipe:
         }
 
 
+API_ROUTES = tuple(api.route for api in Tabpipe.apis.values())  # a new API is guarded as it is added
 Tabpipe.add_asgi_middleware(
-    RequestGuard, paths=("/predict", "/model"), max_body_bytes=LIMITS.max_body_bytes, rejected=rejected
+    RequestGuard, paths=API_ROUTES, max_body_bytes=LIMITS.max_body_bytes, rejected=rejected, token=TOKEN
 )
 Tabpipe.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity)

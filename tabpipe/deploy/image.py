@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -49,9 +50,9 @@ def runtime_packages(model_file: str, model: Any) -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in needed]
 
 
-def command(args: list[str], what: str, timeout: float = 120) -> str:
+def command(args: list[str], what: str, timeout: float = 120, run_env: dict[str, str] | None = None) -> str:
     """Run an engine command; its output, or one line naming what failed."""
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=run_env)
     if result.returncode != 0:
         said = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
         raise PipelineError(f"image: {what}: {said[-1][:300] if said else f'exit {result.returncode}'}")
@@ -80,11 +81,17 @@ def build(tool: str, bento_tag: str, image: str, packages: list[str], run_env: d
 
 @contextlib.contextmanager
 def running(
-    tool: str, image: str, port: int, timeout: float, volume: str | None = None, extra: tuple[str, ...] = ()
+    tool: str,
+    image: str,
+    port: int,
+    timeout: float,
+    volume: str | None = None,
+    extra: tuple[str, ...] = (),
+    secrets: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Run `image` on 127.0.0.1:`port` (the host's network) until the block ends; yields its URL once
     /readyz answers 200. The container is removed afterwards, whatever happened."""
-    name, url = start(tool, image, port, volume, extra)
+    name, url = start(tool, image, port, volume, extra, secrets)
     try:
         wait_ready(tool, name, url, timeout)
         yield url
@@ -92,13 +99,25 @@ def running(
         subprocess.run([tool, "rm", "--force", name], capture_output=True, timeout=60)
 
 
-def start(tool: str, image: str, port: int, volume: str | None = None, extra: tuple[str, ...] = ()) -> tuple[str, str]:
-    """Start `image` detached, serving on 127.0.0.1:`port` (the host's network); its name and URL."""
+def start(
+    tool: str,
+    image: str,
+    port: int,
+    volume: str | None = None,
+    extra: tuple[str, ...] = (),
+    secrets: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """Start `image` detached, serving on 127.0.0.1:`port` (the host's network); its name and URL.
+    `secrets` (the API token) go in by name, their values through the engine's environment: never on
+    a command line that `ps` shows."""
     name = f"tabpipe-{port}"
     args = [tool, "run", "--detach", "--name", name, "--network=host", "--env", f"BENTOML_PORT={port}"]
     if volume:
         args += ["--volume", f"{volume}:{LOG_VOLUME_PATH}"]
-    command([*args, *extra, image, "--host", "127.0.0.1"], f"starting {image}")
+    for secret in secrets or {}:
+        args += ["--env", secret]
+    run_env = {**os.environ, **secrets} if secrets else None
+    command([*args, *extra, image, "--host", "127.0.0.1"], f"starting {image}", run_env=run_env)
     return name, f"http://127.0.0.1:{port}"
 
 

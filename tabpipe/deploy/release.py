@@ -4,7 +4,9 @@ The server runs in an empty temporary folder with a throwaway prediction log, in
 group (stopped whatever happens), from the Bento's folder in the store: nothing of the working tree
 is used. A failed smoke test deletes the Bento just built, so `<service>:latest` stays the previous one.
 With an image, the Bento's container runs on 127.0.0.1 and must answer alike before it becomes
-`tabpipe:release` (tabpipe/deploy/image.py); a failed one is removed with the Bento.
+`tabpipe:release` (tabpipe/deploy/image.py); a failed one is removed with the Bento. With an API token
+in the environment (TABPIPE_API_TOKEN or TABPIPE_API_TOKEN_FILE), both servers are given it and asked
+with it, so the release is checked as it will be called.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tabpipe.deploy import image as images
 from tabpipe.sandbox.servers import background, free_port
 from tabpipe.serve import bento_model
 from tabpipe.serve import manifest as manifests
+from tabpipe.serve import token as api_token
 from tabpipe.task import tasks
 
 if TYPE_CHECKING:
@@ -154,11 +157,15 @@ def build(root: Path, run_env: dict[str, str], bentofile: str | None = None) -> 
     return tags[-1]
 
 
-def ask(url: str, rows: list[dict[str, Any]], deadline: float) -> dict[str, Any]:
-    """POST rows to /predict; a 503 (a worker still loading) is asked again until the deadline."""
+def ask(url: str, rows: list[dict[str, Any]], deadline: float, token: bytes | None) -> dict[str, Any]:
+    """POST rows to /predict, with the bearer token when there is one; a 503 (a worker still loading) is
+    asked again until the deadline."""
     data = json.dumps({"rows": rows}, allow_nan=False).encode()
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token.decode()}"
     while True:
-        request = urllib.request.Request(f"{url}/predict", data=data, headers={"content-type": "application/json"})
+        request = urllib.request.Request(f"{url}/predict", data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
                 return json.loads(answer.read())
@@ -172,8 +179,20 @@ def ask(url: str, rows: list[dict[str, Any]], deadline: float) -> dict[str, Any]
             raise PipelineError(f"/predict: {error}") from None
 
 
+def given_token(run_env: dict[str, str], token: bytes | None) -> dict[str, str]:
+    """`run_env` with the token as TABPIPE_API_TOKEN however it was given here: a token file's path may
+    be relative to the project, and the server runs in another folder."""
+    kept = {name: value for name, value in run_env.items() if name not in (api_token.ENV, api_token.FILE_ENV)}
+    return {**kept, **api_token.environment(token)}
+
+
 def smoke_test(
-    bento: Path, rows: list[dict[str, Any]], served: Manifest, timeout: float, run_env: dict[str, str]
+    bento: Path,
+    rows: list[dict[str, Any]],
+    served: Manifest,
+    timeout: float,
+    run_env: dict[str, str],
+    token: bytes | None,
 ) -> list[dict[str, Any]]:
     """Serve the Bento folder from an empty temporary folder on 127.0.0.1; the answers to `rows`.
 
@@ -183,25 +202,27 @@ def smoke_test(
     """
     with tempfile.TemporaryDirectory(prefix="tabpipe-release-") as folder:
         work = Path(folder)
-        server_env = {**run_env, "TABPIPE_PREDICTION_LOG": str(work / "predictions.db")}
+        server_env = {**given_token(run_env, token), "TABPIPE_PREDICTION_LOG": str(work / "predictions.db")}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "bentoml", "serve", str(bento), "--host", "127.0.0.1", "--port", str(port)]
         try:
             with background(args, work, server_env, f"{url}/readyz", work / "serve.log", timeout):
-                return answers(url, rows, served, timeout)
+                return answers(url, rows, served, timeout, token)
         except RuntimeError as error:  # from background(): the server exited or was not ready in time
             raise PipelineError(server_failure(str(error), timeout)) from None
 
 
-def answers(url: str, rows: list[dict[str, Any]], served: Manifest, timeout: float) -> list[dict[str, Any]]:
+def answers(
+    url: str, rows: list[dict[str, Any]], served: Manifest, timeout: float, token: bytes | None
+) -> list[dict[str, Any]]:
     """The served answers to `rows`, asked in requests of at most serve.max_rows, each checked to come
     from the manifest's model."""
     deadline = time.monotonic() + timeout
     batch = served.serve.max_rows
     found: list[dict[str, Any]] = []
     for start in range(0, len(rows), batch):
-        body = ask(url, rows[start : start + batch], deadline)
+        body = ask(url, rows[start : start + batch], deadline, token)
         if body.get("model") != served.identity:
             raise PipelineError(f"answered as model {body.get('model')}, the manifest serves {served.tag}")
         found += body.get("predictions") or []
@@ -259,13 +280,21 @@ def record(root: Path, served: Manifest, tag: str) -> None:
 
 
 def image_smoke_test(
-    tool: str, image: str, rows: list[dict[str, Any]], served: Manifest, expected: Expected, timeout: float
+    tool: str,
+    image: str,
+    rows: list[dict[str, Any]],
+    served: Manifest,
+    expected: Expected,
+    timeout: float,
+    token: bytes | None,
 ) -> None:
-    """Run the image on 127.0.0.1 with a throwaway log volume; it must answer `rows` as `expected`."""
+    """Run the image on 127.0.0.1 with a throwaway log volume (and the token, however it was given here,
+    as TABPIPE_API_TOKEN); it must answer `rows` as `expected`."""
     volume = f"tabpipe-smoke-{free_port()}"
+    secrets = api_token.environment(token)
     try:
-        with images.running(tool, image, free_port(), timeout, volume=volume) as url:
-            problem = difference(answers(url, rows, served, timeout), expected)
+        with images.running(tool, image, free_port(), timeout, volume=volume, secrets=secrets) as url:
+            problem = difference(answers(url, rows, served, timeout, token), expected)
     finally:
         subprocess.run([tool, "volume", "rm", "--force", volume], capture_output=True, timeout=60)
     if problem:
@@ -287,6 +316,7 @@ def release_image(
     served: Manifest,
     expected: Expected,
     timeout: float,
+    token: bytes | None,
 ) -> str:
     """Build the Bento's image, smoke-test it, and make it the release; a failed one is removed."""
     import bentoml
@@ -297,7 +327,7 @@ def release_image(
     model = bento_model.load_model(bentoml.models.get(served.tag), tasks.of(served.schema.task)) if pipeline else None
     images.build(tool, bento_tag, image, images.runtime_packages(served.model_file, model), dict(os.environ))
     try:
-        image_smoke_test(tool, image, rows, served, expected, timeout)
+        image_smoke_test(tool, image, rows, served, expected, timeout, token)
     except BaseException as error:
         kept = images.discard(tool, options.repository, image)
         if isinstance(error, PipelineError):
@@ -319,15 +349,16 @@ def run(root: Path, count: int, timeout: float, image: ImageOptions | None = Non
     rows = smoke_rows(test, served.schema.request_names, count)
     expected = expectation(root, served, rows)
     run_env = dict(os.environ)
+    token = api_token.configured(run_env)  # a bad one stops here, before anything is built
 
     tag = build(root, run_env)
     try:
-        answered = smoke_test(Path(bentoml.bentos.get(tag).path), rows, served, timeout, run_env)
+        answered = smoke_test(Path(bentoml.bentos.get(tag).path), rows, served, timeout, run_env, token)
         problem = difference(answered, expected)
         if problem:
             raise PipelineError(problem)
         if image:
-            release_image(image, tag, rows, served, expected, timeout)
+            release_image(image, tag, rows, served, expected, timeout, token)
     except PipelineError as error:
         kept = discard(tag)
         raise PipelineError(f"release: {tag}: {' '.join(str(error).split())}; {kept}") from None

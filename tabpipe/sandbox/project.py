@@ -9,13 +9,15 @@ from pathlib import Path
 
 SKIPPED = ("metrics/", "tests/", "bench/results/")
 GENERATED = ("dvc.lock", "models/release.json")
+NOT_INHERITED = ("MLFLOW_TRACKING_URI", "TABPIPE_API_TOKEN", "TABPIPE_API_TOKEN_FILE")
 
 
 def environment(workdir: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
     """For commands run in a scratch project: this interpreter's tools first, its own BentoML store,
-    the workspace's MLflow server not inherited, no telemetry, and a git identity for its commits."""
+    the workspace's MLflow server and API token not inherited (its servers are its own, on 127.0.0.1),
+    no telemetry, and a git identity for its commits."""
     return {
-        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        **{k: v for k, v in os.environ.items() if k not in NOT_INHERITED},
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "BENTOML_HOME": str(workdir / "bentoml"),
         "DO_NOT_TRACK": "1",

@@ -1,5 +1,8 @@
-"""ASGI middleware for the service: refuse non-JSON bodies (415) and oversized ones (413, chunked or not),
-and count every rejected request.
+"""ASGI middleware for the service's API routes: refuse a request without the API token when one is
+configured (401), non-JSON bodies (415) and oversized ones (413, chunked or not), and count every
+rejected request.
+
+One layer does all of it: the token is compared before any of the body is read.
 
 Validation failures happen inside BentoML before our API code runs, so counting 4xx answers here
 is the one place that sees all of them.
@@ -11,22 +14,32 @@ import json
 from typing import Any
 
 from tabpipe.serve import service_log
+from tabpipe.serve.token import refusal
 
 Scope = dict[str, Any]
 
 
 class RequestGuard:
-    def __init__(self, app: Any, *, paths: tuple[str, ...], max_body_bytes: int, rejected: Any) -> None:
+    """Guards `paths`; with `token` set, they answer only `Authorization: Bearer <token>`."""
+
+    def __init__(
+        self, app: Any, *, paths: tuple[str, ...], max_body_bytes: int, rejected: Any, token: bytes | None = None
+    ) -> None:
         self.app = app
         self.paths = paths
         self.max_body_bytes = max_body_bytes
         self.rejected = rejected
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        if self.token is not None and (refused := refusal(headers.get(b"authorization"), self.token)):
+            problem, challenge = refused
+            await self._refuse(scope, send, 401, problem, ((b"www-authenticate", challenge),))
+            return
         media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media != b"application/json":  # the service parses JSON and nothing else (no forms, no pickles)
             wrong = media.decode("latin-1")
@@ -63,11 +76,14 @@ class RequestGuard:
 
         await self.app(scope, replay, counting_send)
 
-    async def _refuse(self, scope: Scope, send: Any, status: int, message: str) -> None:
+    async def _refuse(
+        self, scope: Scope, send: Any, status: int, message: str, added: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         self.rejected.labels(status=str(status)).inc()
         service_log.refused(status, scope["path"], scope.get("method", "-"), message)
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += added
         if (request_id := service_log.request_id()) is not None:  # as BentoML's own answers carry it
             headers.append((b"x-bentoml-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -64,7 +64,7 @@ def client_error(status: int, path: str, method: str, problems: list[str]) -> tu
 
 
 def refused(status: int, path: str, method: str, problem: str) -> None:
-    """Log a request the service refused before BentoML saw it (the request guard's 413 and 415)."""
+    """Log a request the service refused before BentoML saw it (the request guard's 401, 413 and 415)."""
     args, extra = client_error(status, path, method, [problem])
     logging.getLogger(GUARD).warning(MESSAGE, *args, extra={"tabpipe": extra})
 

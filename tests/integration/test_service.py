@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabpipe.serve import token
 from tests.support.client import get, post, row_validator
 from tests.support.commands import dvc, env, needs, run, tabpipe_command
 from tests.support.params import regressor
@@ -335,6 +336,71 @@ def test_json_logs_carry_the_same_fields(built: tuple[Path, Path], tmp_path: Pat
     assert status == 400 and [r["request_id"] for r in refused] == [request_id]
     assert refused[0]["status"] == 400 and refused[0]["fields"][0].startswith("rows.0.sepal_length: ")
     assert any(record["message"] == "Service tabpipe initialized" for record in records)
+    # No token configured: the `bentoml serve` process says once that the API is open (a text line).
+    assert (copy / "serve.log").read_text().count("[WARNING] [cli] open: no token configured") == 1
+
+
+def asked(url: str, path: str, authorization: str | None = None) -> tuple[int, str | None, dict]:
+    """POST one good row to `path`, with this Authorization header if any; the status, the
+    WWW-Authenticate header and the parsed answer."""
+    headers = {"content-type": "application/json", **({"authorization": authorization} if authorization else {})}
+    request = urllib.request.Request(f"{url}{path}", data=json.dumps({"rows": [GOOD]}).encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.headers.get("www-authenticate"), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("www-authenticate"), json.loads(error.read())
+
+
+def test_a_token_guards_the_api_and_leaves_probes_metrics_and_docs_open(
+    built: tuple[Path, Path], url: str, tmp_path: Path
+) -> None:
+    """With TABPIPE_API_TOKEN_FILE (a container secret, newline and all): /predict and /model answer 401
+    naming the problem, counted and logged without the token; the right token gets the open service's
+    answer; the probes, /metrics and the docs page need none."""
+    repo, home = built
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("serve.log", "logs"))
+    secret = "tabpipe-test-T0ken"
+    (tmp_path / "token").write_text(f"{secret}\n")
+    unauthorized = ("tabpipe_rejected_requests_total", ("status", "401"))
+    with serving(copy, home, **{token.FILE_ENV: str(tmp_path / "token")}) as address:
+        assert samples(address, "tabpipe_rejected_requests")[unauthorized] == 0  # at 0 before the first burst
+        refused = [
+            asked(address, "/predict"),
+            asked(address, "/predict", "Bearer not-the-token"),
+            asked(address, "/model", f"Basic {secret}"),
+        ]
+        assert refused == [
+            (401, "Bearer", {"error": token.MISSING}),
+            (401, 'Bearer error="invalid_token"', {"error": token.WRONG}),
+            (401, "Bearer", {"error": token.NOT_BEARER}),
+        ]
+        assert samples(address, "tabpipe_rejected_requests")[unauthorized] == len(refused)
+        status, _, guarded = asked(address, "/predict", f"Bearer {secret}")
+        _, _, opened = asked(url, "/predict")
+        assert status == 200 and (guarded["model"], guarded["predictions"]) == (opened["model"], opened["predictions"])
+        status, _, model = asked(address, "/model", f"Bearer {secret}")
+        assert status == 200 and model["name"] == "tabpipe-iris"
+        for path in ("/health", "/readyz", "/livez", "/metrics", "/", "/docs.json"):
+            assert get(address, path)[0] == 200, path
+    said = (copy / "serve.log").read_text()
+    lines = [line.split("): ", 1)[1] for line in said.splitlines() if "client error 401" in line]
+    problems = [token.MISSING, token.WRONG, token.NOT_BEARER]
+    assert len(lines) == len(problems) and all(map(str.startswith, lines, problems)), lines
+    assert secret not in said and "open: no token configured" not in said
+
+
+def test_a_bad_token_configuration_stops_serve_with_one_line(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """Both ways of giving the token at once: `bentoml serve` exits 1 naming them, not the token."""
+    repo, home = built
+    (tmp_path / "token").write_text("tabpipe-test-T0ken\n")
+    given = {token.ENV: "tabpipe-test-T0ken", token.FILE_ENV: str(tmp_path / "token")}
+    args = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "9"]
+    result = run(args, repo, check=False, env=env(BENTOML_HOME=str(home), **given), timeout=120)
+    said = result.stderr + result.stdout
+    assert result.returncode == 1 and "error: TABPIPE_API_TOKEN and TABPIPE_API_TOKEN_FILE are both set" in said
+    assert "Traceback" not in said and "T0ken" not in said
 
 
 def test_health_answers_the_model_and_its_readiness(built: tuple[Path, Path], url: str) -> None:

@@ -7,6 +7,7 @@ Alertmanager's group wait of 1 s, and the ports and the receiver's URL of this t
 """
 
 import json
+import os
 import subprocess
 import time
 import urllib.parse
@@ -21,6 +22,7 @@ import yaml
 
 from tabpipe.deploy import image
 from tabpipe.sandbox.servers import background, free_port
+from tabpipe.serve import token
 from tests.support.client import post
 from tests.support.commands import needs
 from tests.support.paths import BIN, ROOT
@@ -165,16 +167,20 @@ def test_prometheus_scrapes_the_service_and_alerts_reach_the_webhook_only_when_t
 
 def test_the_compose_stack_is_valid_and_wired_to_the_project_files() -> None:
     """compose.yaml is only validated (CI reaches no registry): podman-compose parses it, and each
-    service finds the project file, service name and port the others expect of it."""
-    rendered = subprocess.run(
-        [str(BIN / "podman-compose"), "-f", "compose.yaml", "config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    services = yaml.safe_load(rendered.stdout)["services"]
+    service finds the project file, service name and port the others expect of it. The API token
+    passes from the host; unset there, the service is open."""
+
+    def rendered(**host: str) -> dict[str, Any]:
+        shell = {k: v for k, v in os.environ.items() if k not in (token.ENV, token.FILE_ENV)}
+        args = [str(BIN / "podman-compose"), "-f", "compose.yaml", "config"]
+        done = subprocess.run(args, cwd=ROOT, env={**shell, **host}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return yaml.safe_load(done.stdout)["services"]
+
+    services = rendered()
+    assert token.configured(services["tabpipe"]["environment"]) is None
+    given = rendered(**{token.ENV: "s3cr3t"})["tabpipe"]["environment"]
+    assert token.configured(given) == b"s3cr3t"
     assert set(services) == {"tabpipe", "mlflow", "prometheus", "alertmanager", "grafana"}
     assert services["tabpipe"]["image"] == f"{image.REPOSITORY}:release"
     for name, service in services.items():

@@ -25,9 +25,11 @@ def env(**extra: str) -> dict[str, str]:
     """The environment for dvc and stage subprocesses: this interpreter's bin first, no telemetry.
 
     MLFLOW_TRACKING_URI is dropped unless given: mlflow.set_tracking_uri in the test process
-    exports it, and a stale one would send a subprocess's runs to another test's store.
+    exports it, and a stale one would send a subprocess's runs to another test's store. So is an API
+    token in the developer's shell: it would guard every service the tests start.
     """
-    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    dropped = ("MLFLOW_TRACKING_URI", "TABPIPE_API_TOKEN", "TABPIPE_API_TOKEN_FILE")
+    inherited = {k: v for k, v in os.environ.items() if k not in dropped}
     return {
         **inherited,
         **extra,

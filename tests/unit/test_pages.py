@@ -1,6 +1,7 @@
 """The service's ASGI layers in-process, in front of a stand-in for BentoML's app: /health, the docs
-page and docs.json (tabpipe/serve/pages.py), and the request guard's refusals (tabpipe/serve/guard.py).
-The real `bentoml serve` behind them is tested in tests/integration/test_service.py."""
+page and docs.json (tabpipe/serve/pages.py), and the request guard's refusals, the API token's
+included (tabpipe/serve/guard.py). The real `bentoml serve` behind them is tested in
+tests/integration/test_service.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tabpipe.serve import token
 from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
 
@@ -55,8 +57,10 @@ class Counter:
         self.counts[self.status] = self.counts.get(self.status, 0) + 1
 
 
-def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = None, **headers: str) -> tuple:
-    """Run one request through `app`; (status, body)."""
+def exchange(
+    app: Any, path: str, method: str = "GET", body: list[bytes] | None = None, **headers: str
+) -> tuple[dict[str, Any], bytes]:
+    """Run one request through `app`; its response's start (status, headers) and body."""
     chunks = list(body or [b""])
     sent: list[dict[str, Any]] = []
 
@@ -74,7 +78,13 @@ def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = No
         "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
     }
     asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+    return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = None, **headers: str) -> tuple:
+    """Run one request through `app`; (status, body)."""
+    start, answer = exchange(app, path, method, body, **headers)
+    return start["status"], answer
 
 
 @pytest.mark.parametrize(("ready", "status"), [(200, 200), (503, 503)])
@@ -106,3 +116,43 @@ def test_the_guard_refuses_and_counts_what_is_not_json_or_too_large() -> None:
     assert call(guard, "/predict", "POST", [b"[1,", b"2]"]) == (200, b"{}")  # replayed whole
     assert downstream.seen == [("/predict", b"[1,2]")]
     assert rejected.counts == {"415": 1, "413": 2}
+
+
+def test_with_a_token_the_guard_answers_only_its_bearer_and_reads_no_body_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """401 naming the problem, with a challenge, before the content type or the body is looked at;
+    the counter and one log line without the token; the right token passes, other paths stay open."""
+    rejected, downstream = Counter(), Downstream()
+    paths = ("/predict", "/model")
+    guard = RequestGuard(downstream, paths=paths, max_body_bytes=10, rejected=rejected, token=b"s3cr3t")
+    large = [b"x" * 100]  # over max_body_bytes and not JSON: refused for the token, so it was never read
+    sent = [
+        ({}, token.MISSING, b"Bearer"),
+        ({"authorization": "Basic czNjcjN0"}, token.NOT_BEARER, b"Bearer"),
+        ({"authorization": "Bearer "}, token.NOT_BEARER, b"Bearer"),
+        ({"authorization": "Bearer s3cr3"}, token.WRONG, b'Bearer error="invalid_token"'),
+        ({"authorization": "Bearer s3cr3t-and-more"}, token.WRONG, b'Bearer error="invalid_token"'),
+    ]
+    with caplog.at_level("WARNING", logger="tabpipe.service"):
+        for headers, problem, challenge in sent:
+            start, body = exchange(guard, "/predict", "POST", large, content_type="text/plain", **headers)
+            assert start["status"] == 401 and json.loads(body) == {"error": problem}
+            assert dict(start["headers"])[b"www-authenticate"] == challenge and b"s3cr3" not in body
+    assert downstream.seen == [] and rejected.counts == {"401": len(sent)}
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[-1] == f"client error 401 on POST /predict (request -): {token.WRONG}"
+    assert len(lines) == len(sent) and not [line for line in lines if "s3cr3" in line]
+    for case in ("Bearer s3cr3t", "bearer  s3cr3t "):  # the scheme is case-insensitive (RFC 7235)
+        assert call(guard, "/model", "POST", [b"{}"], authorization=case) == (200, b"{}")
+    assert call(guard, "/predict", "POST", [b"x"], authorization="Bearer s3cr3t", content_type="text/plain")[0] == 415
+    for path in ("/health", "/metrics", "/readyz", "/livez", "/", "/docs.json"):
+        assert call(guard, path)[0] == 200  # open: not the guard's to refuse
+    assert rejected.counts == {"401": len(sent), "415": 1}
+
+
+def test_without_a_token_the_guard_lets_every_request_through_as_before() -> None:
+    downstream = Downstream()
+    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=Counter())
+    assert call(guard, "/predict", "POST", [b"{}"]) == (200, b"{}")
+    assert call(guard, "/predict", "POST", [b"{}"], authorization="Bearer anything") == (200, b"{}")
