@@ -300,3 +300,25 @@ def test_a_model_without_its_training_mean_or_of_an_unknown_family_is_refused(mo
     knn = Pipeline([model.steps[0], ("model", KNeighborsClassifier(3).fit(model[0].transform(x), y > np.median(y)))])
     with pytest.raises(PipelineError, match="no exact explanation for KNeighborsClassifier"):
         explanations.explainer(knn, REGRESSION)
+
+
+def test_evaluate_averages_contributions_on_a_seeded_sample_of_the_test_rows(
+    models: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """evaluate.explain_rows: the same sample for the same seed, every row with 0, and the stage says which."""
+    from tabpipe.model import evaluation
+
+    model = models["random_forest", "multiclass"]
+    x, _ = features.split_xy(table(120, 8, "multiclass"), SCHEMA)
+    with caplog.at_level("INFO", logger="evaluate"):
+        sampled = evaluation.contributions(model, x, SCHEMA, rows=40, seed=3)
+        whole = evaluation.contributions(model, x, SCHEMA, rows=0, seed=3)
+    expected = explanations.mean_absolute(
+        explanations.explain(explanations.explainer(model, SCHEMA), x.sample(40, random_state=3))
+    )
+    assert sampled == expected == evaluation.contributions(model, x, SCHEMA, rows=40, seed=3)
+    assert whole == explanations.mean_absolute(explanations.explain(explanations.explainer(model, SCHEMA), x))
+    assert whole != sampled and [r["feature"] for r in whole if r["feature"] == "when"] == ["when"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("contributions: 40 of 120 test rows (evaluate.explain_rows), in probability")
+    assert lines[1].startswith("contributions: 120 of 120 test rows")
