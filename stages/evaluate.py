@@ -1,5 +1,5 @@
 """Stage evaluate: the served model's test metrics (a regressor's intervals' coverage too), plot data and
-predictions, also logged to the winner's run."""
+predictions, and the trained pipeline's mean contribution per column, also logged to the winner's run."""
 
 from tabpipe.core import files, hashing, settings, stage
 from tabpipe.data import prepared
@@ -28,9 +28,10 @@ def main() -> None:
 
     task = tasks.of(data_schema.task)
     served = runtime.load(runtime.model_file(args.served), task)
+    trained = runtime.load(args.model, task)  # explained: no contributions exist inside the compiled graph
 
     rules = params.section(settings.Evaluate).for_task(data_schema.task)
-    result = evaluation.evaluate(served, test, x, y, rules, params.seed, task)
+    result = evaluation.evaluate(served, test, x, y, rules, params.seed, task, trained=trained, schema=data_schema)
 
     files.write_json(args.metrics, result.metrics)
     files.write_json(args.slices, result.slices)

@@ -15,6 +15,7 @@ from tabpipe.core import settings
 from tabpipe.core.layout import paths
 from tabpipe.data import datasets
 from tabpipe.model import evaluation, features, search, training
+from tabpipe.task import tasks
 
 
 def run(params_path: Path, root: Path) -> str:
@@ -29,6 +30,9 @@ def run(params_path: Path, root: Path) -> str:
     winner = search.best(results)
     model = training.refit(winner, preprocessor.fit(x), x, y, seed)
     x_test, y_test = features.split_xy(prepared.test, prepared.schema)
-    result = evaluation.evaluate(model, x_test, y_test, params.section(settings.Evaluate), seed)
+    task, rules = tasks.of(prepared.schema.task), params.section(settings.Evaluate).for_task(prepared.schema.task)
+    result = evaluation.evaluate(
+        model, prepared.test, x_test, y_test, rules, seed, task, trained=model, schema=prepared.schema
+    )
     seconds = time.perf_counter() - started
     return json.dumps({"winner": winner.name, "roc_auc": result.metrics["roc_auc"], "seconds": round(seconds, 2)})

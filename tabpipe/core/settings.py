@@ -316,6 +316,7 @@ class Evaluate(Section):
     min_slice_rows: Annotated[int, Field(ge=1)]
     slice_metric: Metric
     slice_rounds: Annotated[int, Field(ge=10)]
+    explain_rows: Annotated[int, Field(ge=0)]
     regression: EvaluateRegression
 
     def for_task(self, task: str) -> Evaluate:

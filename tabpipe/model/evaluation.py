@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tabpipe.core.settings import Evaluate
+    from tabpipe.data.schema import Schema
     from tabpipe.task.base import Predicted, Task
 
 log = logging.getLogger("evaluate")
@@ -28,6 +29,7 @@ PLOTS = (
     "actual",
     "residuals",
     "slice_bars",
+    "contributions",
 )  # every task's plot data files, besides the confusion rows and importance
 
 
@@ -49,10 +51,20 @@ class Evaluation:
 
 
 def evaluate(
-    model: Any, test: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int, task: Task
+    model: Any,
+    test: pd.DataFrame,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    settings: Evaluate,
+    seed: int,
+    task: Task,
+    *,
+    trained: Any,
+    schema: Schema,
 ) -> Evaluation:
     """Score the model on the test split as its task does (metrics, curves), slice by slice
-    (`evaluate.slices`, by any column of `test`), and permutation importance."""
+    (`evaluate.slices`, by any column of `test`), and permutation importance; `trained` is the pipeline
+    that `model` serves, whose contributions per request column are explained (model/explanations.py)."""
     predicted = task.predict(model, x)
     sliced = slices.measure(test, y, predicted, settings, seed, task)
     return Evaluation(
@@ -61,11 +73,35 @@ def evaluate(
         slices=sliced,
         curves={plot: [] for plot in PLOTS}
         | task.curves(y, predicted, seed)
-        | {"slice_bars": slices.plot_points(sliced, settings.slice_metric)},
+        | {"slice_bars": slices.plot_points(sliced, settings.slice_metric)}
+        | {"contributions": contributions(trained, x, schema, rows=settings.explain_rows, seed=seed)},
         importance=_importance(model, x, y, settings, seed),
         confusion=task.confusion(y, predicted),
         predictions=task.table(y, predicted),
     )
+
+
+def contributions(model: Any, x: pd.DataFrame, schema: Schema, *, rows: int, seed: int) -> list[dict[str, Any]]:
+    """Each request column's mean |contribution| to the trained pipeline's raw output: a global view of
+    the per-row explanations the service gives.
+
+    With `rows` (evaluate.explain_rows) below the test set's size, on a seeded sample of that many
+    rows: a forest costs tens of milliseconds a row (docs/training.md, Explanations).
+    """
+    from tabpipe.model import explanations
+
+    started, total = time.perf_counter(), len(x)
+    if 0 < rows < total:
+        x = x.sample(n=rows, random_state=seed)
+    explained = explanations.explain(explanations.explainer(model, schema), x)
+    log.info(
+        "contributions: %d of %d test rows (evaluate.explain_rows), in %s, %.1f s",
+        len(x),
+        total,
+        explained.units,
+        time.perf_counter() - started,
+    )
+    return explanations.mean_absolute(explained)
 
 
 def _importance(model: Any, x: pd.DataFrame, y: np.ndarray, settings: Evaluate, seed: int) -> list[dict[str, Any]]:

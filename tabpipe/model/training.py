@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tabpipe.model import estimators, search
+from tabpipe.model import estimators, explanations, search
 from tabpipe.model import fingerprint as fingerprints
 from tabpipe.model.progress import Progress
 from tabpipe.task.base import Winner
@@ -110,12 +110,16 @@ def train(
 
 
 def refit(winner: SearchResult, fitted_preprocessor: Any, x: Any, y: Any, seed: int) -> Pipeline:
-    """The deployable model: featurize's fitted preprocessor plus the winner fitted on all training rows."""
+    """The deployable model: featurize's fitted preprocessor plus the winner fitted on all training rows,
+    carrying those rows' transformed mean, which explaining a linear model needs (model/explanations.py)."""
     from sklearn.pipeline import Pipeline
 
     model = estimators.estimator(winner.spec.estimator, {**winner.spec.fixed, **winner.best_params}, seed)
-    model.fit(fitted_preprocessor.transform(x), y)
-    return Pipeline([("preprocess", fitted_preprocessor), ("model", model)])
+    features = fitted_preprocessor.transform(x)
+    model.fit(features, y)
+    pipeline = Pipeline([("preprocess", fitted_preprocessor), ("model", model)])
+    explanations.attach(pipeline, features)
+    return pipeline
 
 
 def serialize(model: Any) -> bytes:

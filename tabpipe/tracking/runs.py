@@ -125,6 +125,7 @@ def record_evaluation(model_sha256: str, test: Any, target: str, test_file: Path
                 name, figure = figures.of_plot(plot, curves)
                 mlflow.log_figure(figure, name)
         mlflow.log_dict({"permutation_importance": evaluation.importance}, "permutation_importance.json")
+        mlflow.log_dict({"contributions": curves["contributions"]}, "contributions.json")
         if evaluation.slices:  # evaluate.slices: one row per slice, with its column, metrics and interval
             mlflow.log_table(pd.DataFrame(slices.table(evaluation.slices)), "slices.json")
 

@@ -163,8 +163,8 @@ def test_pr_report_shows_a_branch_changes_verdict_comparison_and_plots(reproduce
     assert "| params.yaml | gate.min.f1_macro | 0.7 | 0.99 |" in report
     images = sorted(p.name for p in (project / "reports/pr/plots").glob("*.png"))
     # One per plot in dvc.yaml that has points, none drawn twice: confusion, ROC, precision-recall,
-    # reliability, importance (no costs: no cost curve; a classification: no regression plots).
-    assert len(images) == 5, images
+    # reliability, importance, contributions (no costs: no cost curve; a classification: no regression plots).
+    assert len(images) == 6, images
     for name in images:
         assert (project / "reports/pr/plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(plots/{name})" in report

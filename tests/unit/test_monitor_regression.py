@@ -37,7 +37,7 @@ def california() -> dict:
     model.fit(x, y)
     rx, ry = features.split_xy(reference, schema)
     rules = params_section(settings.Evaluate).for_task("regression")
-    found = evaluation.evaluate(model, rx, ry, rules, 0, Regression())
+    found = evaluation.evaluate(model, reference, rx, ry, rules, 0, Regression(), trained=model, schema=schema)
     return {
         "schema": schema,
         "model": model,

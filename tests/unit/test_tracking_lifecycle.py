@@ -22,12 +22,7 @@ SEARCH = settings.Search(method="grid", factor=3, min_rows=1000, max_rows=0)
 REGRESSION = settings.Regression(
     scoring="neg_root_mean_squared_error", candidates={"linear": settings.Candidate(estimator="ridge")}, interval=0.9
 )
-EVALUATE = settings.Evaluate(
-    importance_scoring="roc_auc",
-    importance_repeats=1,
-    importance_rows=0,
-    regression=settings.EvaluateRegression(importance_scoring="neg_root_mean_squared_error"),
-)
+EVALUATE = params_section(settings.Evaluate, importance_scoring="roc_auc", importance_repeats=1, importance_rows=0)
 
 
 def train_settings(**candidates: settings.Candidate) -> settings.Train:
@@ -37,6 +32,7 @@ def train_settings(**candidates: settings.Candidate) -> settings.Train:
         cv_folds=2,
         n_jobs=1,
         class_weight="none",
+        calibration="none",
         search=SEARCH,
         candidates=candidates,
         regression=REGRESSION,
@@ -105,7 +101,7 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
     test_file = tracked / "test.parquet"
     test.to_parquet(test_file, index=False)
     x_test, y_test = features.split_xy(test, TOY)
-    result = evaluation.evaluate(model, x_test, y_test, EVALUATE, 0, Classification())
+    result = evaluation.evaluate(model, test, x_test, y_test, EVALUATE, 0, Classification(), trained=model, schema=TOY)
     runs.record_evaluation(sha, test, TOY.target, test_file, result)
     logged = mlflow.get_run(run_id)
     assert logged.data.metrics["test_roc_auc"] == result.metrics["roc_auc"]
@@ -117,6 +113,7 @@ def test_a_model_is_trained_evaluated_compiled_released_and_replaced(tracked: Pa
         "pr_curve.png",
         "reliability.png",
         "permutation_importance.json",
+        "contributions.json",
     } <= artifacts
 
     # The compiled model is logged once, however often package runs.
