@@ -120,6 +120,32 @@ def monitor(
 
 @app.command()
 @reported
+def predict(
+    input_: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="a CSV file, a Parquet file or a folder of Parquet parts")
+    ],
+    output: Annotated[Path, typer.Option(help="the answers: Parquet, or CSV when it ends in .csv")],
+    keep: Annotated[
+        list[str] | None, typer.Option(metavar="COLUMN", help="an input column copied to each answer, repeatable")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read, scored and written at a time")] = 100_000,
+) -> str:
+    """Score a whole table with the gated model, each row answered as POST /predict answers it.
+
+    Rows the service would refuse go to <output stem>.rejects.<ext> with the reason; every input row
+    lands in one of the two files. Both appear only when the run completes.
+    """
+    from tabpipe.batch import predict as command
+
+    options = command.Options(
+        input=input_, output=output, keep=tuple(keep or ()), overwrite=overwrite, chunk_rows=chunk_rows
+    )
+    return command.run(options).line(options)
+
+
+@app.command()
+@reported
 def simulate(
     scenario: Annotated[str, typer.Argument(help="employment (later survey years) or adult (injected drift)")],
     out: Annotated[Path, typer.Option(help="folder for <scenario>.csv, .md and .png")] = Path("reports/simulation"),
