@@ -252,3 +252,24 @@ def test_the_command_prints_one_line_of_counts_or_one_error_line(project: Path, 
     assert again.stderr.strip().splitlines()[-1] == (
         f"error: {tmp_path / 'out.parquet'}: exists; pass --overwrite to replace it"
     )
+
+
+def test_a_killed_run_leaves_no_output(project: Path, tmp_path: Path) -> None:
+    """SIGKILL once chunks are being written: the output never appears, only its dot-named temporary files."""
+    import os
+    import signal
+    import time
+
+    rows(1).loc[[0] * 200_000].to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / "scores.parquet"
+    command = tabpipe_command("predict", str(tmp_path / "in.csv"), "--output", str(output), "--chunk-rows", "500")
+    process = subprocess.Popen(command, cwd=project, env=env(PYTHONPATH=str(ROOT)), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size for p in (tmp_path / "out").glob(".scores.parquet.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline, "no chunk written before the run ended"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not output.exists() and not writing.rejects_path(output).exists()
+    assert all(p.name.startswith(".") for p in (tmp_path / "out").iterdir())
