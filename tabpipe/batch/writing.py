@@ -41,7 +41,6 @@ class Sink:
         self.path, self.csv = path, csv
         self.writer: Any = None
         self.schema: Any = None
-        self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -52,8 +51,11 @@ class Sink:
         if self.writer is None:
             self.schema = _without_nulls(table.schema)
             self.writer = self._open(self.schema)
-        self.writer.write_table(table.cast(self.schema))
-        self.rows += len(frame)
+        try:
+            table = table.cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:  # a kept column's type changed
+            raise PipelineError(f"a chunk's columns differ in type from the first chunk's ({error})") from None
+        self.writer.write_table(table)
 
     def _open(self, schema: Any) -> Any:
         if self.csv:

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tabpipe.batch import predict, writing
@@ -212,6 +213,7 @@ VALUE = st.one_of(st.floats(-20, 20), st.none(), st.just("text"))
 CATEGORY = st.sampled_from(["a", "b", "c", "zz", None])
 
 
+@hypothesis_settings(deadline=None)  # a run reads and writes files: no per-example deadline
 @given(st.lists(st.tuples(VALUE, VALUE, CATEGORY), min_size=1, max_size=40), st.integers(1, 9))
 def test_every_input_row_lands_in_exactly_one_file(project: Path, table: list, chunk: int) -> None:
     batch = pd.DataFrame(table, columns=["x", "z", "c"], dtype=object).assign(id=[str(i) for i in range(len(table))])
@@ -273,3 +275,13 @@ def test_a_killed_run_leaves_no_output(project: Path, tmp_path: Path) -> None:
     process.wait()
     assert not output.exists() and not writing.rejects_path(output).exists()
     assert all(p.name.startswith(".") for p in (tmp_path / "out").iterdir())
+
+
+def test_parts_whose_kept_column_changes_type_stop_the_run(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    rows(4).assign(id=range(4)).to_parquet(tmp_path / "parts/part-0.parquet")
+    rows(4).to_parquet(tmp_path / "parts/part-1.parquet")  # ids as text
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PipelineError, match="differ in type from the first chunk's"):
+        run(project, tmp_path / "parts", tmp_path / "out/scores.parquet", keep=("id",))
+    assert list((tmp_path / "out").iterdir()) == []
