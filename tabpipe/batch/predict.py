@@ -68,19 +68,35 @@ class Progress:
         log.info("%d%s rows, %.0f rows/s, %.0f s elapsed, about %.0f s left", rows, of, rows / elapsed, elapsed, left)
 
 
-def run(options: Options) -> Counts:
-    """Score the input into the output and its rejects; nothing is written when the input as a whole is unusable."""
-    writing.check_free(options.output, options.overwrite)
-    models = paths(options.project)["models"]
+@dataclass(frozen=True)
+class Served:
+    """The model a run scores with: its serving manifest (schema, limits, identity, hash) and its file."""
+
+    manifest: manifest.Manifest
+    path: Path
+
+
+def workspace(project: Path) -> Served:
+    """The project's gated model: models/serving.json and the file in models/served/ it names."""
+    models = paths(project)["models"]
     served = manifest.read(models["serving"])
+    return Served(served, models["served"] / served.model_file)
+
+
+def run(options: Options, model: Served | None = None) -> Counts:
+    """Score the input into the output and its rejects with `model` (default: the workspace's gated one);
+    nothing is written when the input as a whole is unusable."""
+    writing.check_free(options.output, options.overwrite)
+    chosen = model or workspace(options.project)
+    served = chosen.manifest
     schema, task = served.schema, tasks.of(served.schema.task)
     policy = served.serve.unseen
     source = reading.open_source(options.input, [*scoring.required(schema, policy), *options.keep])
     for name in schema.request_names:
         if name not in source.columns:
             log.warning("column '%s' is not in %s: every row is answered as if it left it out", name, options.input)
-    model = bento_model.load_file(models["served"] / served.model_file, served.model_sha256, task)
-    scorer = scoring.scorer(model, schema, task, policy, served.identity, options.keep)
+    loaded = bento_model.load_file(chosen.path, served.model_sha256, task)
+    scorer = scoring.scorer(loaded, schema, task, policy, served.identity, options.keep)
     log.info("scoring %s with %s, %d rows a chunk", options.input, served.tag, options.chunk_rows)
     progress = Progress(source.rows)
     done = scored = rejected = flagged = 0

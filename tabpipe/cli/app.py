@@ -130,8 +130,12 @@ def predict(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows read, scored and written at a time")] = 100_000,
+    model: Annotated[
+        str | None,
+        typer.Option(metavar="URI", help="a registered version, models:/NAME@ALIAS or models:/NAME/VERSION"),
+    ] = None,
 ) -> str:
-    """Score a whole table with the gated model, each row answered as POST /predict answers it.
+    """Score a whole table with the gated model (or a registered version), each row answered as POST /predict would.
 
     Rows the service would refuse go to <output stem>.rejects.<ext> with the reason; every input row
     lands in one of the two files. Both appear only when the run completes.
@@ -141,7 +145,12 @@ def predict(
     options = command.Options(
         input=input_, output=output, keep=tuple(keep or ()), overwrite=overwrite, chunk_rows=chunk_rows
     )
-    return command.run(options).line(options)
+    served = None
+    if model is not None:
+        from tabpipe.cli import registered
+
+        served = registered.resolve(model, Path.cwd())
+    return command.run(options, served).line(options)
 
 
 @app.command()

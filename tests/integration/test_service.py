@@ -124,6 +124,29 @@ def test_tabpipe_predict_answers_every_test_row_as_the_service_does(served_famil
         assert np.abs(scored[f"proba_{label}"].to_numpy() - served).max() <= 1e-9
 
 
+def test_tabpipe_predict_scores_with_a_registered_version(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """`--model models:/tabpipe-iris@champion` scores with the champion's model from the BentoML store: the
+    gated one here, so every answer equals the default run's; an alias nobody holds is one error line."""
+    repo, home = built
+    test, store = str(repo / "data/prepared/test.parquet"), env(BENTOML_HOME=str(home))
+    run(tabpipe_command("predict", test, "--output", str(tmp_path / "gated.parquet")), repo, env=store)
+    champion = ["--model", "models:/tabpipe-iris@champion"]
+    run(tabpipe_command("predict", test, "--output", str(tmp_path / "champion.parquet"), *champion), repo, env=store)
+    gated, registered = pd.read_parquet(tmp_path / "gated.parquet"), pd.read_parquet(tmp_path / "champion.parquet")
+    assert len(gated) == len(pd.read_parquet(test))
+    pd.testing.assert_frame_equal(gated, registered)
+    nobody = ["--model", "models:/tabpipe-iris@nobody"]
+    failed = run(
+        tabpipe_command("predict", test, "--output", str(tmp_path / "x.parquet"), *nobody), repo, False, env=store
+    )
+    assert failed.returncode == 1
+    assert (
+        failed.stderr.strip().splitlines()[-1]
+        == "error: --model models:/tabpipe-iris@nobody: no such registered version"
+    )
+    assert not (tmp_path / "x.parquet").exists()
+
+
 def samples(url: str, metric: str) -> dict[tuple, float]:
     """One metric's samples from the service's /metrics: {(sample name, labels...): value}."""
     from prometheus_client.parser import text_string_to_metric_families
