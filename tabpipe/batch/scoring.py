@@ -120,7 +120,7 @@ def validate(
         problems: dict[int, list[dict[str, Any]]] = {}
         for found in error.errors(include_url=False, include_input=False):
             position, *where = found["loc"]
-            field = str(where[-1]) if where else ""
+            field = str(where[0]) if where else ""  # the key after the row's index: the 400's field
             problems.setdefault(int(position), []).append(
                 {"field": field, "type": found["type"], "message": found["msg"]}
             )
