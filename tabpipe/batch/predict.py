@@ -56,12 +56,13 @@ class Progress:
     def __init__(self, total: int | None, every: float = 2.0) -> None:
         self.total, self.every = total, every
         self.started = self.said = time.perf_counter()
+        self.shown = 0
 
     def __call__(self, rows: int, share: float, final: bool = False) -> None:
         now = time.perf_counter()
-        if not final and now - self.said < self.every:
+        if rows == self.shown or (not final and now - self.said < self.every):
             return
-        self.said = now
+        self.said, self.shown = now, rows
         elapsed = max(now - self.started, 1e-9)
         left = elapsed / share * (1 - share) if share > 0 else float("nan")
         of = f"/{self.total}" if self.total is not None else ""
