@@ -120,6 +120,41 @@ def monitor(
 
 @app.command()
 @reported
+def predict(
+    input_: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="a CSV file, a Parquet file or a folder of Parquet parts")
+    ],
+    output: Annotated[Path, typer.Option(help="the answers: Parquet, or CSV when it ends in .csv")],
+    keep: Annotated[
+        list[str] | None, typer.Option(metavar="COLUMN", help="an input column copied to each answer, repeatable")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read, scored and written at a time")] = 100_000,
+    model: Annotated[
+        str | None,
+        typer.Option(metavar="URI", help="a registered version, models:/NAME@ALIAS or models:/NAME/VERSION"),
+    ] = None,
+) -> str:
+    """Score a whole table with the gated model (or a registered version), each row answered as POST /predict would.
+
+    Rows the service would refuse go to <output stem>.rejects.<ext> with the reason; every input row
+    lands in one of the two files. Both appear only when the run completes.
+    """
+    from tabpipe.batch import predict as command
+
+    options = command.Options(
+        input=input_, output=output, keep=tuple(keep or ()), overwrite=overwrite, chunk_rows=chunk_rows
+    )
+    served = None
+    if model is not None:
+        from tabpipe.cli import registered
+
+        served = registered.resolve(model, Path.cwd())
+    return command.run(options, served).line(options)
+
+
+@app.command()
+@reported
 def simulate(
     scenario: Annotated[str, typer.Argument(help="employment (later survey years) or adult (injected drift)")],
     out: Annotated[Path, typer.Option(help="folder for <scenario>.csv, .md and .png")] = Path("reports/simulation"),

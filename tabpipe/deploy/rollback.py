@@ -63,13 +63,21 @@ def commit_of(client: Any, version: Any) -> str | None:
         return None
 
 
-def stored_manifest(client: Any, name: str, version: Any, bento_name: str, serve: settings.Serve) -> dict[str, Any]:
-    """The manifest that serves registered `version`, from its model in the local BentoML store."""
+def stored_manifest(
+    client: Any,
+    name: str,
+    version: Any,
+    bento_name: str,
+    serve: settings.Serve,
+    command: tuple[str, str] = ("rollback", "roll back again"),
+) -> dict[str, Any]:
+    """The manifest that serves registered `version`, from its model in the local BentoML store; `command`
+    is what its error lines start with and what they say to do last (a rollback's, or `tabpipe predict`'s)."""
     import bentoml
     from bentoml.exceptions import NotFound
 
     served_sha256, pipeline_sha256 = version.tags.get(SERVED_TAG), version.tags.get(MODEL_HASH_TAG)
-    where = f"rollback: {name} version {version.version}"
+    where = f"{command[0]}: {name} version {version.version}"
     if not served_sha256 or not pipeline_sha256:
         raise PipelineError(f"{where} has no {SERVED_TAG} or {MODEL_HASH_TAG} tag (registered by an older tabpipe)")
     tag = f"{bento_name}:{served_sha256[:20]}"
@@ -80,7 +88,7 @@ def stored_manifest(client: Any, name: str, version: Any, bento_name: str, serve
         at = f" (commit {commit[:12]})" if commit else ""
         raise PipelineError(
             f"{where}: its model {tag} is not in the BentoML store; run the pipeline at that version{at} "
-            "or `tabpipe store-model` on a checkout of it, then roll back again"
+            f"or `tabpipe store-model` on a checkout of it, then {command[1]}"
         ) from None
     try:
         built = manifest_from(dict(stored.info.metadata), served_sha256, pipeline_sha256, serve)

@@ -94,6 +94,59 @@ def test_every_family_serves_exactly_what_evaluate_measured(served_family: Serve
     assert status == 200 and model["decision"]["threshold"] == threshold
 
 
+def test_tabpipe_predict_answers_every_test_row_as_the_service_does(served_family: Served, tmp_path: Path) -> None:
+    """`tabpipe predict` over the test split (a Parquet file that also holds the target) answers each row as
+    POST /predict does: the label and every probability (a regressor's value and interval) within 1e-9,
+    and the same model and version."""
+    repo, test = served_family.repo, served_family.repo / "data/prepared/test.parquet"
+    out = tmp_path / "scores.parquet"
+    run(tabpipe_command("predict", str(test), "--output", str(out), "--chunk-rows", "97"), repo)
+    scored, rejected = pd.read_parquet(out), pd.read_parquet(tmp_path / "scores.rejects.parquet")
+    features = pd.read_parquet(test)[[f["name"] for f in served_family.features]].astype(object)
+    rows = features.where(features.notna(), None).to_dict(orient="records")
+    assert rejected.empty and scored["row"].tolist() == list(range(len(rows)))
+    answers = []
+    for start in range(0, len(rows), 20):  # serve.max_rows
+        status, answer = post(served_family.url, {"rows": rows[start : start + 20]})
+        assert status == 200, answer
+        answers += answer["predictions"]
+    assert {(m, v) for m, v in zip(scored["model"], scored["version"], strict=True)} == {
+        tuple(answer["model"].values())
+    }
+    if regressor(served_family.family):
+        assert np.abs(scored["value"].to_numpy() - [p["value"] for p in answers]).max() <= 1e-9
+        ends = np.array([p["interval"] for p in answers])
+        assert np.abs(scored[["lower", "upper"]].to_numpy() - ends).max() <= 1e-9
+        return
+    assert scored["label"].tolist() == [p["label"] for p in answers]
+    for label in answers[0]["probabilities"]:
+        served = np.array([p["probabilities"][label] for p in answers])
+        assert np.abs(scored[f"proba_{label}"].to_numpy() - served).max() <= 1e-9
+
+
+def test_tabpipe_predict_scores_with_a_registered_version(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """`--model models:/tabpipe-iris@champion` scores with the champion's model from the BentoML store: the
+    gated one here, so every answer equals the default run's; an alias nobody holds is one error line."""
+    repo, home = built
+    test, store = str(repo / "data/prepared/test.parquet"), env(BENTOML_HOME=str(home))
+    run(tabpipe_command("predict", test, "--output", str(tmp_path / "gated.parquet")), repo, env=store)
+    champion = ["--model", "models:/tabpipe-iris@champion"]
+    run(tabpipe_command("predict", test, "--output", str(tmp_path / "champion.parquet"), *champion), repo, env=store)
+    gated, registered = pd.read_parquet(tmp_path / "gated.parquet"), pd.read_parquet(tmp_path / "champion.parquet")
+    assert len(gated) == len(pd.read_parquet(test))
+    pd.testing.assert_frame_equal(gated, registered)
+    nobody = ["--model", "models:/tabpipe-iris@nobody"]
+    failed = run(
+        tabpipe_command("predict", test, "--output", str(tmp_path / "x.parquet"), *nobody), repo, False, env=store
+    )
+    assert failed.returncode == 1
+    assert (
+        failed.stderr.strip().splitlines()[-1]
+        == "error: --model models:/tabpipe-iris@nobody: no such registered version"
+    )
+    assert not (tmp_path / "x.parquet").exists()
+
+
 def samples(url: str, metric: str) -> dict[tuple, float]:
     """One metric's samples from the service's /metrics: {(sample name, labels...): value}."""
     from prometheus_client.parser import text_string_to_metric_families

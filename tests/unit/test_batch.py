@@ -1,0 +1,287 @@
+"""`tabpipe predict` on a small project of its own: a model fitted on the toy schema, served from a file
+the manifest's hash vouches for. Rows answered as the service answers them, rejects, whole-file errors,
+and outputs that appear only when complete."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from tabpipe.batch import predict, writing
+from tabpipe.core import settings
+from tabpipe.core.errors import PipelineError
+from tabpipe.core.files import write_json
+from tabpipe.core.hashing import file_sha256
+from tabpipe.data.schema import Feature, Schema
+from tabpipe.serve import manifest
+from tabpipe.task import tasks
+from tests.support.client import row_validator
+from tests.support.commands import env, tabpipe_command
+from tests.support.data import toy_frame
+from tests.support.paths import ROOT
+
+# The toy schema with x's limits observed: under serve.unseen "answer" x may be anything finite, and is flagged.
+SCHEMA = Schema(
+    name="toy",
+    features=(
+        Feature("x", "numeric", minimum=0.0, maximum=10.0, limits="observed"),
+        Feature("z", "numeric", minimum=-5.0, maximum=5.0, nullable=True),
+        Feature("c", "categorical", categories=("a", "b", "c")),
+    ),
+    target="y",
+    classes=("no", "yes"),
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dvc.yaml, models/served/model.joblib (a scikit-learn pipeline) and models/serving.json naming its hash."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from tabpipe.model import features
+
+    root = tmp_path_factory.mktemp("batch")
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    frame = toy_frame(200)
+    featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
+    model = Pipeline([("pre", features.preprocessor(SCHEMA, featurize)), ("lr", LogisticRegression())])
+    model.fit(*features.split_xy(frame, SCHEMA))
+    (root / "models/served").mkdir(parents=True)
+    joblib.dump(model, root / "models/served/model.joblib")
+    serve = settings.read(ROOT / "params.yaml").section(settings.Serve).model_copy(update={"unseen": "answer"})
+    built = manifest.build(
+        SCHEMA,
+        model_file="model.joblib",
+        model_sha256=file_sha256(root / "models/served/model.joblib"),
+        pipeline_sha256="0" * 64,
+        metrics={},
+        serve=serve,
+    )
+    write_json(root / "models/serving.json", built)
+    return root
+
+
+def rows(count: int = 10) -> pd.DataFrame:
+    """Valid input rows with an id that is not a feature."""
+    return toy_frame(count, seed=1).drop(columns="y").assign(id=[f"id{i}" for i in range(count)])
+
+
+def run(project: Path, source: Path, output: Path, **options) -> predict.Counts:
+    return predict.run(predict.Options(input=source, output=output, project=project, **options))
+
+
+def served_answer(project: Path, batch: pd.DataFrame) -> list[dict]:
+    """What the service's functions answer for these rows sent as JSON (service.py's predict, step by step)."""
+    from tabpipe.serve import bento_model, request, unseen
+
+    served = manifest.read(project / "models/serving.json")
+    task = tasks.of(SCHEMA.task)
+    model = bento_model.load_file(project / "models/served/model.joblib", served.model_sha256, task)
+    features = batch[["x", "z", "c"]].astype(object)
+    sent = row_validator(SCHEMA, "answer").validate_python  # one row at a time, as a client would send it
+    valid = [sent(row) for row in features.where(features.notna(), None).to_dict(orient="records")]
+    records = request.records(valid, SCHEMA)
+    model_rows, flags = unseen.model_rows(records, SCHEMA)
+    body = task.body(request.predict(model, model_rows, SCHEMA, task), served.identity, None)
+    return [{**p, "unseen": f} for p, f in zip(body["predictions"], flags, strict=True)]
+
+
+def test_each_row_is_answered_as_the_service_answers_it(project: Path, tmp_path: Path) -> None:
+    batch = rows(30)
+    batch.loc[3, "x"] = 25.0  # past the observed range: answered at its end, and flagged
+    batch.loc[4, "z"] = np.nan  # nullable: answered
+    batch.to_parquet(tmp_path / "in.parquet")
+    counts = run(project, tmp_path / "in.parquet", tmp_path / "out.parquet", keep=("id",))
+    assert (counts.scored, counts.rejected, counts.flagged) == (30, 0, 1)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(out.columns) == ["id", "row", "label", "proba_no", "proba_yes", "unseen", "model", "version"]
+    expected = served_answer(project, batch)
+    assert out["label"].tolist() == [p["label"] for p in expected]
+    for name in ("no", "yes"):
+        assert np.abs(out[f"proba_{name}"].to_numpy() - [p["probabilities"][name] for p in expected]).max() <= 1e-12
+    assert [json.loads(u) for u in out["unseen"]] == [p["unseen"] for p in expected]
+    assert json.loads(out["unseen"][3]) == {"x": "above_range"}
+    assert out["id"].tolist() == batch["id"].tolist() and out["row"].tolist() == list(range(30))
+    assert set(out["model"]) == {"tabpipe-toy"} and len(set(out["version"])) == 1
+    assert pd.read_parquet(tmp_path / "out.rejects.parquet").empty
+
+
+def test_a_row_the_service_refuses_is_rejected_with_its_reason(project: Path, tmp_path: Path) -> None:
+    batch = rows(8).astype({"x": object, "c": object})
+    batch.loc[1, "z"] = 7.0  # declared range
+    batch.loc[2, "c"] = "zz"  # declared categories
+    batch.loc[5, "x"] = "abc"  # text in a numeric column
+    batch.loc[6, "c"] = None  # required
+    batch.to_csv(tmp_path / "in.csv", index=False)
+    counts = run(project, tmp_path / "in.csv", tmp_path / "out.csv", keep=("id",), chunk_rows=3)
+    assert (counts.scored, counts.rejected) == (4, 4)
+    rejected = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejected["row"].tolist() == [1, 2, 5, 6]
+    assert rejected["id"].tolist() == ["id1", "id2", "id5", "id6"]
+    assert rejected["field"].tolist() == ["z", "c", "x", "c"]
+    assert rejected["type"].tolist() == ["less_than_equal", "literal_error", "float_type", "literal_error"]
+    assert rejected["message"][2] == "Input should be a valid number"
+    assert json.loads(rejected["detail"][0]) == [
+        {"field": "z", "type": "less_than_equal", "message": "Input should be less than or equal to 5"}
+    ]
+    assert pd.read_csv(tmp_path / "out.csv")["row"].tolist() == [0, 3, 4, 7]
+
+
+def test_csv_parquet_and_a_folder_of_parts_answer_alike(project: Path, tmp_path: Path) -> None:
+    batch = rows(25)
+    batch.to_csv(tmp_path / "in.csv", index=False)
+    batch.to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "parts").mkdir()
+    for number, start in enumerate(range(0, 25, 10)):
+        batch[start : start + 10].to_parquet(tmp_path / "parts" / f"part-{number}.parquet")
+    answers = []
+    for source in ("in.csv", "in.parquet", "parts"):
+        run(project, tmp_path / source, tmp_path / f"{source}.out.parquet", keep=("id",), chunk_rows=7)
+        answers.append(pd.read_parquet(tmp_path / f"{source}.out.parquet"))
+    for other in answers[1:]:
+        pd.testing.assert_frame_equal(answers[0], other, rtol=1e-12)
+    assert pq.ParquetFile(tmp_path / "in.parquet.out.parquet").metadata.num_row_groups == 4  # one per chunk
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "message"),
+    [
+        ("in.parquet", lambda p: rows().drop(columns="c").to_parquet(p), "column 'c': missing"),
+        ("in.csv", lambda p: rows().drop(columns="id").to_csv(p, index=False), "column 'id': missing"),
+        ("in.txt", lambda p: rows().to_csv(p, index=False), "in.txt: neither CSV"),
+        ("in.parquet", lambda p: p.write_bytes(b"PAR1 not really"), "in.parquet: cannot be read as Parquet"),
+        ("parts", None, "part-1.parquet: cannot be read as Parquet"),
+        ("in.csv", lambda p: p.write_bytes(b"x,z,c,id\n1,2,a,\xff\n"), "not UTF-8 text"),
+    ],
+)
+def test_a_whole_file_problem_is_one_error_and_nothing_written(
+    project: Path, tmp_path: Path, name: str, write, message: str
+) -> None:
+    source = tmp_path / "in" / name
+    source.parent.mkdir()
+    if write is None:
+        source.mkdir()
+        rows().to_parquet(source / "part-0.parquet")
+        (source / "part-1.parquet").write_bytes(b"truncated")
+    else:
+        write(source)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PipelineError, match=message):
+        run(project, source, tmp_path / "out" / "scores.parquet", keep=("id",))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_run_that_fails_midway_leaves_no_output(project: Path, tmp_path: Path) -> None:
+    text = rows(50).to_csv(index=False) + '1.0,2.0,"a,b\n'  # an unclosed quote in the last line
+    (tmp_path / "in.csv").write_text(text)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PipelineError, match="cannot be parsed as CSV"):
+        run(project, tmp_path / "in.csv", tmp_path / "out" / "scores.parquet", chunk_rows=10)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_existing_output_is_kept_unless_overwrite(project: Path, tmp_path: Path) -> None:
+    rows().to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "scores.parquet").write_text("old")
+    with pytest.raises(PipelineError, match="exists; pass --overwrite"):
+        run(project, tmp_path / "in.parquet", tmp_path / "scores.parquet")
+    assert (tmp_path / "scores.parquet").read_text() == "old"
+    run(project, tmp_path / "in.parquet", tmp_path / "scores.parquet", overwrite=True)
+    assert len(pd.read_parquet(tmp_path / "scores.parquet")) == 10
+
+
+def test_every_row_rejected_still_writes_both_files_with_their_columns(project: Path, tmp_path: Path) -> None:
+    rows(5).assign(c="zz").to_parquet(tmp_path / "in.parquet")
+    counts = run(project, tmp_path / "in.parquet", tmp_path / "out.parquet", keep=("id",))
+    assert (counts.scored, counts.rejected) == (0, 5)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out.empty and {"id", "row", "label", "proba_yes", "unseen", "model"} <= set(out.columns)
+
+
+VALUE = st.one_of(st.floats(-20, 20), st.none(), st.just("text"))
+CATEGORY = st.sampled_from(["a", "b", "c", "zz", None])
+
+
+@hypothesis_settings(deadline=None)  # a run reads and writes files: no per-example deadline
+@given(st.lists(st.tuples(VALUE, VALUE, CATEGORY), min_size=1, max_size=40), st.integers(1, 9))
+def test_every_input_row_lands_in_exactly_one_file(project: Path, table: list, chunk: int) -> None:
+    batch = pd.DataFrame(table, columns=["x", "z", "c"], dtype=object).assign(id=[str(i) for i in range(len(table))])
+    with tempfile.TemporaryDirectory() as folder:
+        where = Path(folder)
+        batch.to_csv(where / "in.csv", index=False)
+        counts = run(project, where / "in.csv", where / "out.parquet", keep=("id",), chunk_rows=chunk)
+        scored = pd.read_parquet(where / "out.parquet")
+        rejected = pd.read_parquet(writing.rejects_path(where / "out.parquet"))
+    assert sorted([*scored["row"], *rejected["row"]]) == list(range(len(table)))
+    assert (counts.scored, counts.rejected) == (len(scored), len(rejected))
+    assert scored["id"].tolist() == [str(r) for r in scored["row"]]
+    valid = row_validator(SCHEMA, "answer")
+    for row in rejected["row"]:  # each rejected row is one the service refuses
+        x, z, c = table[row]
+        with pytest.raises(ValueError):
+            valid.validate_python({"x": _sent(x), "z": _sent(z), "c": c})
+
+
+def _sent(value: object) -> object:
+    """A CSV cell read back as a client would send it: a number, text or null (no NaN in JSON)."""
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def test_the_command_prints_one_line_of_counts_or_one_error_line(project: Path, tmp_path: Path) -> None:
+    rows(12).assign(c=["a"] * 11 + ["zz"]).to_csv(tmp_path / "in.csv", index=False)
+    command = tabpipe_command("predict", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.parquet"))
+    checkout = env(PYTHONPATH=str(ROOT))  # the project folder holds no code: the checkout's runs
+    done = subprocess.run(command, cwd=project, env=checkout, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"predict: 11 rows scored into {tmp_path / 'out.parquet'}, 1 rejected into "
+        f"{tmp_path / 'out.rejects.parquet'}, 0 flagged with values outside the schema's limits"
+    )
+    assert "rows/s" in done.stderr and "left" in done.stderr
+    again = subprocess.run(command, cwd=project, env=checkout, capture_output=True, text=True, check=False)
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'out.parquet'}: exists; pass --overwrite to replace it"
+    )
+
+
+def test_a_killed_run_leaves_no_output(project: Path, tmp_path: Path) -> None:
+    """SIGKILL once chunks are being written: the output never appears, only its dot-named temporary files."""
+    import os
+    import signal
+    import time
+
+    rows(1).loc[[0] * 200_000].to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / "scores.parquet"
+    command = tabpipe_command("predict", str(tmp_path / "in.csv"), "--output", str(output), "--chunk-rows", "500")
+    process = subprocess.Popen(command, cwd=project, env=env(PYTHONPATH=str(ROOT)), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size for p in (tmp_path / "out").glob(".scores.parquet.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline, "no chunk written before the run ended"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not output.exists() and not writing.rejects_path(output).exists()
+    assert all(p.name.startswith(".") for p in (tmp_path / "out").iterdir())
+
+
+def test_parts_whose_kept_column_changes_type_stop_the_run(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    rows(4).assign(id=range(4)).to_parquet(tmp_path / "parts/part-0.parquet")
+    rows(4).to_parquet(tmp_path / "parts/part-1.parquet")  # ids as text
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PipelineError, match="differ in type from the first chunk's"):
+        run(project, tmp_path / "parts", tmp_path / "out/scores.parquet", keep=("id",))
+    assert list((tmp_path / "out").iterdir()) == []
