@@ -240,6 +240,6 @@ def test_a_failed_image_is_removed_and_the_previous_release_comes_back_with_one_
     bento = "tabpipe:" + json.loads(latest.stdout)["version"]
     monkeypatch.setenv("BENTOML_HOME", str(project.home))  # for the containerize the function starts
     with pytest.raises(PipelineError, match=f"{released.tag('release')} .* stays the release"):
-        release.release_image(release.ImageOptions("podman", released.repository), bento, rows, served, wrong, 60)
+        release.release_image(release.ImageOptions("podman", released.repository), bento, rows, served, wrong, 60, None)
     assert image_id(released.tag("release")) == first
     assert podman("image", "exists", f"{released.repository}:{bento.split(':')[1]}", check=False).returncode != 0

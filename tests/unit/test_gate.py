@@ -234,6 +234,7 @@ def test_refusing_any_schema_change_fails_the_gate_in_one_line(frames) -> None:
     decision = gate.decide(
         settings,
         metrics=metrics,
+        sliced={},
         agreement=agreement,
         candidate=candidate,
         champion=champion,
@@ -262,6 +263,7 @@ def decided(frames, seen, **rule):
     return gate.decide(
         settings,
         metrics=metrics,
+        sliced={},
         agreement=agreement,
         candidate=candidate.fit(x, y),
         champion=champion,
