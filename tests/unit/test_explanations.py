@@ -22,19 +22,13 @@ from tabpipe.data.schema import Feature, Schema
 from tabpipe.model import conversion, explanations, features, training
 from tabpipe.model.search import SearchResult
 from tests.support.params import params_section
+from tests.unit.test_compiled import SCHEMA as MIXED
 
-# Numbers on different scales, missing values in both kinds, a rare category, and a date learned as its parts.
-SCHEMA = Schema(
+# test_compiled's mixed schema (scales, missing values, a rare category) and a date learned as its parts.
+SCHEMA = replace(
+    MIXED,
     name="dated",
-    features=(
-        Feature("small", "numeric", minimum=0.0, maximum=1.0, nullable=True),
-        Feature("large", "numeric", minimum=1e4, maximum=1e6),
-        Feature("colour", "categorical", categories=("red", "green", "blue", "rare"), nullable=True),
-        Feature("size", "categorical", categories=("s", "m", "l")),
-        *(Feature(dates.part_name("when", part), "numeric", nullable=True) for part in dates.PARTS),
-    ),
-    target="y",
-    classes=("a", "b", "c"),
+    features=(*MIXED.features, *(Feature(dates.part_name("when", p), "numeric", nullable=True) for p in dates.PARTS)),
     meta=("when",),
     dates=(("when", "%Y-%m-%d"),),
 )
