@@ -322,13 +322,11 @@ class Classification(Task):
     def window_metrics(self, truth: np.ndarray, predicted: Predicted) -> dict[str, float]:
         """evaluate's metrics on the labelled rows and, under a decision, its positive class's metrics,
         the share of rows it decided positive, and with costs its expected cost per row."""
-        import numpy as np
-
         found = super().window_metrics(truth, predicted)
         decision = predicted.decision
         if decision is None:
             return found
-        found["positive_rate"] = rounded(float(np.mean(np.asarray(predicted.labels).astype(str) == decision.positive)))
+        found["positive_rate"] = positive_rates(truth, predicted.labels, decision.positive)["positive_rate"]
         names = ["precision_positive", "recall_positive", "f1_positive"] + (["expected_cost"] if decision.costs else [])
         return found | {name: rounded(self.score(name, truth, predicted)) for name in names}
 
@@ -336,20 +334,11 @@ class Classification(Task):
         """The window's metrics and, for two classes, the rates fairness compares at the served labels:
         how often the positive class (the decision's, else the whole test set's less frequent class)
         is predicted, and the true and false positive rates (each left out where it has no rows)."""
-        import numpy as np
-
         found = self.window_metrics(truth, predicted)
         if len(predicted.names) != 2:
             return found
         positive = predicted.decision.positive if predicted.decision else positive_class("", everyone)
-        said = np.asarray(predicted.labels).astype(str) == positive
-        actual = np.asarray(truth).astype(str) == positive
-        found["positive_rate"] = rounded(float(said.mean()))
-        if actual.any():
-            found["true_positive_rate"] = rounded(float(said[actual].mean()))
-        if (~actual).any():
-            found["false_positive_rate"] = rounded(float(said[~actual].mean()))
-        return found
+        return found | positive_rates(truth, predicted.labels, positive)
 
     def judged_like(self, champion: Predicted, candidate: Predicted) -> Predicted:
         """The champion decides by its own threshold, and its mistakes cost what the candidate's do, so
@@ -576,6 +565,21 @@ def pr_points(y_true: np.ndarray, predicted: Predicted) -> list[dict[str, float]
     precision, recall, _ = precision_recall_curve(truth, score)
     points = [{"recall": rounded(r), "precision": rounded(p)} for p, r in zip(precision, recall, strict=True)]
     return thin(points[::-1])
+
+
+def positive_rates(truth: np.ndarray, labels: np.ndarray, positive: str) -> dict[str, float]:
+    """How often `positive` was predicted, and the true and false positive rates (each left out where
+    the rows hold no such truth)."""
+    import numpy as np
+
+    said = np.asarray(labels).astype(str) == positive
+    actual = np.asarray(truth).astype(str) == positive
+    found = {"positive_rate": rounded(float(said.mean()))}
+    if actual.any():
+        found["true_positive_rate"] = rounded(float(said[actual].mean()))
+    if (~actual).any():
+        found["false_positive_rate"] = rounded(float(said[~actual].mean()))
+    return found
 
 
 def calibration_evidence(y: np.ndarray, raw: np.ndarray, mapped: np.ndarray, classes: list[str]) -> dict[str, float]:
