@@ -19,6 +19,7 @@ from tabpipe.core.errors import PipelineError
 from tabpipe.core.layout import paths
 from tabpipe.serve import (
     bento_model,
+    explaining,
     manifest,
     prediction_log,
     prediction_log_writer,
@@ -46,6 +47,7 @@ except (ValueError, PipelineError) as error:
     raise SystemExit(f"error: {error}") from None
 Row = request.row_model(MANIFEST.schema, LIMITS.unseen)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.max_rows)]
+ExplainRows = Annotated[list[Row], Field(min_length=1, max_length=LIMITS.explain_max_rows)]
 
 log = logging.getLogger("tabpipe.service")
 TASK = tasks.of(MANIFEST.schema.task)
@@ -88,6 +90,9 @@ class Tabpipe:
         self.model: Any = None
         self.interval: intervals.Interval | None = None
         self.log: prediction_log_writer.LogPipe | None = None
+        self.explaining = explaining.Explaining(
+            lambda: bento_model.load_pipeline(self.bento_model, TASK), MANIFEST.schema
+        )
         # A scikit-learn fallback's OpenMP threads would fight the request threads (set before it loads).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         try:
@@ -156,6 +161,21 @@ class Tabpipe:
             log_failures.inc()
             log.error("prediction log %s: %s", LOG_PATH, error)
             return None
+
+    @bentoml.api(route="/explain")
+    def explain(self, rows: ExplainRows) -> dict[str, Any]:
+        """Explain a list of rows exactly: per row, the model's raw `output` (in `units`), the `base` and
+        each column's `contributions`, which add up to the output (docs/serving.md, Explanations)."""
+        if self.model is None:
+            raise bentoml.exceptions.ServiceUnavailable("model not loaded")
+        model_rows, _ = unseen.model_rows(request.records(rows, MANIFEST.schema), MANIFEST.schema)
+        try:
+            explainer = self.explaining.get()
+        except PipelineError as error:
+            raise bentoml.exceptions.ServiceUnavailable(str(error)) from None
+        return request.encoded(
+            {"model": MANIFEST.identity, **explaining.answer(explainer, model_rows, MANIFEST.schema)}
+        )
 
     @bentoml.api(route="/model")
     def model_info(self) -> dict[str, Any]:

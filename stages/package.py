@@ -51,7 +51,9 @@ def main() -> None:
 
     files.write_json(args.out, built)
     files.write_json(args.release, manifest.release_record(built))
-    bento_model.ensure_model(manifest.read(args.out), served, labels={"mlflow_model": name, "mlflow_version": version})
+    bento_model.ensure_model(
+        manifest.read(args.out), served, args.model, labels={"mlflow_model": name, "mlflow_version": version}
+    )
 
 
 def headline(metrics: dict) -> dict[str, float]:

@@ -11,7 +11,9 @@ from tabpipe.serve import bento_model, manifest
 
 
 def run() -> str:
-    """Store the served model of the project in the current directory; returns its BentoML tag."""
+    """Store the served model of the project in the current directory, with its trained pipeline when
+    present (POST /explain needs it); returns its BentoML tag."""
     models = paths()["models"]
     served = manifest.read(models["serving"])
-    return str(bento_model.ensure_model(served, models["served"] / served.model_file))
+    pipeline = models["model"] if models["model"].is_file() else None
+    return str(bento_model.ensure_model(served, models["served"] / served.model_file, pipeline))

@@ -391,6 +391,7 @@ class Gate(Section):
 class Serve(Section):
     key: ClassVar[str] = "serve"
     max_rows: int
+    explain_max_rows: Annotated[int, Field(ge=1)]
     max_body_bytes: int
     workers: int
     access_log: bool

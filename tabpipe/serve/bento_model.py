@@ -1,6 +1,7 @@
 """The gated model in the local BentoML store, and loading it only when its bytes are the gated ones.
 
-The model is imported under a tag derived from its hash, after checking the file against that hash.
+The model is imported under a tag derived from its hash, after checking the file against that hash;
+the trained pipeline goes with it, for explanations.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from tabpipe.core.hashing import file_sha256
 if TYPE_CHECKING:
     from tabpipe.serve.manifest import Manifest
     from tabpipe.task.base import Task
+
+PIPELINE_FILE = "pipeline.joblib"  # beside the served file in the store: what POST /explain explains
 
 
 def require(manifest: Manifest, model_path: Path) -> None:
@@ -36,10 +39,14 @@ def require(manifest: Manifest, model_path: Path) -> None:
         ) from None
 
 
-def ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | None = None) -> str:
+def ensure_model(
+    manifest: Manifest, model_path: Path, pipeline_path: Path | None = None, labels: dict[str, str] | None = None
+) -> str:
     """Make sure the manifest's model is in the local BentoML store; returns its tag.
 
-    A model file whose hash differs from the manifest's is refused: it is not the gated model.
+    A model file whose hash differs from the manifest's is refused: it is not the gated model. The
+    trained pipeline (`pipeline_path`, models/model.joblib) is stored beside it, checked against the
+    manifest's `pipeline_sha256`: it is what POST /explain explains. A model stored without it is stored again.
     A lock in the store makes concurrent imports (two pipelines, say) wait for each other.
     """
     from filelock import FileLock
@@ -47,37 +54,58 @@ def ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | 
     home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
     home.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home / ".tabpipe-import.lock")):
-        return _ensure_model(manifest, model_path, labels)
+        return _ensure_model(manifest, model_path, pipeline_path, labels)
 
 
-def _ensure_model(manifest: Manifest, model_path: Path, labels: dict[str, str] | None) -> str:
+def _ensure_model(
+    manifest: Manifest, model_path: Path, pipeline_path: Path | None, labels: dict[str, str] | None
+) -> str:
     import bentoml
     from bentoml.exceptions import NotFound
 
     try:
-        bentoml.models.get(manifest.tag)
-        return manifest.tag
+        stored = bentoml.models.get(manifest.tag)
+        if pipeline_path is None or stored.info.metadata.get("pipeline_sha256") == manifest.pipeline_sha256:
+            return manifest.tag
+        bentoml.models.delete(manifest.tag)  # stored before it carried its pipeline
     except NotFound:
         pass
-    if not model_path.is_file():
-        raise PipelineError(f"{model_path}: model file missing; run `dvc pull` or `dvc repro`")
-    actual = file_sha256(model_path)
-    if actual != manifest.model_sha256:
-        raise PipelineError(
-            f"{model_path}: sha256 {actual[:12]}... does not match the gated model {manifest.model_sha256[:12]}..."
-        )
+    _check(model_path, manifest.model_sha256, "the gated model")
     metadata = {k: manifest.raw[k] for k in ("dataset", "model_file", "model_sha256", "metrics", "schema")}
+    if pipeline_path is not None:
+        _check(pipeline_path, manifest.pipeline_sha256, "the gated model's trained pipeline")
+        metadata["pipeline_sha256"] = manifest.pipeline_sha256
     with bentoml.models.create(
         manifest.tag, labels={"dataset": manifest.raw["dataset"], **(labels or {})}, metadata=metadata
     ) as model:
         shutil.copyfile(model_path, model.path_of(manifest.model_file))
+        if pipeline_path is not None:
+            shutil.copyfile(pipeline_path, model.path_of(PIPELINE_FILE))
     return manifest.tag
+
+
+def _check(path: Path, expected: str, what: str) -> None:
+    if not path.is_file():
+        raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
+    actual = file_sha256(path)
+    if actual != expected:
+        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match {what} {expected[:12]}...")
 
 
 def load_model(model_ref: Any, task: Task) -> Any:
     """Load the stored model after checking its bytes against the hash the pipeline recorded."""
     metadata = model_ref.info.metadata
     return load_file(Path(model_ref.path_of(metadata.get("model_file", ""))), metadata.get("model_sha256"), task)
+
+
+def load_pipeline(model_ref: Any, task: Task) -> Any:
+    """The trained scikit-learn pipeline stored beside the served model, checked against its hash."""
+    expected = model_ref.info.metadata.get("pipeline_sha256")
+    if expected is None:
+        raise PipelineError(
+            f"model {model_ref.tag} was stored without its trained pipeline; run `tabpipe store-model` and restart"
+        )
+    return load_file(Path(model_ref.path_of(PIPELINE_FILE)), expected, task)
 
 
 def load_file(path: Path, expected: str | None, task: Task) -> Any:

@@ -47,6 +47,11 @@ class Manifest:
         return str(self.raw["model_sha256"])
 
     @property
+    def pipeline_sha256(self) -> str:
+        """The trained pipeline's hash (models/model.joblib): what explanations are made from."""
+        return str(self.raw["pipeline_sha256"])
+
+    @property
     def model_file(self) -> str:
         """The served file's name: model.onnx (compiled) or model.joblib (the scikit-learn pipeline)."""
         return str(self.raw["model_file"])
