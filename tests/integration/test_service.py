@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 def built(golden: Reproduced, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The project after `dvc repro`, with its own BentoML store (serving limits changed: package reran)."""
     project = copy_reproduced(golden, tmp_path_factory.mktemp("service"))
-    set_params(project.repo, **{"serve.max_rows": 50, "serve.max_body_bytes": 100_000})
+    set_params(project.repo, **{"serve.max_rows": 50, "serve.explain_max_rows": 5, "serve.max_body_bytes": 100_000})
     dvc("repro", cwd=project.repo, env=env(BENTOML_HOME=str(project.home)))
     return project.repo, project.home
 
@@ -67,6 +67,31 @@ def assert_parity(repo: Path, url: str, batch: int) -> None:
         assert np.abs(served - saved[f"proba_{label}"].to_numpy()).max() <= 1e-9
 
 
+def test_explain_answers_what_predict_answered_added_up_per_class_within_its_own_row_limit(url: str) -> None:
+    """A multiclass model: each row's output, base and contributions keyed by class, adding up to the
+    softmax scores whose probabilities /predict answered; `serve.explain_max_rows` (5 here) bounds a request,
+    and a bad row is a 400 naming its field, as for /predict."""
+    rows = [GOOD, {**GOOD, "petal_length": 5.5, "petal_width": 2.1}, {**GOOD, "petal_length": 4.2}]
+    status, body = post(url, {"rows": rows}, "/explain")
+    assert status == 200 and body["units"] == "log_odds" and body["model"]["name"] == "tabpipe-iris"
+    _, predicted = post(url, {"rows": rows})
+    for each, answer in zip(body["explanations"], predicted["predictions"], strict=True):
+        classes = list(answer["probabilities"])
+        assert list(each["output"]) == list(each["base"]) == list(each["contributions"]) == classes
+        for label in classes:
+            assert list(each["contributions"][label]) == list(GOOD)
+            total = each["base"][label] + sum(each["contributions"][label].values())
+            assert abs(total - each["output"][label]) <= 1e-6
+        scores = np.array([each["output"][label] for label in classes])
+        softmax = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        assert softmax == pytest.approx([answer["probabilities"][label] for label in classes], abs=1e-5)
+    assert post(url, {"rows": [GOOD] * 5}, "/explain")[0] == 200
+    status, too_many = post(url, {"rows": [GOOD] * 6}, "/explain")
+    assert status == 400 and too_many["detail"][0]["loc"] == ["rows"], too_many
+    status, bad = post(url, {"rows": [{**GOOD, "sepal_width": "wide"}]}, "/explain")
+    assert status == 400 and bad["detail"][0]["loc"] == ["rows", 0, "sepal_width"], bad
+
+
 def test_served_predictions_equal_the_evaluate_stage(built: tuple[Path, Path], url: str) -> None:
     repo, _ = built
     assert_parity(repo, url, batch=50)
@@ -92,6 +117,28 @@ def test_every_family_serves_exactly_what_evaluate_measured(served_family: Serve
     assert (argmax != saved["predicted"]).any()
     status, model = post(served_family.url, {}, "/model")
     assert status == 200 and model["decision"]["threshold"] == threshold
+
+
+def test_explain_answers_every_family_exactly_and_as_predict_answered(served_family: Served) -> None:
+    """Every served family: contributions per request column add up to the output within 1e-6, in the
+    units its exact method explains, and that output is what /predict answered (the positive class's
+    log-odds or probability before the decision threshold; a regressor's value, or its log)."""
+    rows = served_family.rows
+    status, body = post(served_family.url, {"rows": rows}, "/explain")
+    assert status == 200, body
+    units = {"forest": "probability", "lightgbm_regressor": "value"}.get(served_family.family, "log_odds")
+    assert body["units"] == units
+    _, predicted = post(served_family.url, {"rows": rows})
+    sent = [name for name in rows[0]]
+    for each, answer in zip(body["explanations"], predicted["predictions"], strict=True):
+        assert sorted(each["contributions"]) == sorted(sent)
+        assert abs(each["base"] + sum(each["contributions"].values()) - each["output"]) <= 1e-6
+        if units == "value":
+            assert each["output"] == pytest.approx(answer["value"], abs=1e-6 * max(1.0, abs(answer["value"])))
+            continue
+        positive = list(answer["probabilities"])[-1]
+        probability = each["output"] if units == "probability" else 1 / (1 + np.exp(-each["output"]))
+        assert probability == pytest.approx(answer["probabilities"][positive], abs=1e-5)
 
 
 def test_tabpipe_predict_answers_every_test_row_as_the_service_does(served_family: Served, tmp_path: Path) -> None:
@@ -423,11 +470,13 @@ def test_a_token_guards_the_api_and_leaves_probes_metrics_and_docs_open(
             asked(address, "/predict"),
             asked(address, "/predict", "Bearer not-the-token"),
             asked(address, "/model", f"Basic {secret}"),
+            asked(address, "/explain"),
         ]
         assert refused == [
             (401, "Bearer", {"error": token.MISSING}),
             (401, 'Bearer error="invalid_token"', {"error": token.WRONG}),
             (401, "Bearer", {"error": token.NOT_BEARER}),
+            (401, "Bearer", {"error": token.MISSING}),
         ]
         assert samples(address, "tabpipe_rejected_requests")[unauthorized] == len(refused)
         status, _, guarded = asked(address, "/predict", f"Bearer {secret}")
@@ -435,11 +484,13 @@ def test_a_token_guards_the_api_and_leaves_probes_metrics_and_docs_open(
         assert status == 200 and (guarded["model"], guarded["predictions"]) == (opened["model"], opened["predictions"])
         status, _, model = asked(address, "/model", f"Bearer {secret}")
         assert status == 200 and model["name"] == "tabpipe-iris"
+        status, _, explained = asked(address, "/explain", f"Bearer {secret}")
+        assert status == 200 and len(explained["explanations"]) == 1
         for path in ("/health", "/readyz", "/livez", "/metrics", "/", "/docs.json"):
             assert get(address, path)[0] == 200, path
     said = (copy / "serve.log").read_text()
     lines = [line.split("): ", 1)[1] for line in said.splitlines() if "client error 401" in line]
-    problems = [token.MISSING, token.WRONG, token.NOT_BEARER]
+    problems = [token.MISSING, token.WRONG, token.NOT_BEARER, token.MISSING]
     assert len(lines) == len(problems) and all(map(str.startswith, lines, problems)), lines
     assert secret not in said and "open: no token configured" not in said
 

@@ -116,6 +116,7 @@ def additivity_error(explained: explanations.Explanation) -> float:
     return float(np.abs(total - explained.output).max())
 
 
+ROW_KEYS = ("small", "large", "colour", "size", "when")
 ROW = st.fixed_dictionaries(
     {
         "small": st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
@@ -316,3 +317,48 @@ def test_evaluate_averages_contributions_on_a_seeded_sample_of_the_test_rows(
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("contributions: 40 of 120 test rows (evaluate.explain_rows), in probability")
     assert lines[1].startswith("contributions: 120 of 120 test rows")
+
+
+def test_the_service_explains_request_rows_with_one_explainer_built_on_first_use(models: dict) -> None:
+    """POST /explain's body: contributions keyed by the columns a request sends (the date, not its parts),
+    adding up to the output; the pipeline is loaded once, by the first request, whichever thread asks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tabpipe.serve import explaining, unseen
+
+    loads: list[int] = []
+
+    def load() -> Any:
+        loads.append(1)
+        return models[("lightgbm", "binary")]
+
+    explainer = explaining.Explaining(load, BINARY)
+    assert not loads
+    with ThreadPoolExecutor(4) as pool:
+        built = set(map(id, pool.map(lambda _: explainer.get(), range(8))))
+    assert len(built) == 1 and len(loads) == 1
+    rows = [{"small": 0.5, "large": 5e5, "colour": "red", "size": "l", "when": "2021-08-01"}, dict.fromkeys(ROW_KEYS)]
+    model_rows, _ = unseen.model_rows(rows, BINARY)
+    body = explaining.answer(explainer.get(), model_rows, BINARY)
+    assert body["units"] == "log_odds" and len(body["explanations"]) == 2
+    for each in body["explanations"]:
+        assert list(each["contributions"]) == BINARY.request_names
+        assert abs(each["base"] + sum(each["contributions"].values()) - each["output"]) <= TOLERANCE
+    raw = models[("lightgbm", "binary")].decision_function(frame_of(rows, BINARY))
+    assert [e["output"] for e in body["explanations"]] == pytest.approx(list(raw), abs=1e-9)
+
+
+def test_an_explainer_that_cannot_be_built_fails_every_request_with_the_reason_and_loads_once() -> None:
+    from tabpipe.serve import explaining
+
+    loads: list[int] = []
+
+    def load() -> Any:
+        loads.append(1)
+        raise ModuleNotFoundError("No module named 'shap'")
+
+    explainer = explaining.Explaining(load, BINARY)
+    for _ in range(2):
+        with pytest.raises(PipelineError, match="explanations unavailable: No module named 'shap'"):
+            explainer.get()
+    assert len(loads) == 1

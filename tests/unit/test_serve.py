@@ -94,14 +94,14 @@ def test_rows_frame_matches_the_training_frame_exactly() -> None:
     pd.testing.assert_frame_equal(frame, train[TOY.feature_names])
 
 
-def gated(model_path: Path) -> manifest.Manifest:
+def gated(model_path: Path, pipeline_path: Path | None = None) -> manifest.Manifest:
     serve = params_section(Serve, max_rows=10)
     digest = file_sha256(model_path)
     raw = manifest.build(
         TOY,
         model_file=model_path.name,
         model_sha256=digest,
-        pipeline_sha256=digest,
+        pipeline_sha256=file_sha256(pipeline_path or model_path),
         metrics={"roc_auc": 0.9},
         serve=serve,
     )
@@ -134,6 +134,30 @@ def test_ensure_model_refuses_a_file_that_is_not_the_gated_model(tmp_path: Path)
         bento_model.ensure_model(info, path)
     with pytest.raises(PipelineError, match="model file missing"):
         bento_model.ensure_model(info, tmp_path / "absent.joblib")
+
+
+def test_the_trained_pipeline_is_stored_beside_the_served_model_and_loaded_after_its_hash(tmp_path: Path) -> None:
+    import bentoml
+
+    served, pipeline = tmp_path / "model.onnx", tmp_path / "pipeline.joblib"
+    served.write_bytes(b"compiled")
+    joblib.dump({"trained": True}, pipeline)
+    info = gated(served, pipeline)
+    joblib.dump("another pipeline", tmp_path / "other.joblib")
+    with pytest.raises(PipelineError, match="does not match the gated model's trained pipeline"):
+        bento_model.ensure_model(info, served, tmp_path / "other.joblib")
+
+    bento_model.ensure_model(info, served)  # stored as before explanations: no pipeline to explain
+    with pytest.raises(PipelineError, match="stored without its trained pipeline; run `tabpipe store-model`"):
+        bento_model.load_pipeline(bentoml.models.get(info.tag), Classification())
+
+    assert bento_model.ensure_model(info, served, pipeline) == info.tag  # stored again, with it
+    stored = bentoml.models.get(info.tag)
+    assert stored.info.metadata["pipeline_sha256"] == file_sha256(pipeline)
+    assert bento_model.load_pipeline(stored, Classification()) == {"trained": True}
+    Path(stored.path_of(bento_model.PIPELINE_FILE)).write_bytes(b"tampered")
+    with pytest.raises(PipelineError, match="does not match the recorded"):
+        bento_model.load_pipeline(stored, Classification())
 
 
 def test_served_models_predict_on_one_thread() -> None:
