@@ -38,15 +38,18 @@ def engine(name: str | None = None) -> str:
     raise PipelineError(f"image: {wanted} is not installed; building an image needs a container engine")
 
 
-def runtime_packages(model_file: str, model: Any) -> list[str]:
-    """What the image needs beyond the Bento's packages: nothing for a compiled (ONNX) model; the
-    scikit-learn pipeline needs scikit-learn, and LightGBM's estimator LightGBM, as installed here."""
-    if not model_file.endswith(".joblib"):
-        return []
+def runtime_packages(pipeline: Any) -> list[str]:
+    """What the image needs beyond the Bento's packages, as installed here: the trained pipeline's, for
+    POST /explain (and for serving it when compile fell back). scikit-learn always, LightGBM for that
+    family, shap (with numba and llvmlite, about 215 MB) for a forest or histogram boosting."""
+    from tabpipe.model.explanations import METHODS
+
     needed = ["scikit-learn"]
-    steps = getattr(model, "steps", [(None, model)])
+    steps = getattr(pipeline, "steps", [(None, pipeline)])
     if any(type(step).__module__.split(".")[0] == "lightgbm" for _, step in steps):
         needed.append("lightgbm")
+    if METHODS.get(type(steps[-1][1]).__name__) in ("forest", "boosting"):
+        needed.append("shap")
     return [f"{name}=={metadata.version(name)}" for name in needed]
 
 

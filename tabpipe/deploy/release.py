@@ -323,9 +323,8 @@ def release_image(
 
     tool = options.tool
     image = f"{options.repository}:{bento_tag.split(':', 1)[1]}"
-    pipeline = served.model_file.endswith(".joblib")  # only the pipeline needs more than the Bento's packages
-    model = bento_model.load_model(bentoml.models.get(served.tag), tasks.of(served.schema.task)) if pipeline else None
-    images.build(tool, bento_tag, image, images.runtime_packages(served.model_file, model), dict(os.environ))
+    pipeline = bento_model.load_pipeline(bentoml.models.get(served.tag), tasks.of(served.schema.task))
+    images.build(tool, bento_tag, image, images.runtime_packages(pipeline), dict(os.environ))
     try:
         image_smoke_test(tool, image, rows, served, expected, timeout, token)
     except BaseException as error:

@@ -362,3 +362,21 @@ def test_an_explainer_that_cannot_be_built_fails_every_request_with_the_reason_a
         with pytest.raises(PipelineError, match="explanations unavailable: No module named 'shap'"):
             explainer.get()
     assert len(loads) == 1
+
+
+@pytest.mark.parametrize(
+    ("family", "extra"),
+    [
+        ("logistic_regression", []),
+        ("lightgbm", ["lightgbm"]),
+        ("random_forest", ["shap"]),
+        ("hist_gradient_boosting", ["shap"]),
+    ],
+)
+def test_the_image_gets_what_explaining_its_family_needs(models: dict, family: str, extra: list[str]) -> None:
+    from importlib import metadata
+
+    from tabpipe.deploy.image import runtime_packages
+
+    wanted = ["scikit-learn", *extra]
+    assert runtime_packages(models[(family, "binary")]) == [f"{name}=={metadata.version(name)}" for name in wanted]
