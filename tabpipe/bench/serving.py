@@ -9,6 +9,7 @@ in a scratch copy of the project. Then, with the same worker count each (`--work
 1. ours: `bentoml serve` of the compiled (ONNX) model, prediction log on;
 2. FastAPI + uvicorn around the scikit-learn pipeline, written the way users write it;
 3. `mlflow models serve` of the registered model (it answers probabilities too);
+   and, after every /predict figure, its POST /explain of one row at c=1;
 4. BentoML's ceiling: tabpipe/bench/ceiling.py, the same shape answering a constant, returning a
    finished response as ours does; and the standard ceiling, returning the dict for BentoML to
    serialise, as BentoML services usually do (`--no-peers`: ours and the ceilings only).
@@ -301,7 +302,18 @@ def bench_family(kinds: list[str], repo: Path, environ: dict[str, str], load: Lo
         bodies[kind] = scripts(repo / "wrk" / kind, rows, load.batches, key)
     with contextlib.ExitStack() as running:
         urls = {kind: running.enter_context(server(kind, repo, environ, load.workers)) for kind in kinds}
-        return interleaved(urls, bodies, load)
+        measured = interleaved(urls, bodies, load)
+        if "ours" in urls:  # after every /predict figure: those were measured with /explain never asked
+            measured["ours"]["explain"] = explained(urls["ours"], bodies["ours"][1], load)
+        return measured
+
+
+def explained(predict_url: str, script: Path, load: Load) -> dict[str, Any]:
+    """POST /explain of one row at c=1 (the median over `load.rounds`), after a warm-up that builds the
+    explainer of the worker the one connection reaches: what a client asking why waits."""
+    url = predict_url.removesuffix("/predict") + "/explain"
+    wrk(url, script, 1, min(2.0, load.duration))
+    return summary([wrk(url, script, 1, load.duration) for _ in range(load.rounds)], 1)
 
 
 CEILINGS = {
@@ -334,7 +346,7 @@ def table(results: dict[str, Any], levels: list[int], sizes: list[int]) -> str:
     head = ["family", *([f"c={high}: ours / FastAPI", "ours / MLflow"] if peers else [])]
     head += [f"c={c}: ours / ceiling" for c in loaded] + [f"c={c}: ours / standard ceiling" for c in loaded]
     head += [f"{s}-row: ours / ceiling" for s in sizes]
-    head += ["c=1 p50 ms: ours, ceiling", "one row in-process: pipeline ms, compiled ms"]
+    head += ["c=1 p50 ms: ours, ceiling", "c=1 /explain p50 ms", "one row in-process: pipeline ms, compiled ms"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for family, result in results.items():
         ours, floor = result["ours"], result["in_process"]
@@ -345,6 +357,7 @@ def table(results: dict[str, Any], levels: list[int], sizes: list[int]) -> str:
             cells += [f"{ours['single'][c]['rps'] / result[kind]['single'][c]['rps']:.2f}x" for c in loaded]
         cells += [f"{ours['batch'][str(s)]['rps'] / result['ceiling']['batch'][str(s)]['rps']:.2f}x" for s in sizes]
         cells += [f"{ours['single']['1']['p50_ms']}, {result['ceiling']['single']['1']['p50_ms']}"]
+        cells += [f"{ours['explain']['p50_ms']}"]
         cells += [f"{floor['pipeline_row_ms']}, {floor['compiled_row_ms']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -24,12 +24,13 @@ def test_the_tables_give_each_family_its_own_ceiling_ratios() -> None:
         }
 
     results = {
-        family: {"in_process": {"pipeline_row_ms": 5.0, "compiled_row_ms": 0.1}, "ours": server(ours)}
+        family: {"in_process": {"pipeline_row_ms": 5.0, "compiled_row_ms": 0.1}}
+        | {"ours": server(ours) | {"explain": serving.summary([figures(ours / 100, 7.5)], 1)}}
         | {"ceiling": server(1000.0), "ceiling_standard": server(500.0)}
         for family, ours in (("logreg", 800.0), ("lightgbm", 600.0))
     }
     text = serving.table(results, [1, 8], [10])
-    assert "| logreg | 0.80x | 1.60x | 0.80x | 1.0, 1.0 | 5.0, 0.1 |" in text
-    assert "| lightgbm | 0.60x | 1.20x | 0.60x | 1.0, 1.0 |" in text
+    assert "| logreg | 0.80x | 1.60x | 0.80x | 1.0, 1.0 | 7.5 | 5.0, 0.1 |" in text
+    assert "| lightgbm | 0.60x | 1.20x | 0.60x | 1.0, 1.0 | 7.5 |" in text
     assert "| lightgbm | BentoML ceiling (constant, finished response) | 1000 | 1000 |" in text
     assert "ours / FastAPI" not in text  # --no-peers
