@@ -28,14 +28,14 @@ pytestmark = pytest.mark.integration
 class Client:
     """One keep-alive connection, reopened when the server closes it."""
 
-    def __init__(self, url: str) -> None:
-        self.netloc = urllib.parse.urlsplit(url).netloc
+    def __init__(self, url: str, path: str = "/predict") -> None:
+        self.netloc, self.path = urllib.parse.urlsplit(url).netloc, path
         self.connection = http.client.HTTPConnection(self.netloc, timeout=30)
 
     def post(self, body: bytes, content_type: str) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
-                self.connection.request("POST", "/predict", body, {"content-type": content_type})
+                self.connection.request("POST", self.path, body, {"content-type": content_type})
                 answer = self.connection.getresponse()
                 return answer.status, answer.read()
             except (ConnectionError, http.client.HTTPException):
@@ -88,6 +88,12 @@ def check(client: Client, body: bytes, content_type: str, rows: int | None) -> N
     status, raw = client.post(body, content_type)
     assert status < 500, (status, raw[:300], body[:300])
     answer = json.loads(raw)
+    if status == 200 and client.path == "/explain":  # every row explained, adding up
+        assert rows is not None and len(answer["explanations"]) == rows
+        for each in answer["explanations"]:
+            assert math.isfinite(each["output"]), each
+            assert abs(each["base"] + sum(each["contributions"].values()) - each["output"]) <= 1e-6, each
+        return
     if status == 200:
         assert rows is not None and len(answer["predictions"]) == rows
         for prediction in answer["predictions"]:
@@ -104,8 +110,8 @@ def check(client: Client, body: bytes, content_type: str, rows: int | None) -> N
         assert answer["detail"] and all(problem.get("msg") for problem in answer["detail"]), answer
 
 
-def fuzz(service: Served, examples: int, derandomize: bool) -> None:
-    client = Client(service.url)
+def fuzz(service: Served, examples: int, derandomize: bool, path: str = "/predict") -> None:
+    client = Client(service.url, path)
 
     @settings(
         max_examples=examples,
@@ -123,6 +129,10 @@ def fuzz(service: Served, examples: int, derandomize: bool) -> None:
 
 def test_three_hundred_generated_requests_get_no_5xx(served_family: Served) -> None:
     fuzz(served_family, 300, derandomize=True)
+
+
+def test_a_hundred_generated_explain_requests_get_no_5xx_and_every_answer_adds_up(served_family: Served) -> None:
+    fuzz(served_family, 100, derandomize=True, path="/explain")
 
 
 @pytest.mark.slow
