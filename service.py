@@ -200,4 +200,4 @@ API_ROUTES = tuple(api.route for api in Tabpipe.apis.values())  # a new API is g
 Tabpipe.add_asgi_middleware(
     RequestGuard, paths=API_ROUTES, max_body_bytes=LIMITS.max_body_bytes, rejected=rejected, token=TOKEN
 )
-Tabpipe.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity)
+Tabpipe.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity, guarded=API_ROUTES if TOKEN else ())

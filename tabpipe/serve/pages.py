@@ -36,13 +36,26 @@ async def respond(send: Any, status: int, body: bytes, media: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def description(identity: dict[str, str]) -> str:
-    """The docs page's description: what serves, and where the operator's endpoints are."""
+def description(identity: dict[str, str], guarded: bool) -> str:
+    """The docs page's description: what serves, where the operator's endpoints are, who may ask."""
+    who = " The API needs `Authorization: Bearer <token>` (Authorize, above)." if guarded else ""
     return (
         f"tabpipe serving model `{identity['name']}` version `{identity['version']}`. "
-        'POST /predict with `{"rows": [...]}`; GET /health for the model and its readiness, '
-        "/metrics for Prometheus; POST /model for the schema and the gated metrics."
+        'POST /predict with `{"rows": [...]}`, POST /explain with the same body for exact per-column '
+        "contributions; GET /health for the model and its readiness, /metrics for Prometheus; POST /model "
+        f"for the schema and the gated metrics.{who}"
     )
+
+
+def secured(spec: dict[str, Any], routes: tuple[str, ...]) -> dict[str, Any]:
+    """`spec` declaring a bearer scheme for `routes` (the ones the token guards), so the docs page's
+    Authorize button sends the token with "Try it out"."""
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+    for route in routes:
+        for operation in spec.get("paths", {}).get(route, {}).values():
+            if isinstance(operation, dict):
+                operation["security"] = [{"bearer": []}]
+    return spec
 
 
 async def captured(app: Any, scope: Scope, receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -61,9 +74,11 @@ async def captured(app: Any, scope: Scope, receive: Any) -> tuple[int, list[tupl
 
 
 class OperatorPages:
-    def __init__(self, app: Any, *, identity: dict[str, str]) -> None:
+    """`guarded`: the routes a configured token guards (none: the service is open)."""
+
+    def __init__(self, app: Any, *, identity: dict[str, str], guarded: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.identity = identity
+        self.identity, self.guarded = identity, guarded
         self.page = docs_page()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -82,12 +97,13 @@ class OperatorPages:
         await self.app(scope, receive, send)
 
     async def _spec(self, scope: Scope, receive: Any, send: Any) -> None:
-        """BentoML's OpenAPI document, its description (badges from three third parties) replaced."""
+        """BentoML's OpenAPI document, its description (badges from three third parties) replaced, and
+        the token's scheme declared when one is configured."""
         status, _, body = await captured(self.app, scope, receive)
         if status == 200:
             spec = json.loads(body)
-            spec.setdefault("info", {})["description"] = description(self.identity)
-            body = json.dumps(spec).encode()
+            spec.setdefault("info", {})["description"] = description(self.identity, bool(self.guarded))
+            body = json.dumps(secured(spec, self.guarded) if self.guarded else spec).encode()
         await respond(send, status, body, "application/json")
 
     async def _ready(self, scope: Scope) -> bool:

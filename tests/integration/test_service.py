@@ -488,6 +488,11 @@ def test_a_token_guards_the_api_and_leaves_probes_metrics_and_docs_open(
         assert status == 200 and len(explained["explanations"]) == 1
         for path in ("/health", "/readyz", "/livez", "/metrics", "/", "/docs.json"):
             assert get(address, path)[0] == 200, path
+        spec = json.loads(get(address, "/docs.json")[1])  # the docs page's Authorize button sends the token
+        assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+        assert [spec["paths"][route]["post"]["security"] for route in ("/predict", "/explain", "/model")] == [
+            [{"bearer": []}]
+        ] * 3
     said = (copy / "serve.log").read_text()
     lines = [line.split("): ", 1)[1] for line in said.splitlines() if "client error 401" in line]
     problems = [token.MISSING, token.WRONG, token.NOT_BEARER, token.MISSING]

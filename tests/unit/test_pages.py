@@ -16,7 +16,11 @@ from tabpipe.serve.guard import RequestGuard
 from tabpipe.serve.pages import OperatorPages
 
 IDENTITY = {"name": "tabpipe-iris", "version": "abc"}
-SPEC = {"openapi": "3.0.2", "info": {"title": "tabpipe", "description": "![badge](https://img.shields.io/x)"}}
+SPEC = {
+    "openapi": "3.0.2",
+    "info": {"title": "tabpipe", "description": "![badge](https://img.shields.io/x)"},
+    "paths": {"/predict": {"post": {"operationId": "predict"}}, "/health": {"get": {}}},
+}
 
 
 class Downstream:
@@ -87,6 +91,14 @@ def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = No
     return start["status"], answer
 
 
+def test_with_a_token_the_spec_declares_the_bearer_scheme_on_the_guarded_routes_only() -> None:
+    _, body = call(OperatorPages(Downstream(), identity=IDENTITY, guarded=("/predict", "/explain")), "/docs.json")
+    spec = json.loads(body)
+    assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in spec["paths"]["/health"]["get"] and "Bearer <token>" in spec["info"]["description"]
+
+
 @pytest.mark.parametrize(("ready", "status"), [(200, 200), (503, 503)])
 def test_health_answers_the_model_and_what_readyz_says(ready: int, status: int) -> None:
     answered, body = call(OperatorPages(Downstream(ready), identity=IDENTITY), "/health")
@@ -100,6 +112,7 @@ def test_the_docs_page_and_spec_name_no_third_party() -> None:
     status, spec = call(pages, "/docs.json")
     described = json.loads(spec)["info"]["description"]
     assert status == 200 and "shields.io" not in described and "`tabpipe-iris` version `abc`" in described
+    assert "components" not in json.loads(spec) and "Bearer" not in described  # an open service
     downstream = Downstream()
     assert call(OperatorPages(downstream, identity=IDENTITY), "/predict", "POST", [b"{}"]) == (200, b"{}")
     assert downstream.seen == [("/predict", b"{}")]  # everything else passes through untouched
