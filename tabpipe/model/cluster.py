@@ -11,8 +11,12 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from tabpipe.core.errors import PipelineError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 SCHEDULER = "TABPIPE_DASK_SCHEDULER"
 log = logging.getLogger("train")
@@ -35,14 +39,20 @@ def backend(n_jobs: int) -> Iterator[int]:
         yield n_jobs
         return
     import joblib
-    from distributed import Client
 
-    try:
-        client = Client(scheduler, timeout=10, set_as_default=False)
-    except OSError as error:
-        raise PipelineError(f"{SCHEDULER}={scheduler}: cannot reach the Dask scheduler ({error})") from None
-    with client:
+    with connect(scheduler, f"{SCHEDULER}={scheduler}") as client:
         threads = sum(client.nthreads().values())
         log.info("fitting on the Dask cluster at %s: %d worker thread(s)", scheduler, threads)
         with joblib.parallel_config(backend="dask", client=client):
             yield -1
+
+
+def connect(scheduler: str, named: str) -> Client:
+    """A client of the scheduler at `scheduler`, or one error line saying where it was `named` (an unreachable
+    scheduler is the user's setting, not a bug)."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=10, set_as_default=False)
+    except OSError as error:
+        raise PipelineError(f"{named}: cannot reach the Dask scheduler ({error})") from None
