@@ -114,7 +114,7 @@ def run(options: Options, model: Served | None = None) -> Counts:
             results = ((scoring.score(chunk, first, scorer), share) for first, chunk, share in chunks)
             return written(results, out, progress, scorer)
     from tabpipe.batch import cluster
-    from tabpipe.model.cluster import connect
+    from tabpipe.core.scheduler import connect
 
     blob = bento_model.checked_bytes(chosen.path, served.model_sha256)
     job = cluster.Job(served, chosen.path.suffix, options.keep)

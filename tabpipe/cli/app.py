@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tabpipe.model.cluster import SCHEDULER
+from tabpipe.core.scheduler import SCHEDULER
 
 app = typer.Typer(
     help="A reproducible DVC pipeline for tables (classification, regression): monitor, simulate, report, benchmark.",

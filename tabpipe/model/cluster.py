@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from tabpipe.core.errors import PipelineError
+from tabpipe.core.scheduler import SCHEDULER, address, connect
 
-if TYPE_CHECKING:
-    from distributed import Client
-
-SCHEDULER = "TABPIPE_DASK_SCHEDULER"
 log = logging.getLogger("train")
-
-
-def address() -> str:
-    """The scheduler's address (tcp://host:8786), or "" for a local run."""
-    return os.environ.get(SCHEDULER, "").strip()
 
 
 @contextlib.contextmanager
@@ -45,14 +34,3 @@ def backend(n_jobs: int) -> Iterator[int]:
         log.info("fitting on the Dask cluster at %s: %d worker thread(s)", scheduler, threads)
         with joblib.parallel_config(backend="dask", client=client):
             yield -1
-
-
-def connect(scheduler: str, named: str) -> Client:
-    """A client of the scheduler at `scheduler`, or one error line saying where it was `named` (an unreachable
-    scheduler is the user's setting, not a bug)."""
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout=10, set_as_default=False)
-    except OSError as error:
-        raise PipelineError(f"{named}: cannot reach the Dask scheduler ({error})") from None

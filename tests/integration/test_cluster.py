@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabpipe.model.cluster import SCHEDULER
+from tabpipe.core.scheduler import SCHEDULER
 from tabpipe.sandbox.servers import free_port
 from tests.support.commands import dvc, env
 from tests.support.projects import Reproduced
