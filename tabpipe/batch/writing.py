@@ -35,6 +35,8 @@ def check_free(output: Path, overwrite: bool, parts: bool = False) -> None:
     for path in (output, rejects_path(output)):
         if path.exists() and not overwrite:
             raise PipelineError(f"{path}: exists; pass --overwrite to replace it")
+        if path.is_dir() and not parts:
+            raise PipelineError(f"{path}: a folder (a --cluster run's parts); remove it, or score with --cluster")
 
 
 class Sink:

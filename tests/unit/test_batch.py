@@ -336,6 +336,10 @@ def test_a_cluster_run_writes_folders_of_parts_that_appear_only_when_complete(tm
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.parquet", "scores.rejects.parquet"]
 
 
-def test_a_cluster_run_refuses_a_csv_output_before_reading(tmp_path: Path) -> None:
+def test_a_csv_output_on_the_cluster_or_a_file_over_a_folder_of_parts_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="--cluster writes a folder of Parquet parts"):
         writing.check_free(tmp_path / "scores.csv", overwrite=False, parts=True)
+    (tmp_path / "scores.parquet").mkdir()
+    writing.check_free(tmp_path / "scores.parquet", overwrite=True, parts=True)
+    with pytest.raises(PipelineError, match="a folder \\(a --cluster run's parts\\); remove it"):
+        writing.check_free(tmp_path / "scores.parquet", overwrite=True)
