@@ -88,6 +88,7 @@ def test_on_the_cluster_a_bad_input_or_an_unreachable_scheduler_is_one_line_and_
     (tmp_path / "in" / "part-1.parquet").write_bytes(b"truncated")
     (tmp_path / "short").mkdir()
     batch.drop(columns="id").to_parquet(tmp_path / "short" / "part-0.parquet")
+    batch.to_csv(tmp_path / "in.txt", index=False)
     (tmp_path / "out").mkdir()
     output = str(tmp_path / "out" / "scores.parquet")
     unreachable = f"tcp://127.0.0.1:{free_port()}"
@@ -95,6 +96,7 @@ def test_on_the_cluster_a_bad_input_or_an_unreachable_scheduler_is_one_line_and_
     cases = [
         ([str(tmp_path / "in"), "--cluster", cluster], "part-1.parquet: cannot be read as Parquet"),
         ([str(tmp_path / "short"), "--cluster", cluster], "column 'id': missing"),
+        ([str(tmp_path / "in.txt"), "--cluster", cluster], "in.txt: neither CSV (.csv) nor Parquet"),
         ([str(tmp_path / "in" / "part-0.parquet"), "--cluster", unreachable], f"--cluster {unreachable}: cannot reach"),
     ]
     for args, message in cases:
