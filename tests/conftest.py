@@ -16,7 +16,7 @@ from tests.support.commands import dvc, env
 from tests.support.data import TOY
 from tests.support.params import FAMILIES, SLOW_FAMILIES, SMALL_ADULT, SMALL_CALIFORNIA, regressor
 from tests.support.projects import Reproduced, copy_reproduced, make_project, reproduce, set_params
-from tests.support.servers import Served, serving
+from tests.support.servers import Served, dask_cluster, serving
 
 # Test files that share a session-scoped fixture (`served_family`): one worker runs them all, so
 # each family is trained and served once.
@@ -104,6 +104,13 @@ def golden(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Reproduc
 def reproduced(golden: Reproduced, tmp_path: Path) -> Reproduced:
     """A copy of the reproduced default project, this test's to change (as if it had run `dvc repro`)."""
     return copy_reproduced(golden, tmp_path / "reproduced")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask scheduler with two worker processes on 127.0.0.1 (its address), for a module's tests."""
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as address:
+        yield address
 
 
 @pytest.fixture

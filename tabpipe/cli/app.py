@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tabpipe.core.scheduler import SCHEDULER
+
 app = typer.Typer(
     help="A reproducible DVC pipeline for tables (classification, regression): monitor, simulate, report, benchmark.",
     no_args_is_help=True,
@@ -134,6 +136,14 @@ def predict(
         str | None,
         typer.Option(metavar="URI", help="a registered version, models:/NAME@ALIAS or models:/NAME/VERSION"),
     ] = None,
+    cluster: Annotated[
+        str,
+        typer.Option(
+            metavar="tcp://HOST:PORT",
+            envvar=SCHEDULER,
+            help="score on this Dask scheduler's workers; each output is then a folder of Parquet parts",
+        ),
+    ] = "",
 ) -> str:
     """Score a whole table with the gated model (or a registered version), each row answered as POST /predict would.
 
@@ -143,7 +153,12 @@ def predict(
     from tabpipe.batch import predict as command
 
     options = command.Options(
-        input=input_, output=output, keep=tuple(keep or ()), overwrite=overwrite, chunk_rows=chunk_rows
+        input=input_,
+        output=output,
+        keep=tuple(keep or ()),
+        overwrite=overwrite,
+        chunk_rows=chunk_rows,
+        cluster=cluster.strip(),
     )
     served = None
     if model is not None:

@@ -32,6 +32,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; it takes `path`'s place (a file or a folder there is replaced)
+    only if the block succeeds, so a reader never sees a folder half written."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        old = Path(f"{tmp}.old")
+        if path.exists() or path.is_symlink():  # a rename cannot replace a folder that holds files
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _umask() -> int:
     """The process umask (mkstemp creates files 0600; outputs should get the usual mode)."""
     mask = os.umask(0)

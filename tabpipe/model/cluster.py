@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 
-from tabpipe.core.errors import PipelineError
+from tabpipe.core.scheduler import SCHEDULER, address, connect
 
-SCHEDULER = "TABPIPE_DASK_SCHEDULER"
 log = logging.getLogger("train")
-
-
-def address() -> str:
-    """The scheduler's address (tcp://host:8786), or "" for a local run."""
-    return os.environ.get(SCHEDULER, "").strip()
 
 
 @contextlib.contextmanager
@@ -35,13 +28,8 @@ def backend(n_jobs: int) -> Iterator[int]:
         yield n_jobs
         return
     import joblib
-    from distributed import Client
 
-    try:
-        client = Client(scheduler, timeout=10, set_as_default=False)
-    except OSError as error:
-        raise PipelineError(f"{SCHEDULER}={scheduler}: cannot reach the Dask scheduler ({error})") from None
-    with client:
+    with connect(scheduler, f"{SCHEDULER}={scheduler}") as client:
         threads = sum(client.nthreads().values())
         log.info("fitting on the Dask cluster at %s: %d worker thread(s)", scheduler, threads)
         with joblib.parallel_config(backend="dask", client=client):

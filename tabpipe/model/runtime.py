@@ -30,13 +30,21 @@ def model_file(folder: Path) -> Path:
 
 def load(path: Path, task: Task) -> Any:
     """A served model file as an estimator of `task` (the schema's), sized for serving: one thread."""
-    if path.suffix == ".onnx":
+    return from_bytes(path.read_bytes(), path.suffix, task)
+
+
+def from_bytes(blob: bytes, suffix: str, task: Task) -> Any:
+    """A served model from its file's bytes and suffix (.onnx or .joblib): what a Dask worker gets, as it
+    may not have the file."""
+    if suffix == ".onnx":
         from tabpipe.model.compiled import Compiled
 
-        return Compiled(path.read_bytes(), task)
+        return Compiled(blob, task)
+    import io
+
     import joblib
 
-    return single_threaded(joblib.load(path))
+    return single_threaded(joblib.load(io.BytesIO(blob)))
 
 
 def single_threaded(model: Any) -> Any:

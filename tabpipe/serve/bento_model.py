@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.core.hashing import file_sha256
+from tabpipe.core.hashing import bytes_sha256, file_sha256
 
 if TYPE_CHECKING:
     from tabpipe.serve.manifest import Manifest
@@ -110,11 +110,17 @@ def load_pipeline(model_ref: Any, task: Task) -> Any:
 
 def load_file(path: Path, expected: str | None, task: Task) -> Any:
     """Load a served model file only if its sha256 is `expected`: a tampered or stale file is never loaded."""
-    from tabpipe.model.runtime import load
+    from tabpipe.model.runtime import from_bytes
 
+    return from_bytes(checked_bytes(path, expected), path.suffix, task)
+
+
+def checked_bytes(path: Path, expected: str | None) -> bytes:
+    """A served model file's bytes, only if their sha256 is `expected` (what load_file loads, or ships)."""
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
-    actual = file_sha256(path)
+    blob = path.read_bytes()
+    actual = bytes_sha256(blob)
     if actual != expected:
         raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
-    return load(path, task)
+    return blob

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 
-from tabpipe.model.cluster import SCHEDULER
-from tabpipe.sandbox.servers import background, free_port
+from tabpipe.core.scheduler import SCHEDULER
+from tabpipe.sandbox.servers import free_port
 from tests.support.commands import dvc, env
-from tests.support.paths import BIN, ROOT
 from tests.support.projects import Reproduced
+from tests.support.servers import executed
 
 pytestmark = pytest.mark.integration
-# As on a real cluster (docs/training.md): the workers run this checkout's tabpipe, with the stages' kernels.
-WORKER_ENV = {
-    "PYTHONPATH": str(ROOT),
-    "OPENBLAS_CORETYPE": "Haswell",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
-}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    logs = tmp_path_factory.mktemp("dask")
-    port, http = free_port(), free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    scheduler += ["--dashboard-address", f"127.0.0.1:{http}"]
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            background(scheduler, logs, env(**WORKER_ENV), f"http://127.0.0.1:{http}/health", logs / "scheduler.log")
-        )
-        for name in ("one", "two"):
-            dashboard = free_port()
-            worker = [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--name", name]
-            worker += ["--dashboard-address", f"127.0.0.1:{dashboard}"]
-            ready = f"http://127.0.0.1:{dashboard}/health"
-            stack.enter_context(background(worker, logs, env(**WORKER_ENV), ready, logs / f"{name}.log"))
-        from distributed import Client
-
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address
-
-
-def executed(address: str) -> dict[str, int]:
-    from distributed import Client
-
-    with Client(address, timeout=30, set_as_default=False) as client:
-        return client.run(lambda dask_worker: dask_worker.state.executed_count)
 
 
 def test_the_search_on_a_dask_cluster_gives_the_local_winner_and_model_bytes(

@@ -1,4 +1,5 @@
-"""Real servers on 127.0.0.1 that the tests start and stop: the service, PostgreSQL, S3, MLflow, plain HTTP."""
+"""Real servers on 127.0.0.1 that the tests start and stop: the service, PostgreSQL, S3, MLflow, plain HTTP,
+a Dask cluster."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ import pytest
 from tabpipe.sandbox import servers
 from tabpipe.sandbox.servers import background, free_port
 from tests.support.commands import env, run
-from tests.support.paths import BIN
+from tests.support.paths import BIN, ROOT
+
+# As on a real cluster (docs/training.md): the workers run this checkout's tabpipe, with the stages' kernels.
+WORKER_ENV = {
+    "PYTHONPATH": str(ROOT),
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+}
 
 
 @dataclass(frozen=True)
@@ -124,3 +132,36 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def dask_cluster(logs: Path) -> Iterator[str]:
+    """A Dask scheduler and two one-thread worker processes (`one`, `two`) on 127.0.0.1; yields the
+    scheduler's address once both workers have joined, then stops them."""
+    port, http = free_port(), free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    scheduler += ["--dashboard-address", f"127.0.0.1:{http}"]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            background(scheduler, logs, env(**WORKER_ENV), f"http://127.0.0.1:{http}/health", logs / "scheduler.log")
+        )
+        for name in ("one", "two"):
+            dashboard = free_port()
+            worker = [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--name", name]
+            worker += ["--dashboard-address", f"127.0.0.1:{dashboard}"]
+            ready = f"http://127.0.0.1:{dashboard}/health"
+            stack.enter_context(background(worker, logs, env(**WORKER_ENV), ready, logs / f"{name}.log"))
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+
+
+def executed(address: str) -> dict[str, int]:
+    """How many tasks each worker of the cluster has run."""
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        return client.run(lambda dask_worker: dask_worker.state.executed_count)

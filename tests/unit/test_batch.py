@@ -1,6 +1,7 @@
 """`tabpipe predict` on a small project of its own: a model fitted on the toy schema, served from a file
 the manifest's hash vouches for. Rows answered as the service answers them, rejects, whole-file errors,
-and outputs that appear only when complete."""
+and outputs that appear only when complete. The cluster's parts without a cluster: what a worker runs, and
+the folders of parts (tests/integration/test_batch_cluster.py runs them on one)."""
 
 import json
 import shutil
@@ -16,7 +17,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tabpipe.batch import predict, writing
+from tabpipe.batch import cluster, predict, scoring, writing
 from tabpipe.core import settings
 from tabpipe.core.errors import PipelineError
 from tabpipe.core.files import write_json
@@ -285,3 +286,60 @@ def test_parts_whose_kept_column_changes_type_stop_the_run(project: Path, tmp_pa
     with pytest.raises(PipelineError, match="differ in type from the first chunk's"):
         run(project, tmp_path / "parts", tmp_path / "out/scores.parquet", keep=("id",))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_worker_builds_the_model_once_from_its_bytes_and_answers_a_chunk_as_one_process_does(project: Path) -> None:
+    served = predict.workspace(project)
+    blob = served.path.read_bytes()
+    job = cluster.Job(served.manifest, served.path.suffix, ("id",))
+    cluster.MODELS.clear()  # this process plays a fresh worker
+    with pytest.raises(PipelineError, match="the model sent to the worker is not"):
+        cluster.model(job, blob + b"tampered")
+    assert cluster.MODELS == {}
+    assert cluster.model(job, blob) is cluster.model(job, blob)
+    assert list(cluster.MODELS) == [served.manifest.model_sha256]
+
+    batch = rows(12).assign(c=["a"] * 9 + ["zz"] * 3)  # three rows the service refuses
+    here = scoring.score(
+        batch,
+        40,
+        scoring.scorer(
+            cluster.model(job, blob), SCHEMA, tasks.of(SCHEMA.task), "answer", served.manifest.identity, ("id",)
+        ),
+    )
+    there = cluster.score_part(batch, 40, job, blob)
+    pd.testing.assert_frame_equal(there.scored, here.scored)
+    pd.testing.assert_frame_equal(there.rejected, here.rejected)
+    assert there.rejected["row"].tolist() == [49, 50, 51] and there.scored["row"].tolist() == list(range(40, 49))
+
+
+def test_a_cluster_run_writes_folders_of_parts_that_appear_only_when_complete(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "scores.parquet"
+    first = pd.DataFrame({"id": [None, None], "row": [0, 1]})  # an id all missing: typed by a later chunk
+    later = pd.DataFrame({"id": ["b", "c"], "row": [3, 4]})
+    empty = pd.DataFrame({"id": pd.Series(dtype="str"), "row": pd.Series(dtype="int64")})
+    with pytest.raises(RuntimeError), writing.outputs(output, parts=True) as out:
+        out.scored.write(first)
+        raise RuntimeError("a chunk failed")
+    assert list((tmp_path / "out").iterdir()) == []
+
+    output.write_text("an old single-file output")
+    with writing.outputs(output, parts=True) as out:
+        for frame in (first, empty, later):
+            out.scored.write(frame)
+        out.scored.close(empty)
+        out.rejected.close(empty)
+        assert not output.is_dir() and not writing.rejects_path(output).exists()
+    assert sorted(p.name for p in output.iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
+    assert pd.read_parquet(output)["id"].fillna("").tolist() == ["", "", "b", "c"]
+    assert pd.read_parquet(writing.rejects_path(output)).columns.tolist() == ["id", "row"]  # no rows, its columns
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.parquet", "scores.rejects.parquet"]
+
+
+def test_a_csv_output_on_the_cluster_or_a_file_over_a_folder_of_parts_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="--cluster writes a folder of Parquet parts"):
+        writing.check_free(tmp_path / "scores.csv", overwrite=False, parts=True)
+    (tmp_path / "scores.parquet").mkdir()
+    writing.check_free(tmp_path / "scores.parquet", overwrite=True, parts=True)
+    with pytest.raises(PipelineError, match="a folder \\(a --cluster run's parts\\); remove it"):
+        writing.check_free(tmp_path / "scores.parquet", overwrite=True)

@@ -48,6 +48,18 @@ def test_the_command_runs_as_a_module_too() -> None:
     assert result.returncode == 0 and "simulate" in result.stdout
 
 
+def test_help_imports_no_dask() -> None:
+    """`tabpipe predict --cluster` imports Dask only when a run uses a cluster."""
+    command = [sys.executable, "-X", "importtime", "-m", "tabpipe", "predict", "--help"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and "--cluster" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "tabpipe.cli.app" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("dask", "distributed")}
+
+
 def test_errors_are_one_line_and_exit_one(tmp_path: Path) -> None:
     outside = tabpipe("simulate", "adult", cwd=tmp_path)
     assert (outside.returncode, outside.stderr) == (1, "error: dvc.yaml: not found; run this from the project's root\n")
