@@ -29,7 +29,6 @@ from tabpipe.serve import (
     unseen,
 )
 from tabpipe.serve.guard import RequestGuard
-from tabpipe.serve.pages import OperatorPages
 from tabpipe.task import intervals, tasks
 
 try:
@@ -198,6 +197,10 @@ class Tabpipe:
 
 API_ROUTES = tuple(api.route for api in Tabpipe.apis.values())  # a new API is guarded as it is added
 Tabpipe.add_asgi_middleware(
-    RequestGuard, paths=API_ROUTES, max_body_bytes=LIMITS.max_body_bytes, rejected=rejected, token=TOKEN
+    RequestGuard,
+    paths=API_ROUTES,
+    max_body_bytes=LIMITS.max_body_bytes,
+    rejected=rejected,
+    identity=MANIFEST.identity,
+    token=TOKEN,
 )
-Tabpipe.add_asgi_middleware(OperatorPages, identity=MANIFEST.identity, guarded=API_ROUTES if TOKEN else ())

@@ -1,8 +1,9 @@
-"""ASGI middleware for the service's API routes: refuse a request without the API token when one is
+"""The service's one ASGI layer. On the API routes: refuse a request without the API token when one is
 configured (401), non-JSON bodies (415) and oversized ones (413, chunked or not), and count every
-rejected request.
+rejected request; the token is compared before any of the body is read. Elsewhere: answer the
+operators' pages (tabpipe/serve/pages.py), and pass everything else to BentoML untouched.
 
-One layer does all of it: the token is compared before any of the body is read.
+One layer, not one per concern: each layer is another call on every request's way in and out.
 
 Validation failures happen inside BentoML before our API code runs, so counting 4xx answers here
 is the one place that sees all of them.
@@ -14,26 +15,40 @@ import json
 from typing import Any
 
 from tabpipe.serve import service_log
+from tabpipe.serve.pages import OperatorPages
 from tabpipe.serve.token import refusal
 
 Scope = dict[str, Any]
 
 
 class RequestGuard:
-    """Guards `paths`; with `token` set, they answer only `Authorization: Bearer <token>`."""
+    """Guards `paths`; with `token` set, they answer only `Authorization: Bearer <token>`. The pages
+    show `identity`, the served model's name and version."""
 
     def __init__(
-        self, app: Any, *, paths: tuple[str, ...], max_body_bytes: int, rejected: Any, token: bytes | None = None
+        self,
+        app: Any,
+        *,
+        paths: tuple[str, ...],
+        max_body_bytes: int,
+        rejected: Any,
+        identity: dict[str, str],
+        token: bytes | None = None,
     ) -> None:
         self.app = app
         self.paths = paths
         self.max_body_bytes = max_body_bytes
         self.rejected = rejected
         self.token = token
+        self.pages = OperatorPages(identity, guarded=paths if token else ())
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] not in self.paths:
+            if not await self.pages.answer(self.app, scope, receive, send):
+                await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         if self.token is not None and (refused := refusal(headers.get(b"authorization"), self.token)):
@@ -48,6 +63,14 @@ class RequestGuard:
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._refuse(scope, send, 413, f"request body over {self.max_body_bytes} bytes")
+            return
+        async def counting_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                self.rejected.labels(status=str(message["status"])).inc()
+            await send(message)
+
+        if length is not None:  # the server delivers no more than the length it checked: pass the body on
+            await self.app(scope, receive, counting_send)
             return
         # A chunked body has no length to check: read it here, counting, and refuse at the limit,
         # so no request makes the service hold more than max_body_bytes of it.
@@ -68,11 +91,6 @@ class RequestGuard:
 
         async def replay() -> dict[str, Any]:
             return pending.pop() if pending else await receive()
-
-        async def counting_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
-                self.rejected.labels(status=str(message["status"])).inc()
-            await send(message)
 
         await self.app(scope, replay, counting_send)
 

@@ -1,4 +1,5 @@
-"""ASGI middleware for the pages operators open: GET /health, and the docs page without a third party.
+"""The pages operators open: GET /health, and the docs page without a third party (answered by the
+service's one ASGI layer, tabpipe/serve/guard.py).
 
 `/health` answers the model's name and version and whether the service is ready, 200 or 503. It asks
 BentoML's own /readyz inside the worker, so there is one notion of ready; /livez, /readyz and
@@ -76,37 +77,37 @@ async def captured(app: Any, scope: Scope, receive: Any) -> tuple[int, list[tupl
 class OperatorPages:
     """`guarded`: the routes a configured token guards (none: the service is open)."""
 
-    def __init__(self, app: Any, *, identity: dict[str, str], guarded: tuple[str, ...] = ()) -> None:
-        self.app = app
+    def __init__(self, identity: dict[str, str], guarded: tuple[str, ...] = ()) -> None:
         self.identity, self.guarded = identity, guarded
         self.page = docs_page()
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("method") == "GET":
-            if scope["path"] == "/health":
-                ready = await self._ready(scope)
-                body = json.dumps({**self.identity, "ready": ready}).encode()
-                await respond(send, 200 if ready else 503, body, "application/json")
-                return
-            if scope["path"] == "/":
-                await respond(send, 200, self.page, "text/html; charset=utf-8")
-                return
-            if scope["path"] == "/docs.json":
-                await self._spec(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def answer(self, app: Any, scope: Scope, receive: Any, send: Any) -> bool:
+        """Answer the request if it is a page's (asking `app`, BentoML's, what it needs); False if not."""
+        if scope.get("method") != "GET":
+            return False
+        if scope["path"] == "/health":
+            ready = await self._ready(app, scope)
+            body = json.dumps({**self.identity, "ready": ready}).encode()
+            await respond(send, 200 if ready else 503, body, "application/json")
+        elif scope["path"] == "/":
+            await respond(send, 200, self.page, "text/html; charset=utf-8")
+        elif scope["path"] == "/docs.json":
+            await self._spec(app, scope, receive, send)
+        else:
+            return False
+        return True
 
-    async def _spec(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def _spec(self, app: Any, scope: Scope, receive: Any, send: Any) -> None:
         """BentoML's OpenAPI document, its description (badges from three third parties) replaced, and
         the token's scheme declared when one is configured."""
-        status, _, body = await captured(self.app, scope, receive)
+        status, _, body = await captured(app, scope, receive)
         if status == 200:
             spec = json.loads(body)
             spec.setdefault("info", {})["description"] = description(self.identity, bool(self.guarded))
             body = json.dumps(secured(spec, self.guarded) if self.guarded else spec).encode()
         await respond(send, status, body, "application/json")
 
-    async def _ready(self, scope: Scope) -> bool:
+    async def _ready(self, app: Any, scope: Scope) -> bool:
         """What BentoML's /readyz answers for this worker."""
         probe = {**scope, "path": "/readyz", "raw_path": b"/readyz", "method": "GET", "query_string": b""}
         answered: list[int] = []
@@ -118,5 +119,5 @@ class OperatorPages:
             if message["type"] == "http.response.start":
                 answered.append(message["status"])
 
-        await self.app(probe, receive, send)
+        await app(probe, receive, send)
         return answered == [200]

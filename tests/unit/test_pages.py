@@ -13,7 +13,6 @@ import pytest
 
 from tabpipe.serve import token
 from tabpipe.serve.guard import RequestGuard
-from tabpipe.serve.pages import OperatorPages
 
 IDENTITY = {"name": "tabpipe-iris", "version": "abc"}
 SPEC = {
@@ -85,6 +84,12 @@ def exchange(
     return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
 
 
+def front(downstream: Downstream, token: bytes | None = None) -> RequestGuard:
+    """The service's one layer in front of `downstream`, guarding /predict and /explain."""
+    paths = ("/predict", "/explain")
+    return RequestGuard(downstream, paths=paths, max_body_bytes=100, rejected=Counter(), identity=IDENTITY, token=token)
+
+
 def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = None, **headers: str) -> tuple:
     """Run one request through `app`; (status, body)."""
     start, answer = exchange(app, path, method, body, **headers)
@@ -92,7 +97,7 @@ def call(app: Any, path: str, method: str = "GET", body: list[bytes] | None = No
 
 
 def test_with_a_token_the_spec_declares_the_bearer_scheme_on_the_guarded_routes_only() -> None:
-    _, body = call(OperatorPages(Downstream(), identity=IDENTITY, guarded=("/predict", "/explain")), "/docs.json")
+    _, body = call(front(Downstream(), token=b"s3cr3t"), "/docs.json")
     spec = json.loads(body)
     assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
     assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}]
@@ -101,12 +106,12 @@ def test_with_a_token_the_spec_declares_the_bearer_scheme_on_the_guarded_routes_
 
 @pytest.mark.parametrize(("ready", "status"), [(200, 200), (503, 503)])
 def test_health_answers_the_model_and_what_readyz_says(ready: int, status: int) -> None:
-    answered, body = call(OperatorPages(Downstream(ready), identity=IDENTITY), "/health")
+    answered, body = call(front(Downstream(ready)), "/health")
     assert answered == status and json.loads(body) == {**IDENTITY, "ready": ready == 200}
 
 
 def test_the_docs_page_and_spec_name_no_third_party() -> None:
-    pages = OperatorPages(Downstream(), identity=IDENTITY)
+    pages = front(Downstream())
     status, page = call(pages, "/")
     assert status == 200 and b"swagger-ui" in page and b"googletagmanager" not in page
     status, spec = call(pages, "/docs.json")
@@ -114,20 +119,23 @@ def test_the_docs_page_and_spec_name_no_third_party() -> None:
     assert status == 200 and "shields.io" not in described and "`tabpipe-iris` version `abc`" in described
     assert "components" not in json.loads(spec) and "Bearer" not in described  # an open service
     downstream = Downstream()
-    assert call(OperatorPages(downstream, identity=IDENTITY), "/predict", "POST", [b"{}"]) == (200, b"{}")
-    assert downstream.seen == [("/predict", b"{}")]  # everything else passes through untouched
+    assert call(front(downstream), "/other", "POST", [b"{}"]) == (200, b"{}")
+    assert call(front(downstream), "/health", "POST", [b"{}"]) == (200, b"{}")  # pages are GETs
+    assert downstream.seen == [("/other", b"{}"), ("/health", b"{}")]  # everything else passes through untouched
 
 
 def test_the_guard_refuses_and_counts_what_is_not_json_or_too_large() -> None:
     rejected = Counter()
     downstream = Downstream()
-    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=rejected)
+    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=rejected, identity=IDENTITY)
     assert call(guard, "/predict", "POST", [b"x"], content_type="text/plain")[0] == 415
     status, body = call(guard, "/predict", "POST", [b"{}" * 20], content_length="40")
     assert status == 413 and "over 10 bytes" in json.loads(body)["error"]
     assert call(guard, "/predict", "POST", [b"[1,", b"2,3,4,5,", b"6]"])[0] == 413  # chunked, no length
     assert call(guard, "/predict", "POST", [b"[1,", b"2]"]) == (200, b"{}")  # replayed whole
-    assert downstream.seen == [("/predict", b"[1,2]")]
+    assert call(guard, "/predict", "POST", [b"[3,", b"4]"], content_length="5") == (200, b"{}")  # passed on
+    assert call(guard, "/predict", "POST", [b"{}"], content_type="application/json; charset=utf-8")[0] == 200
+    assert downstream.seen == [("/predict", b"[1,2]"), ("/predict", b"[3,4]"), ("/predict", b"{}")]
     assert rejected.counts == {"415": 1, "413": 2}
 
 
@@ -138,7 +146,9 @@ def test_with_a_token_the_guard_answers_only_its_bearer_and_reads_no_body_first(
     the counter and one log line without the token; the right token passes, other paths stay open."""
     rejected, downstream = Counter(), Downstream()
     paths = ("/predict", "/model")
-    guard = RequestGuard(downstream, paths=paths, max_body_bytes=10, rejected=rejected, token=b"s3cr3t")
+    guard = RequestGuard(
+        downstream, paths=paths, max_body_bytes=10, rejected=rejected, identity=IDENTITY, token=b"s3cr3t"
+    )
     large = [b"x" * 100]  # over max_body_bytes and not JSON: refused for the token, so it was never read
     sent = [
         ({}, token.MISSING, b"Bearer"),
@@ -166,6 +176,6 @@ def test_with_a_token_the_guard_answers_only_its_bearer_and_reads_no_body_first(
 
 def test_without_a_token_the_guard_lets_every_request_through_as_before() -> None:
     downstream = Downstream()
-    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=Counter())
+    guard = RequestGuard(downstream, paths=("/predict",), max_body_bytes=10, rejected=Counter(), identity=IDENTITY)
     assert call(guard, "/predict", "POST", [b"{}"]) == (200, b"{}")
     assert call(guard, "/predict", "POST", [b"{}"], authorization="Bearer anything") == (200, b"{}")
