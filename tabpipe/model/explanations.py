@@ -119,10 +119,16 @@ def explainer(model: Any, schema: Schema) -> Explainer:
 
 def explain(explainer: Explainer, x: pd.DataFrame) -> Explanation:
     """Each row of `x` (features as the pipeline takes them, date parts included) explained exactly."""
+    return explain_transformed(explainer, explainer.model[:-1].transform(x))
+
+
+def explain_transformed(explainer: Explainer, transformed: Any) -> Explanation:
+    """Rows the pipeline's preprocessor has already transformed, explained exactly: the service gets them
+    from the compiled graph (tabpipe/model/compiled.py), a hundred times faster than scikit-learn on a row."""
     import numpy as np
 
     model, method = explainer.model, explainer.method
-    estimator, features = model[-1], np.asarray(model[:-1].transform(x), dtype="float64")
+    estimator, features = model[-1], np.asarray(transformed, dtype="float64")
     if method == "linear":
         output, base, each = _linear(estimator, features, explainer.background)
     elif method == "lightgbm":
