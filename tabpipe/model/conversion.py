@@ -160,7 +160,9 @@ def _packed(onx: Any, numeric: int) -> Any:
 
     skl2onnx wants one input per column (its converters find columns by input); a call with one input
     per column costs onnxruntime and the caller per column. So new inputs `numeric` and `categorical`
-    (whichever the schema has) are split, along columns, into the per-column names the graph reads.
+    (whichever the schema has) take their place. The preprocessor's converters join a kind's columns
+    again first (one Concat of all of them, in order): those read the packed input instead, and a
+    Split gives the per-column names to whatever else reads them.
     """
     from onnx import TensorProto, helper
 
@@ -168,8 +170,7 @@ def _packed(onx: Any, numeric: int) -> Any:
     columns = list(graph.input)
     taken = {*(i.name for i in columns), *(t.name for t in graph.initializer)}
     taken |= {name for node in graph.node for name in (*node.input, *node.output)}
-    del graph.input[:]
-    splits = []
+    nodes, inputs, splits, renamed = list(graph.node), [], [], {}
     for kind, group, elem in (
         ("numeric", columns[:numeric], TensorProto.DOUBLE),
         ("categorical", columns[numeric:], TensorProto.STRING),
@@ -179,13 +180,28 @@ def _packed(onx: Any, numeric: int) -> Any:
         name = kind
         while name in taken:  # a column, or a name skl2onnx chose, may already be `numeric`
             name = f"_{name}"
-        graph.input.append(helper.make_tensor_value_info(name, elem, [None, len(group)]))
-        outputs = [c.name for c in group]
-        splits.append(helper.make_node("Split", [name], outputs, axis=1, num_outputs=len(group), name=f"{name}_split"))
-    nodes = [*splits, *graph.node]  # a graph's nodes are in topological order: the splits come first
-    del graph.node[:]
-    graph.node.extend(nodes)
+        inputs.append(helper.make_tensor_value_info(name, elem, [None, len(group)]))
+        names = [c.name for c in group]
+        joins = [n for n in nodes if n.op_type == "Concat" and list(n.input) == names and _axis(n) == 1]
+        renamed |= dict.fromkeys((n.output[0] for n in joins), name)
+        nodes = [n for n in nodes if n not in joins]
+        splits.append(helper.make_node("Split", [name], names, axis=1, num_outputs=len(names), name=f"{name}_split"))
+    for node in nodes:
+        for i, read in enumerate(node.input):
+            node.input[i] = renamed.get(read, read)
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    kept = [split for split in splits if read.intersection(split.output)]
+    stale = [v for v in graph.value_info if v.name in renamed]
+    for info in stale:
+        graph.value_info.remove(info)
+    del graph.input[:], graph.node[:]
+    graph.input.extend(inputs)
+    graph.node.extend([*kept, *nodes])  # a graph's nodes are in topological order: the splits come first
     return onx
+
+
+def _axis(node: Any) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "axis"), None)
 
 
 @contextlib.contextmanager
