@@ -191,9 +191,6 @@ def _packed(onx: Any, numeric: int) -> Any:
             node.input[i] = renamed.get(read, read)
     read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
     kept = [split for split in splits if read.intersection(split.output)]
-    stale = [v for v in graph.value_info if v.name in renamed]
-    for info in stale:
-        graph.value_info.remove(info)
     del graph.input[:], graph.node[:]
     graph.input.extend(inputs)
     graph.node.extend([*kept, *nodes])  # a graph's nodes are in topological order: the splits come first
