@@ -3,6 +3,8 @@
 A one-row call through scikit-learn costs milliseconds (the ColumnTransformer on a one-row
 DataFrame, a Python call per tree); the same graph in onnxruntime costs tens of microseconds.
 Everything is computed in float64, so the compiled model agrees with the pipeline to rounding.
+The graph takes two inputs (all numbers, all text) rather than one a column: on adult (14 columns)
+a one-row `predict_records` takes about 0.7 of the time it took per column, 1,000 rows about 0.9.
 This module is serve-time only; tabpipe/model/conversion.py builds the graph (the compile stage).
 """
 
@@ -49,26 +51,37 @@ class Compiled:
         self.numeric: list[str] = json.loads(meta["numeric"])
         self.categorical: list[str] = json.loads(meta["categorical"])
         self.inputs = [i.name for i in self.session.get_inputs()]
+        # A graph compiled before the inputs were packed (one a column) may still be served (a rollback).
+        # With at most one column of each kind the two layouts take the same arrays.
+        self.per_column = len(self.inputs) == len(self.numeric) + len(self.categorical)
         self.output = self.session.get_outputs()[self.task.onnx_output].name
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        return self.run(feed(x, self.numeric, self.categorical))
+        return self.run(*feed(x, self.numeric, self.categorical))
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         """What the task predicts from the graph's answer: a regressor's values, a classifier's labels."""
-        return self.task.decode(self.run(feed(x, self.numeric, self.categorical)), self)
+        return self.task.decode(self.run(*feed(x, self.numeric, self.categorical)), self)
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""
         import numpy as np
 
-        # Column-major, so each input is a contiguous view: no copies, no fancy indexing.
-        numbers = np.array([[r[c] for r in records] for c in self.numeric], dtype="float64")  # None -> NaN
-        texts = np.array([[MISSING if r[c] is None else r[c] for r in records] for c in self.categorical], dtype=object)
-        return self.run([column.reshape(-1, 1) for column in (*numbers, *texts)])
+        # From flat lists, reshaped: numpy builds an array from nested lists about three times slower.
+        rows = len(records)
+        numbers = np.array([r[c] for r in records for c in self.numeric], dtype="float64")  # None -> NaN
+        texts = np.array(
+            [MISSING if (v := r[c]) is None else v for r in records for c in self.categorical], dtype=object
+        )
+        return self.run(numbers.reshape(rows, len(self.numeric)), texts.reshape(rows, len(self.categorical)))
 
-    def run(self, columns: list[np.ndarray]) -> np.ndarray:
-        return self.session.run([self.output], dict(zip(self.inputs, columns, strict=True)))[0]
+    def run(self, numbers: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """The graph's answer for [rows, n_numeric] float64 and [rows, n_categorical] text."""
+        if self.per_column:
+            arrays = [part[:, [i]] for part in (numbers, texts) for i in range(part.shape[1])]
+        else:
+            arrays = [part for part in (numbers, texts) if part.shape[1]]
+        return self.session.run([self.output], dict(zip(self.inputs, arrays, strict=True)))[0]
 
     def __sklearn_tags__(self) -> Any:
         """Enough of scikit-learn's estimator protocol for its scorers (permutation importance)."""
@@ -79,8 +92,10 @@ class Compiled:
         return self
 
 
-def feed(x: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[np.ndarray]:
-    """One [rows, 1] column per input: numbers as float64 (NaN = missing), text with MISSING for missing."""
-    columns = [x[c].to_numpy("float64").reshape(-1, 1) for c in numeric]
-    columns += [x[c].astype(object).where(x[c].notna(), MISSING).to_numpy(object).reshape(-1, 1) for c in categorical]
-    return columns
+def feed(x: pd.DataFrame, numeric: list[str], categorical: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`x` as the graph's two inputs: numbers as float64 (NaN = missing), text with MISSING for missing."""
+    import numpy as np
+
+    texts = x[categorical].astype(object)
+    texts = texts.where(texts.notna(), MISSING)
+    return np.ascontiguousarray(x[numeric].to_numpy("float64")), np.ascontiguousarray(texts.to_numpy(object))

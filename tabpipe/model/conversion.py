@@ -97,7 +97,7 @@ def compile_pipeline(model: Any, schema: Schema) -> bytes:
     except Exception as error:  # skl2onnx raises many kinds; the reason is what the user needs
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise PipelineError(f"{type(estimator).__name__} does not compile to ONNX: {reason}") from None
-    onx = _join(front, back, single, regressor)
+    onx = _packed(_join(front, back, single, regressor), len(schema.numeric))
     meta = {
         "task": schema.task,
         "classes": json.dumps(classes_of(model)),
@@ -153,6 +153,52 @@ def _join(front: Any, back: Any, single: bool, regressor: bool) -> Any:
         normalised = helper.make_tensor_value_info("probabilities_normalised", TensorProto.DOUBLE, [None, None])
         probabilities.CopyFrom(normalised)
     return joined
+
+
+def _packed(onx: Any, numeric: int) -> Any:
+    """The graph fed one [N, n_numeric] float64 tensor and one [N, n_categorical] string tensor.
+
+    skl2onnx wants one input per column (its converters find columns by input); a call with one input
+    per column costs onnxruntime and the caller per column. So new inputs `numeric` and `categorical`
+    (whichever the schema has) take their place. The preprocessor's converters join a kind's columns
+    again first (one Concat of all of them, in order): those read the packed input instead, and a
+    Split gives the per-column names to whatever else reads them.
+    """
+    from onnx import TensorProto, helper
+
+    graph = onx.graph
+    columns = list(graph.input)
+    taken = {*(i.name for i in columns), *(t.name for t in graph.initializer)}
+    taken |= {name for node in graph.node for name in (*node.input, *node.output)}
+    nodes, inputs, splits, renamed = list(graph.node), [], [], {}
+    for kind, group, elem in (
+        ("numeric", columns[:numeric], TensorProto.DOUBLE),
+        ("categorical", columns[numeric:], TensorProto.STRING),
+    ):
+        if not group:
+            continue
+        name = kind
+        while name in taken:  # a column, or a name skl2onnx chose, may already be `numeric`
+            name = f"_{name}"
+        inputs.append(helper.make_tensor_value_info(name, elem, [None, len(group)]))
+        names = [c.name for c in group]
+        joins = [n for n in nodes if n.op_type == "Concat" and list(n.input) == names and _axis(n) == 1]
+        renamed |= dict.fromkeys((n.output[0] for n in joins), name)
+        nodes = [n for n in nodes if n not in joins]
+        splits.append(helper.make_node("Split", [name], names, axis=1, num_outputs=len(names), name=f"{name}_split"))
+    for node in nodes:
+        for i, read in enumerate(node.input):
+            node.input[i] = renamed.get(read, read)
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    kept = [split for split in splits if read.intersection(split.output)]
+    del graph.input[:], graph.node[:]
+    graph.input.extend(inputs)
+    graph.node.extend([*kept, *nodes])  # a graph's nodes are in topological order: the splits come first
+    return onx
+
+
+def _axis(node: Any) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "axis"), None)
 
 
 @contextlib.contextmanager

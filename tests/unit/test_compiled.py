@@ -122,6 +122,121 @@ def test_unseen_categories_missing_values_and_out_of_range_numbers_agree(models:
         np.testing.assert_array_equal(served.predict_records(records(x)), served.predict_proba(x))
 
 
+def per_column(blob: bytes) -> bytes:
+    """The graph as the compile stage wrote it before its inputs were packed: one [N, 1] input per column,
+    joined along columns (as skl2onnx's converters join them) into what the packed graph reads."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_from_string(blob)
+    graph = model.graph
+    packed, columns, joins = list(graph.input), [], []
+    for i, tensor in enumerate(packed):
+        kind = tensor.type.tensor_type.elem_type
+        names = [f"old_input_{i}_{j}" for j in range(tensor.type.tensor_type.shape.dim[1].dim_value)]
+        columns += [helper.make_tensor_value_info(name, kind, [None, 1]) for name in names]
+        joins.append(helper.make_node("Concat", names, [tensor.name], axis=1))
+    nodes = [*joins, *graph.node]
+    del graph.input[:], graph.node[:]
+    graph.input.extend(columns)
+    graph.node.extend(nodes)
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_graph_takes_one_tensor_of_each_kind(family: str, models: dict) -> None:
+    _, served = models[family]
+    inputs = [(i.name, i.type, i.shape) for i in served.session.get_inputs()]
+    assert inputs == [("numeric", "tensor(double)", [None, 2]), ("categorical", "tensor(string)", [None, 2])]
+    assert not served.per_column
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_graph_with_one_input_per_column_still_serves(family: str, models: dict) -> None:
+    """A model compiled before the inputs were packed (`tabpipe rollback` may serve one) answers the same."""
+    model, served = models[family]
+    old = compiled.Compiled(per_column(conversion.compile_pipeline(model, SCHEMA)), tasks.of(SCHEMA.task))
+    assert old.per_column and len(old.inputs) == 4
+    x, _ = features.split_xy(frame(200, seed=3), SCHEMA)
+    np.testing.assert_array_equal(old.predict_proba(x), served.predict_proba(x))
+    np.testing.assert_array_equal(old.predict_records(records(x)), served.predict_records(records(x)))
+    assert (old.predict(x) == model.predict(x)).all()
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "small": st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
+                "large": st.one_of(st.none(), st.floats(-1e9, 1e9, allow_nan=False)),
+                "colour": st.one_of(st.none(), st.sampled_from(["red", "green", "blue", "rare", "never seen", ""])),
+                "size": st.one_of(st.none(), st.sampled_from(["s", "m", "l", "xxl"])),
+            }
+        ),
+        max_size=6,
+    )
+)
+def test_packed_records_frames_and_per_column_inputs_give_the_same_answers(
+    models: dict, rows: list[dict[str, Any]]
+) -> None:
+    """Any rows, none included: the packed feed from records, from a frame, and split per column agree exactly."""
+    model, served = models["random_forest"]
+    old = compiled.Compiled(per_column(conversion.compile_pipeline(model, SCHEMA)), tasks.of(SCHEMA.task))
+    got = served.predict_records(rows)
+    assert got.shape == (len(rows), len(SCHEMA.classes))
+    np.testing.assert_array_equal(old.predict_records(rows), got)
+    if rows:
+        x = coerce(pd.DataFrame(rows, columns=SCHEMA.feature_names), SCHEMA)
+        np.testing.assert_array_equal(served.predict_proba(x), got)
+        np.testing.assert_allclose(got, model.predict_proba(x), rtol=0, atol=1e-5)
+
+
+def renamed(schema: Schema, names: dict[str, str], kept: list[str]) -> tuple[Schema, pd.DataFrame]:
+    """`schema` (and a frame of it) with only the `kept` features, renamed."""
+    from dataclasses import replace
+
+    chosen = tuple(replace(f, name=names.get(f.name, f.name)) for f in schema.features if f.name in kept)
+    narrowed = replace(schema, features=chosen)
+    data = frame(300, seed=4)[[*kept, schema.target]].rename(columns=names)
+    return narrowed, coerce(data, narrowed)
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "lightgbm"])
+@pytest.mark.parametrize(
+    ("kept", "names", "inputs"),
+    [
+        (["small", "large"], {}, [("numeric", "tensor(double)", [None, 2])]),
+        (["colour", "size"], {}, [("categorical", "tensor(string)", [None, 2])]),
+        (
+            ["large", "colour"],
+            {},
+            [("numeric", "tensor(double)", [None, 1]), ("categorical", "tensor(string)", [None, 1])],
+        ),
+        (  # columns named as the packed inputs would be
+            ["small", "large", "colour", "size"],
+            {"small": "categorical", "colour": "numeric"},
+            [("_numeric", "tensor(double)", [None, 2]), ("_categorical", "tensor(string)", [None, 2])],
+        ),
+    ],
+)
+def test_any_mix_of_kinds_compiles_to_packed_inputs(family: str, kept: list, names: dict, inputs: list) -> None:
+    from sklearn.pipeline import Pipeline
+
+    schema, data = renamed(SCHEMA, names, kept)
+    x, y = features.split_xy(data, schema)
+    pre = features.preprocessor(schema, params_section(Featurize, min_frequency=5))
+    fixed = {"n_estimators": 20} if family == "lightgbm" else {}
+    model = Pipeline([("preprocess", pre), ("model", estimators.estimator(family, fixed, 0))]).fit(x, y)
+    blob = conversion.compile_pipeline(model, schema)
+    served, old = (compiled.Compiled(b, tasks.of(schema.task)) for b in (blob, per_column(blob)))
+    assert [(i.name, i.type, i.shape) for i in served.session.get_inputs()] == inputs
+    tolerance = 1e-12 if family == "logistic_regression" else 1e-5
+    np.testing.assert_allclose(served.predict_proba(x), model.predict_proba(x), rtol=0, atol=tolerance)
+    np.testing.assert_array_equal(served.predict_records(records(x)), served.predict_proba(x))
+    np.testing.assert_array_equal(old.predict_records(records(x)), served.predict_proba(x))
+
+
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     small=st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
@@ -297,6 +412,7 @@ def test_every_regressor_compiles_and_agrees_with_its_pipeline(family: str) -> N
     # Linear models run in float64 throughout; trees sum float32 leaf values, as onnxruntime does.
     tolerance = 1e-9 if family == "ridge" else 1e-4 * np.ptp(expected)
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    np.testing.assert_array_equal(compiled.Compiled(per_column(blob), served.task).predict(x_new), got)
     measured = regression.value_agreement(expected, got)
     assert measured["max_value_difference"] <= tolerance
     assert measured["max_relative_difference"] == pytest.approx(measured["max_value_difference"] / np.ptp(expected))
