@@ -173,7 +173,7 @@ class Tabpipe:
         except PipelineError as error:
             raise bentoml.exceptions.ServiceUnavailable(str(error)) from None
         return request.encoded(
-            {"model": MANIFEST.identity, **explaining.answer(explainer, model_rows, MANIFEST.schema)}
+            {"model": MANIFEST.identity, **explaining.answer(explainer, model_rows, MANIFEST.schema, self.model)}
         )
 
     @bentoml.api(route="/model")

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from tabpipe.task.base import Task
 
 
+TRANSFORMED = "tabpipe_transformed"  # the graph's output of the preprocessed row (conversion.py)
+
+
 class Compiled:
     """An ONNX model with the estimator face the pipeline uses: `classes_` and `predict_proba`.
 
@@ -54,7 +57,9 @@ class Compiled:
         # A graph compiled before the inputs were packed (one a column) may still be served (a rollback).
         # With at most one column of each kind the two layouts take the same arrays.
         self.per_column = len(self.inputs) == len(self.numeric) + len(self.categorical)
-        self.output = self.session.get_outputs()[self.task.onnx_output].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output = outputs[self.task.onnx_output]
+        self.transforms = TRANSFORMED in outputs  # not a graph compiled before explanations (a rollback's)
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         return self.run(*feed(x, self.numeric, self.categorical))
@@ -65,23 +70,34 @@ class Compiled:
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for request rows (dicts keyed by column), without building a DataFrame."""
+        return self.run(*self.arrays(records))
+
+    def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Request rows as the pipeline's preprocessor transforms them (float64), for explanations."""
+        if not self.transforms:
+            raise PipelineError("the compiled model predates explanations and gives no preprocessed rows")
+        return self.run(*self.arrays(records), output=TRANSFORMED)
+
+    def arrays(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Request rows as the graph's two inputs: numbers as float64 (None: NaN), text (None: MISSING)."""
         import numpy as np
 
         # From flat lists, reshaped: numpy builds an array from nested lists about three times slower.
         rows = len(records)
-        numbers = np.array([r[c] for r in records for c in self.numeric], dtype="float64")  # None -> NaN
+        numbers = np.array([r[c] for r in records for c in self.numeric], dtype="float64")
         texts = np.array(
             [MISSING if (v := r[c]) is None else v for r in records for c in self.categorical], dtype=object
         )
-        return self.run(numbers.reshape(rows, len(self.numeric)), texts.reshape(rows, len(self.categorical)))
+        return numbers.reshape(rows, len(self.numeric)), texts.reshape(rows, len(self.categorical))
 
-    def run(self, numbers: np.ndarray, texts: np.ndarray) -> np.ndarray:
-        """The graph's answer for [rows, n_numeric] float64 and [rows, n_categorical] text."""
+    def run(self, numbers: np.ndarray, texts: np.ndarray, output: str | None = None) -> np.ndarray:
+        """The graph's answer (or another of its outputs) for [rows, n_numeric] float64 and [rows,
+        n_categorical] text."""
         if self.per_column:
             arrays = [part[:, [i]] for part in (numbers, texts) for i in range(part.shape[1])]
         else:
             arrays = [part for part in (numbers, texts) if part.shape[1]]
-        return self.session.run([self.output], dict(zip(self.inputs, arrays, strict=True)))[0]
+        return self.session.run([output or self.output], dict(zip(self.inputs, arrays, strict=True)))[0]
 
     def __sklearn_tags__(self) -> Any:
         """Enough of scikit-learn's estimator protocol for its scorers (permutation importance)."""

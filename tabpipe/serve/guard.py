@@ -64,6 +64,7 @@ class RequestGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._refuse(scope, send, 413, f"request body over {self.max_body_bytes} bytes")
             return
+
         async def counting_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
                 self.rejected.labels(status=str(message["status"])).inc()

@@ -339,7 +339,7 @@ def test_the_service_explains_request_rows_with_one_explainer_built_on_first_use
     assert len(built) == 1 and len(loads) == 1
     rows = [{"small": 0.5, "large": 5e5, "colour": "red", "size": "l", "when": "2021-08-01"}, dict.fromkeys(ROW_KEYS)]
     model_rows, _ = unseen.model_rows(rows, BINARY)
-    body = explaining.answer(explainer.get(), model_rows, BINARY)
+    body = explaining.answer(explainer.get(), model_rows, BINARY, None)  # a pipeline served: scikit-learn transforms
     assert body["units"] == "log_odds" and len(body["explanations"]) == 2
     for each in body["explanations"]:
         assert list(each["contributions"]) == BINARY.request_names
@@ -380,3 +380,60 @@ def test_the_image_gets_what_explaining_its_family_needs(models: dict, family: s
 
     wanted = ["scikit-learn", *extra]
     assert runtime_packages(models[(family, "binary")]) == [f"{name}=={metadata.version(name)}" for name in wanted]
+
+
+@pytest.fixture(scope="module")
+def compiled_models(models: dict) -> dict[tuple[str, str], Any]:
+    from tabpipe.model.compiled import Compiled
+    from tabpipe.task import tasks
+
+    return {
+        (family, kind): Compiled(conversion.compile_pipeline(model, SCHEMAS[kind]), tasks.of(SCHEMAS[kind].task))
+        for (family, kind), model in models.items()
+    }
+
+
+@settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(ROW.filter(lambda r: r["when"] != "not a date"), min_size=1, max_size=4))
+def test_the_compiled_graph_preprocesses_rows_for_explanations_as_scikit_learn_does(
+    explainers: dict, compiled_models: dict, rows: list[dict]
+) -> None:
+    """/explain takes the preprocessed rows from the served graph (microseconds) instead of scikit-learn's
+    preprocessor (milliseconds): the same numbers, so the same explanation, for every family."""
+    from tabpipe.serve import explaining, unseen
+
+    for (family, kind), served in compiled_models.items():
+        schema, explainer = SCHEMAS[kind], explainers[(family, kind)]
+        model_rows, _ = unseen.model_rows(rows, schema)
+        expected = explainer.model[:-1].transform(frame_of(rows, schema))
+        assert np.abs(served.transform_records(model_rows) - expected).max() <= 1e-9, family
+        fast = explaining.answer(explainer, model_rows, schema, served)
+        slow = explaining.answer(explainer, model_rows, schema, None)
+        assert fast["units"] == slow["units"]
+        assert np.allclose(flat(fast["explanations"]), flat(slow["explanations"]), rtol=1e-9, atol=1e-9), family
+
+
+def flat(explained: list[dict[str, Any]]) -> list[float]:
+    """Every number of an /explain answer, in order."""
+    return [v for each in explained for v in pd.json_normalize(each).iloc[0].tolist()]
+
+
+def test_a_graph_compiled_before_explanations_is_explained_through_scikit_learn(explainers: dict, models: dict) -> None:
+    """A rolled-back graph without the preprocessed output: /explain still answers, through scikit-learn."""
+    import onnx
+
+    from tabpipe.model.compiled import TRANSFORMED, Compiled
+    from tabpipe.serve import explaining, unseen
+    from tabpipe.task import tasks
+
+    graph = onnx.load_from_string(conversion.compile_pipeline(models[("lightgbm", "binary")], BINARY))
+    kept = [o for o in graph.graph.output if o.name != TRANSFORMED]
+    del graph.graph.output[:]
+    graph.graph.output.extend(kept)
+    older = Compiled(graph.SerializeToString(), tasks.of("classification"))
+    assert not older.transforms
+    rows, _ = unseen.model_rows([dict.fromkeys(ROW_KEYS)], BINARY)
+    with pytest.raises(PipelineError, match="predates explanations"):
+        older.transform_records(rows)
+    explainer = explainers[("lightgbm", "binary")]
+    assert explaining.answer(explainer, rows, BINARY, older) == explaining.answer(explainer, rows, BINARY, None)
