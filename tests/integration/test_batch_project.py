@@ -1,5 +1,6 @@
-"""`tabpipe monitor --batch` on `tabpipe predict`'s output, in a copy of the reproduced project: the scored
-answers are the served predictions (nothing predicted again), and another model's answers are refused."""
+"""`tabpipe predict` in a copy of the reproduced project: `tabpipe monitor --batch` on its output takes the
+scored answers as the served predictions (nothing predicted again) and refuses another model's; and
+docs/batch.md's scoring stage reruns under `dvc repro` only when the batch (or the model) changed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 
 from tabpipe.monitor import assess
-from tests.support.commands import env, tabpipe_command
+from tests.support.commands import dvc, env, tabpipe_command
+from tests.support.paths import ROOT
 from tests.support.projects import Reproduced
 
 pytestmark = pytest.mark.integration
@@ -58,3 +60,34 @@ def test_monitor_judges_a_scored_output_by_its_own_answers_and_refuses_another_m
     assert last.startswith("error: ") and "other.parquet: scored by tabpipe-iris version " in last
     assert "score it again with `tabpipe predict`" in last and "Traceback" not in other.stderr
     assert not (tmp_path / "other").exists()
+
+
+def documented_stage() -> str:
+    """docs/batch.md's scoring stage, as its yaml block gives it."""
+    text = (ROOT / "docs/batch.md").read_text()
+    section = text[text.index("## A scoring stage in DVC") :]
+    return section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))]
+
+
+def test_the_documented_scoring_stage_reruns_only_when_its_batch_changed(reproduced: Reproduced) -> None:
+    repo = reproduced.repo
+    text = (repo / "dvc.yaml").read_text()
+    (repo / "dvc.yaml").write_text(text.replace("\nmetrics:\n", f"\n{documented_stage()}\nmetrics:\n", 1))
+    features = [f["name"] for f in json.loads((repo / "models/serving.json").read_text())["schema"]["features"]]
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")[features]
+    (repo / "data/batches").mkdir(parents=True)
+    batch = repo / "data/batches/customers.parquet"
+    test.assign(customer_id=[f"c{i}" for i in range(len(test))]).to_parquet(batch)
+    environ = env(BENTOML_HOME=str(reproduced.home))
+
+    first = dvc("repro", "score", cwd=repo, env=environ)
+    assert "Running stage 'score'" in first.stdout and "Running stage 'package'" not in first.stdout
+    scores = pd.read_parquet(repo / "data/scores/customers.parquet")
+    assert scores["customer_id"].tolist() == [f"c{i}" for i in range(len(test))]
+    assert "Data and pipelines are up to date" in dvc("status", cwd=repo, env=environ).stdout
+    assert "Running stage" not in dvc("repro", "score", cwd=repo, env=environ).stdout
+
+    test[:10].assign(customer_id=[f"d{i}" for i in range(10)]).to_parquet(batch)
+    assert "changed deps" in dvc("status", "score", cwd=repo, env=environ).stdout
+    assert "Running stage 'score'" in dvc("repro", "score", cwd=repo, env=environ).stdout
+    assert pd.read_parquet(repo / "data/scores/customers.parquet")["customer_id"].tolist()[-1] == "d9"
