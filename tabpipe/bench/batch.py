@@ -22,7 +22,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 
 from tabpipe.core import files
 from tabpipe.core.errors import PipelineError
-from tabpipe.sandbox import project, servers
+from tabpipe.sandbox import servers
 
 BIN = Path(sys.executable).parent
 DEFAULT = ["lightgbm", "logreg"]
@@ -130,11 +129,11 @@ def bench_family(repo: Path, workdir: Path, environ: dict[str, str], load: Load)
     """The three measurements of one family's gated model on one table of `load.rows` rows."""
     source = table_file(repo, load.rows, workdir / f"{repo.name}-batch.parquet")
     predict = [sys.executable, "-m", "tabpipe", "predict", str(source), "--chunk-rows", str(load.chunk_rows)]
-    one = timed_command([*predict, "--output", str(workdir / "one.parquet")], repo, environ, workdir / "one.log")
+    one = timed_command([*predict, "--output", str(repo / "one.parquet")], repo, environ, repo / "one.log")
     with contextlib.ExitStack() as stack:
         address = load.cluster or stack.enter_context(local_cluster(repo, environ))
-        spread = [*predict, "--output", str(workdir / "spread.parquet"), "--cluster", address]
-        dask = timed_command(spread, repo, environ, workdir / "spread.log")
+        spread = [*predict, "--output", str(repo / "spread.parquet"), "--cluster", address]
+        dask = timed_command(spread, repo, environ, repo / "spread.log")
     return {
         "rows": load.rows,
         "predict": one,
@@ -185,16 +184,9 @@ def run(root: Path, models: list[str], load: Load, fraction: float, out: Path, o
     unknown = [name for name in models if trained_on(name) != "adult"]
     if unknown:
         raise PipelineError(f"bench batch: {unknown[0]}: not a family trained on adult ({', '.join(DEFAULT)}, ...)")
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="tabpipe-bench-batch-") as temporary:
-        workdir = Path(temporary)
-        environ = project.environment(workdir, BIN)
-        try:
-            for name in models:
-                repo = serving.build(root, name, workdir, fraction, environ, overrides)
-                results[name] = bench_family(repo, workdir, environ, load)
-        except (RuntimeError, subprocess.CalledProcessError) as error:
-            raise PipelineError(f"bench: {error}") from error
+    results = serving.each_family(
+        root, models, fraction, overrides, lambda repo, workdir, environ: bench_family(repo, workdir, environ, load)
+    )
     settings = {**overrides, "rows": load.rows, "chunk_rows": load.chunk_rows, "fraction": fraction}
     files.write_json(out, {"settings": settings, "results": {name: {**r, **rates(r)} for name, r in results.items()}})
     return table(results)
