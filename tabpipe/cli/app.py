@@ -93,7 +93,13 @@ def monitor(
     after_id: Annotated[int | None, typer.Option(help="only log rows with a larger id")] = None,
     until_id: Annotated[int | None, typer.Option(help="only log rows up to this id")] = None,
     labels: Annotated[Path | None, typer.Option(help="CSV or parquet: request_id, row and the target column")] = None,
-    batch: Annotated[Path | None, typer.Option(help="CSV or parquet of rows to check instead of the log")] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV, Parquet or a folder of parts to check instead of the log (tabpipe predict's output: its"
+            " answers are taken as the served ones)"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="folder for drift.json, drift.html, drift.prom, metrics.json")] = Path(
         "reports/monitor"
     ),
