@@ -35,10 +35,9 @@ class Source:
 def open_source(path: Path, required: list[str]) -> Source:
     """Check the input as a whole: its format, every part's footer, and that it has every `required` column."""
     if path.is_dir():
-        parts = tuple(sorted(p for p in path.iterdir() if p.suffix in PARQUET))
-        if not parts:
-            raise PipelineError(f"{path}: a folder with no Parquet parts (*.parquet)")
-        source = _parquet(path, parts)
+        from tabpipe.data.datasets import parquet_parts
+
+        source = _parquet(path, parquet_parts(path))
     elif not path.exists():
         raise PipelineError(f"{path}: file not found")
     elif path.suffix in PARQUET:

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,27 @@ def build(
     if result.returncode != 0:
         raise RuntimeError(f"dvc repro for {name} failed:\n{result.stderr[-2000:]}")
     return repo
+
+
+def each_family(
+    root: Path,
+    models: list[str],
+    fraction: float,
+    overrides: dict[str, Any],
+    measure: Callable[[Path, Path, dict[str, str]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Build each family in one temporary folder and `measure` it there (its repo, the folder, the
+    environment): {family: what it measured}. A failed build or command is one error line."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
+        workdir = Path(temporary)
+        environ = project.environment(workdir, BIN)
+        try:
+            for name in models:
+                results[name] = measure(build(root, name, workdir, fraction, environ, overrides), workdir, environ)
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            raise PipelineError(f"bench: {error}") from error
+    return results
 
 
 def test_rows(repo: Path, count: int) -> list[dict[str, Any]]:
@@ -370,17 +391,12 @@ def run(
     overrides = {**overrides, "serve.workers": load.workers}
     if shutil.which("wrk") is None:
         raise PipelineError("bench: wrk not found; install it with `apt-get install wrk`")
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="tabpipe-bench-") as temporary:
-        workdir = Path(temporary)
-        environ = project.environment(workdir, BIN)
-        try:
-            for name in models:
-                repo = build(root, name, workdir, fraction, environ, overrides)
-                kinds = [*(SERVERS if peers else ["ours"]), *CEILINGS]
-                results[name] = {"in_process": in_process(repo), **bench_family(kinds, repo, environ, load)}
-        except (RuntimeError, subprocess.CalledProcessError) as error:
-            raise PipelineError(f"bench: {error}") from error
+    kinds = [*(SERVERS if peers else ["ours"]), *CEILINGS]
+
+    def measure(repo: Path, workdir: Path, environ: dict[str, str]) -> dict[str, Any]:
+        return {"in_process": in_process(repo), **bench_family(kinds, repo, environ, load)}
+
+    results = each_family(root, models, fraction, overrides, measure)
     settings = {**overrides, "workers": load.workers, "batch_concurrency": load.batch_concurrency}
     files.write_json(
         out, {"settings": {**settings, "rounds": load.rounds, "duration": load.duration}, "results": results}

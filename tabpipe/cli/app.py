@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
 )
 bench_app = typer.Typer(
-    help="Benchmarks: serving against peers, the pipeline against a bare script.", no_args_is_help=True
+    help="Benchmarks: serving against peers, the pipeline against a bare script, batch scoring.",
+    no_args_is_help=True,
 )
 pr_app = typer.Typer(help="The pull-request report: build it, then post it as one comment.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -92,7 +93,13 @@ def monitor(
     after_id: Annotated[int | None, typer.Option(help="only log rows with a larger id")] = None,
     until_id: Annotated[int | None, typer.Option(help="only log rows up to this id")] = None,
     labels: Annotated[Path | None, typer.Option(help="CSV or parquet: request_id, row and the target column")] = None,
-    batch: Annotated[Path | None, typer.Option(help="CSV or parquet of rows to check instead of the log")] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV, Parquet or a folder of parts to check instead of the log (tabpipe predict's output: its"
+            " answers are taken as the served ones)"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="folder for drift.json, drift.html, drift.prom, metrics.json")] = Path(
         "reports/monitor"
     ),
@@ -334,6 +341,31 @@ def bench_serving(
     count = count or settings.read(root / "params.yaml").section(settings.Serve).workers
     load = serving.Load(concurrency or [1, 8, 32], batch or [100, 1000], batch_concurrency, duration, count, rounds)
     return serving.run(root, model or serving.DEFAULT, load, fraction, out, overrides, peers)
+
+
+@bench_app.command("batch")
+@reported
+def bench_batch(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(metavar="FAMILY", help="a family trained on adult, repeatable (default: lightgbm, logreg)"),
+    ] = None,
+    rows: Annotated[
+        int, typer.Option(min=1, help="rows of the table scored (adult's test rows repeated)")
+    ] = 10_000_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="tabpipe predict's --chunk-rows, and the ceiling's")] = 100_000,
+    fraction: Annotated[float, typer.Option(help="share of adult used to train")] = 0.3,
+    cluster: Annotated[
+        str, typer.Option(metavar="tcp://HOST:PORT", help="a Dask scheduler (default: two local workers, started)")
+    ] = "",
+    out: Annotated[Path, typer.Option(help="results JSON")] = Path("bench/results/batch.json"),
+    set_: Sets = None,
+) -> str:
+    """`tabpipe predict` on a large table: rows/s against onnxruntime's own call, peak RSS, and on Dask."""
+    from tabpipe.bench import batch
+
+    load = batch.Load(rows, chunk_rows, cluster.strip())
+    return batch.run(_root(), model or batch.DEFAULT, load, fraction, out, _overrides(set_))
 
 
 @bench_app.command("pipeline")

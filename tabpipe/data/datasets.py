@@ -155,9 +155,28 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def read_user_table(path: Path, markers: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A user's table by its file name: Parquet (.parquet, .pq), else CSV; names and text cleaned."""
-    raw = read_parquet(path) if path.suffix in PARQUET else read_csv(path, markers)
+    """A user's table by its file name: Parquet (.parquet, .pq), a folder of Parquet parts (as
+    `tabpipe predict --cluster` writes them), else CSV; names and text cleaned."""
+    if path.is_dir():
+        raw = read_parts(path)
+    else:
+        raw = read_parquet(path) if path.suffix in PARQUET else read_csv(path, markers)
     return clean(raw, markers)
+
+
+def read_parts(folder: Path) -> pd.DataFrame:
+    """A folder's Parquet parts as one table."""
+    import pandas as pd
+
+    return pd.concat([read_parquet(part) for part in parquet_parts(folder)], ignore_index=True)
+
+
+def parquet_parts(folder: Path) -> tuple[Path, ...]:
+    """A folder's Parquet parts in file-name order, the input's order (`tabpipe predict --cluster`'s part-000000...)."""
+    parts = tuple(sorted(p for p in folder.iterdir() if p.suffix in PARQUET))
+    if not parts:
+        raise PipelineError(f"{folder}: a folder with no Parquet parts (*.parquet)")
+    return parts
 
 
 def read_table(path: Path, schema: Schema) -> pd.DataFrame:

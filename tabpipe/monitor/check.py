@@ -3,6 +3,7 @@
     tabpipe monitor                                 # the newest monitor.window logged rows
     tabpipe monitor --labels truth.csv              # plus metrics on rows whose truth is known
     tabpipe monitor --batch new.csv                 # a file of rows instead (the model predicts them)
+    tabpipe monitor --batch scores.parquet          # tabpipe predict's output (its answers are the served ones)
 
 Writes <out>/drift.json (everything), <out>/drift.html (Evidently), <out>/drift.prom (Prometheus
 textfile) and <out>/metrics.json (flat). Exit status: 0 keep serving, 3 retrain advised, 1 error;
@@ -67,8 +68,17 @@ def run(args: Options) -> Checked:
         layout["models"]["served"] / served.model_file, served.model_sha256, tasks.of(prepared.task)
     )
     if args.batch:
-        log.info("reading %s and predicting it with %s", args.batch, served.tag)
-        window = traffic.from_batch(datasets.read_table(args.batch, prepared), model, prepared, str(args.batch))
+        batch = datasets.read_table(args.batch, prepared)
+        if traffic.is_scored(batch.columns):
+            log.info(
+                "%s is tabpipe predict's output: its answers are taken as %s's, not predicted again",
+                args.batch,
+                served.tag,
+            )
+            window = traffic.from_scored(batch, model, prepared, served.identity, str(args.batch))
+        else:
+            log.info("predicting %s with %s", args.batch, served.tag)
+            window = traffic.from_batch(batch, model, prepared, str(args.batch))
     else:
         log_path = args.log or prediction_log.location(params.section(settings.Serve).prediction_log, dict(os.environ))
         if log_path is None:

@@ -1,4 +1,4 @@
-"""A window of served traffic, from the prediction log or a batch file, ready to assess.
+"""A window of served traffic, from the prediction log, a batch file or `tabpipe predict`'s output, ready to assess.
 
 The window holds the schema's features (typed as in training) and the class the model predicted
 for each row; with ground truth, also the labels of the rows that have one; and how many values
@@ -54,6 +54,56 @@ def from_batch(batch: pd.DataFrame, model: Any, schema: Schema, file: str) -> Tr
     window = batch[schema.feature_names].assign(**{PREDICTION: task.learned(pd.Series(predicted.labels))})
     labelled = _labelled(truth, predicted, task, file)
     return Traffic(window, labelled, sum(bool(f) for f in flags), unseen.counts(flags))
+
+
+SCORED = ("row", "unseen", "model", "version")  # the columns every `tabpipe predict` output has (batch/scoring.py)
+
+
+def is_scored(columns: Any) -> bool:
+    """Whether a batch is `tabpipe predict`'s output: its answers are then the served predictions."""
+    return all(name in columns for name in SCORED)
+
+
+def from_scored(scored: pd.DataFrame, model: Any, schema: Schema, identity: dict[str, str], file: str) -> Traffic:
+    """`tabpipe predict`'s output: its answers stand for the served model's, so nothing is predicted
+    again; they must be the served model's own. The features are those the run kept (`--keep`)."""
+    scored_by(scored, identity, file)
+    missing = [name for name in schema.feature_names if name not in scored.columns]
+    if missing:
+        raise PipelineError(
+            f"{file}: column '{missing[0]}': missing; drift needs the features: score with --keep for each of them"
+        )
+    task = tasks.of(schema.task)
+    names = task.output_names(schema.classes)
+    answered, outputs = answer_columns(schema, names)
+    absent = [c for c in (answered, *outputs) if c not in scored.columns]
+    if absent:
+        raise PipelineError(f"{file}: column '{absent[0]}': missing from the scored rows (was another model served?)")
+    labels = task.learned(scored[answered])
+    window = scored[schema.feature_names].assign(**{PREDICTION: labels})
+    predicted = task.logged(labels, scored[outputs].to_numpy(dtype="float64"), names, model)
+    truth = scored[schema.target] if schema.target in scored.columns else None
+    flags = logged_unseen(scored)
+    return Traffic(window, _labelled(truth, predicted, task, file), sum(bool(f) for f in flags), unseen.counts(flags))
+
+
+def scored_by(scored: pd.DataFrame, identity: dict[str, str], file: str) -> None:
+    """Refuse answers from a model other than the served one: they would not be the served predictions."""
+    found = scored[["model", "version"]].astype(str).drop_duplicates()
+    other = found[(found["model"] != identity["name"]) | (found["version"] != str(identity["version"]))]
+    if len(other):
+        name, version = other.iloc[0]
+        raise PipelineError(
+            f"{file}: scored by {name} version {version}, but {identity['name']} version {identity['version']}"
+            " is served; score it again with `tabpipe predict`"
+        )
+
+
+def answer_columns(schema: Schema, names: list[str]) -> tuple[str, list[str]]:
+    """Where a scored output keeps the served label (or value), and its outputs: `proba_<class>` or the interval."""
+    if schema.classes:
+        return "label", [f"proba_{name}" for name in names]
+    return "value", list(names)
 
 
 def from_log(logged: pd.DataFrame, model: Any, schema: Schema, labels: pd.DataFrame | None, file: str) -> Traffic:

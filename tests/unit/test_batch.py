@@ -343,3 +343,60 @@ def test_a_csv_output_on_the_cluster_or_a_file_over_a_folder_of_parts_is_refused
     writing.check_free(tmp_path / "scores.parquet", overwrite=True, parts=True)
     with pytest.raises(PipelineError, match="a folder \\(a --cluster run's parts\\); remove it"):
         writing.check_free(tmp_path / "scores.parquet", overwrite=True)
+
+
+def scored_window(project: Path, path: Path, identity: dict | None = None):
+    """`tabpipe monitor --batch`'s window of a scored output, read as the monitor reads it."""
+    from tabpipe.data import datasets
+    from tabpipe.monitor import traffic
+    from tabpipe.serve import bento_model
+
+    served = manifest.read(project / "models/serving.json")
+    model = bento_model.load_file(project / "models/served/model.joblib", served.model_sha256, tasks.of(SCHEMA.task))
+    batch = datasets.read_table(path, SCHEMA)
+    assert traffic.is_scored(batch.columns)
+    return traffic.from_scored(batch, model, SCHEMA, identity or served.identity, str(path))
+
+
+def test_the_monitor_takes_a_scored_output_s_answers_as_the_served_predictions(project: Path, tmp_path: Path) -> None:
+    from tabpipe.data import datasets
+    from tabpipe.monitor import assess, traffic
+
+    batch = toy_frame(40, seed=2).assign(id=[f"id{i}" for i in range(40)])
+    batch.loc[3, "x"] = 25.0  # past the observed range: flagged
+    batch.to_parquet(tmp_path / "in.parquet")
+    assert not traffic.is_scored(datasets.read_table(tmp_path / "in.parquet", SCHEMA).columns)
+    keep = ("id", "x", "z", "c", "y")
+    run(project, tmp_path / "in.parquet", tmp_path / "out.parquet", keep=keep)
+    run(project, tmp_path / "in.parquet", tmp_path / "out.csv", keep=keep)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    flipped = {"no": "yes", "yes": "no"}
+    out.loc[0, "label"] = flipped[out.loc[0, "label"]]  # not what the model says: kept, so never predicted again
+    out.to_parquet(tmp_path / "changed.parquet")
+    (tmp_path / "parts").mkdir()
+    for number, start in enumerate(range(0, 40, 15)):  # as --cluster writes them, read in name order
+        out[start : start + 15].to_parquet(tmp_path / "parts" / f"part-{number:06d}.parquet")
+
+    for name in ("changed.parquet", "parts"):
+        found = scored_window(project, tmp_path / name)
+        assert found.window[assess.PREDICTION].tolist() == out["label"].tolist()
+        assert found.window["x"].tolist() == batch["x"].tolist()
+        assert found.labelled["truth"].tolist() == batch["y"].tolist()
+        assert np.array_equal(found.labelled["predicted"].outputs, out[["proba_no", "proba_yes"]].to_numpy())
+        assert found.unseen_summary() == {"unseen_rows": 1, "unseen_values": {"x": {"above_range": 1}}}
+    from_csv = scored_window(project, tmp_path / "out.csv")
+    assert from_csv.window[assess.PREDICTION].tolist() == pd.read_csv(tmp_path / "out.csv")["label"].tolist()
+
+
+def test_the_monitor_refuses_a_scored_output_of_another_model_or_without_its_features(
+    project: Path, tmp_path: Path
+) -> None:
+    rows(20).to_parquet(tmp_path / "in.parquet")
+    run(project, tmp_path / "in.parquet", tmp_path / "out.parquet", keep=("x", "z", "c"))
+    served = manifest.read(project / "models/serving.json").identity
+    other = {**served, "version": served["version"] + "0"}
+    with pytest.raises(PipelineError, match=f"scored by tabpipe-toy version {served['version']}, but tabpipe-toy"):
+        scored_window(project, tmp_path / "out.parquet", other)
+    run(project, tmp_path / "in.parquet", tmp_path / "bare.parquet", keep=("x", "c"))
+    with pytest.raises(PipelineError, match="column 'z': missing; drift needs the features: score with --keep"):
+        scored_window(project, tmp_path / "bare.parquet")
