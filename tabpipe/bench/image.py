@@ -21,9 +21,11 @@ from typing import Any
 import yaml
 
 from tabpipe.core import files
+from tabpipe.core.layout import paths
 from tabpipe.deploy import image as images
 from tabpipe.deploy import release
 from tabpipe.sandbox.servers import free_port
+from tabpipe.serve import manifest
 
 BENCH = "tabpipe-bench"
 
@@ -79,12 +81,14 @@ def run(root: Path, tool: str, starts: int, out: Path) -> str:
     run_env = dict(os.environ)
     base = yaml.safe_load((root / "bentofile.yaml").read_text())["docker"]["base_image"]
     built = {"ours": release.build(root, run_env), "bentoml_default": default_bento(root, run_env)}
+    # Ours as `tabpipe release --image` ships it, with what /explain needs; BentoML's default has no such step.
+    packages = {"ours": release.image_packages(manifest.read(paths(root)["models"]["serving"])), "bentoml_default": []}
     results: dict[str, Any] = {"engine": tool, "base_image": base, "starts": starts, "images": {}}
     try:
         for which, bento in built.items():
             image = f"{BENCH}:{which}"
             began = time.monotonic()
-            images.build(tool, bento, image, [], run_env)
+            images.build(tool, bento, image, packages[which], run_env)
             results["images"][which] = {"bento": bento, "build_s": round(time.monotonic() - began, 1)}
             results["images"][which].update(measure(tool, image, base, starts))
     finally:

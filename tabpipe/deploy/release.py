@@ -279,6 +279,14 @@ def record(root: Path, served: Manifest, tag: str) -> None:
         print(f"warning: release: {tag} not recorded in the registry: {last_line(str(error))}", file=sys.stderr)
 
 
+def image_packages(served: Manifest) -> list[str]:
+    """What the image installs beyond the Bento's packages: what the stored trained pipeline needs (/explain)."""
+    import bentoml
+
+    pipeline = bento_model.load_pipeline(bentoml.models.get(served.tag), tasks.of(served.schema.task))
+    return images.runtime_packages(pipeline)
+
+
 def image_smoke_test(
     tool: str,
     image: str,
@@ -319,12 +327,9 @@ def release_image(
     token: bytes | None,
 ) -> str:
     """Build the Bento's image, smoke-test it, and make it the release; a failed one is removed."""
-    import bentoml
-
     tool = options.tool
     image = f"{options.repository}:{bento_tag.split(':', 1)[1]}"
-    pipeline = bento_model.load_pipeline(bentoml.models.get(served.tag), tasks.of(served.schema.task))
-    images.build(tool, bento_tag, image, images.runtime_packages(pipeline), dict(os.environ))
+    images.build(tool, bento_tag, image, image_packages(served), dict(os.environ))
     try:
         image_smoke_test(tool, image, rows, served, expected, timeout, token)
     except BaseException as error:

@@ -129,13 +129,13 @@ def test_release_builds_a_small_image_that_answers_as_evaluate_did(released: Rel
     assert image_id(released.tag("release")) == image_id(released.tag(model.replace(":", "-")))
 
     # Built to serve, and only that: a non-root user, a health probe, no build tools, installers or converters
-    # (the base's own pip stays; the service's virtualenv has none).
+    # (the base's own pip stays; the service's virtualenv has none). scikit-learn is there for /explain.
     (config,) = json.loads(podman("image", "inspect", released.tag("release")).stdout)
     assert config["Config"]["User"] == "bentoml"
     assert "/readyz" in " ".join(config["Healthcheck"]["Test"])
     script = (
         "id -u; for tool in gcc cc git uv; do command -v $tool; done; ls /app/.venv/bin | grep pip; "
-        'for module in sklearn skl2onnx lightgbm; do python -c "import $module" 2>/dev/null && echo $module; done; '
+        'for module in skl2onnx onnx lightgbm shap; do python -c "import $module" 2>/dev/null && echo $module; done; '
         "exit 0"
     )
     found = podman("run", "--rm", "--entrypoint", "sh", released.tag("release"), "-c", script).stdout.split()
@@ -148,7 +148,12 @@ def test_release_builds_a_small_image_that_answers_as_evaluate_did(released: Rel
     with container(released.tag("release")) as (_, url):
         wait_ready(url)
         status, body = post(url, {"rows": rows})
+        explained_status, explained = post(url, {"rows": rows[:5]}, "/explain")
     assert status == 200, body
+    assert explained_status == 200 and len(explained["explanations"]) == 5, explained  # what it needs is in the image
+    for each in explained["explanations"]:
+        for label, output in each["output"].items():
+            assert abs(each["base"][label] + sum(each["contributions"][label].values()) - output) <= 1e-6
     answers = body["predictions"]
     assert [a["label"] for a in answers] == [str(label) for label in expected["predicted"]]
     for answer, (_, want) in zip(answers, expected.iterrows(), strict=True):
