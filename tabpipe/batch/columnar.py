@@ -84,70 +84,67 @@ def _numbers(column: pd.Series | None, feature: Feature, policy: str, rows: int)
 
 
 def _categories(column: pd.Series | None, feature: Feature, policy: str, rows: int) -> tuple[Any, np.ndarray]:
-    """A declared category (any text where the categories are open), or null where the feature may be."""
+    """A declared category (any text where the categories are open), or null where the feature may be;
+    each distinct text is looked up once."""
     import numpy as np
 
     open_limits = _open(feature, policy)
     optional = feature.nullable or open_limits
     if column is None:
         return optional, np.full(rows, None, dtype=object)
-    texts, missing = _texts(column)
-    ok = ~missing if open_limits else _within(texts, feature.categories) & ~missing
-    return ok | (missing & optional), texts
+    codes, distinct = _texts(column)
+    known = np.append(
+        np.ones(len(distinct), dtype=bool) if open_limits else _within(distinct, feature.categories), optional
+    )
+    return known[codes], np.append(distinct, None)[codes]
 
 
 def _within(texts: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
     """Which texts are among the categories (by hash: the text may hold None)."""
-    import pandas as pd
+    import numpy as np
 
-    return pd.Index(list(categories), dtype=object).get_indexer(texts) >= 0
+    declared = set(categories)
+    return np.fromiter((text in declared for text in texts.tolist()), dtype=bool, count=len(texts))
 
 
 def _texts(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A column as the row path sends it (`as_text`): object text with None for missing, and where
-    it is missing. A text column is already that text; any other goes through `as_text`."""
+    """A column as the row path sends it (`as_text`), factorized: each row's code (-1: missing) and the
+    distinct texts as Python strings. A text column is already that text; any other goes through `as_text`."""
     import pandas as pd
 
     from tabpipe.core.text import as_text
 
-    texts = column if isinstance(column.dtype, pd.StringDtype) else as_text(column)
-    missing = texts.isna().to_numpy()
-    found = texts.to_numpy(object).copy()
-    found[missing] = None
-    return found, missing
+    codes, distinct = pd.factorize(column if isinstance(column.dtype, pd.StringDtype) else as_text(column))
+    return codes, distinct.to_numpy(object)
 
 
 def _dates(column: pd.Series | None, fmt: str, rows: int) -> tuple[Any, dict[str, np.ndarray]]:
     """Dates that parse in the column's format (each distinct text parsed once, as the service parses
     it), or null; each date's parts as `dates.records` gives them (NaN where there is no date)."""
     import numpy as np
-    import pandas as pd
 
     from tabpipe.data.dates import PARTS, parse
 
     parts = {part: np.full(rows, np.nan) for part in PARTS}
     if column is None:
         return True, parts
-    texts, missing = _texts(column)
-    codes, distinct = pd.factorize(texts[~missing])
-    table = np.full((len(distinct) + 1, len(PARTS)), np.nan)  # the last row: a text that is no date
+    codes, distinct = _texts(column)
+    table = np.full((len(distinct) + 1, len(PARTS)), np.nan)  # the last row: missing
+    ok = np.append(np.zeros(len(distinct), dtype=bool), True)
     for index, text in enumerate(distinct):
         try:
             when = parse(text, fmt)
         except ValueError:
             continue
-        table[index] = (when.year, when.month, when.day, when.weekday())
-    found = np.full(rows, len(distinct))
-    found[~missing] = codes
-    ok = missing | ~np.isnan(table[found, 0])
+        table[index], ok[index] = (when.year, when.month, when.day, when.weekday()), True
     for position, part in enumerate(PARTS):
-        parts[part] = table[found, position]
-    return ok, parts
+        parts[part] = table[codes, position]
+    return ok[codes], parts
 
 
-def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str], int]:
+def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str] | str, int]:
     """Each row's `unseen` text as the row path writes it (orjson of `unseen.unseen(observed_only=True)`),
-    built only for rows with a flag, and how many rows have one."""
+    built only for rows with a flag (one text for all when none has), and how many rows have one."""
     import numpy as np
     import orjson
 
@@ -156,6 +153,8 @@ def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str], i
     any_flag = np.zeros(rows, dtype=bool)
     for kind in kinds.values():
         any_flag |= np.not_equal(kind, None)
+    if not any_flag.any():
+        return UNFLAGGED, 0
     texts = [UNFLAGGED] * rows
     for row in np.flatnonzero(any_flag).tolist():
         texts[row] = orjson.dumps({name: kind[row] for name, kind in kinds.items() if kind[row]}).decode()
@@ -165,6 +164,7 @@ def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str], i
 def _kinds(found: np.ndarray, feature: Feature) -> np.ndarray:
     """Per row, why the value lies outside the feature's limits, or None (unseen.unseen_value, by column)."""
     import numpy as np
+    import pandas as pd
 
     kinds = np.full(len(found), None, dtype=object)
     if feature.kind == "numeric":
@@ -174,7 +174,7 @@ def _kinds(found: np.ndarray, feature: Feature) -> np.ndarray:
         if feature.maximum is not None:
             kinds[found > feature.maximum] = "above_range"
     else:
-        missing = np.equal(found, None)
+        missing = pd.isna(found)
         kinds[~missing & ~_within(found, feature.categories)] = "unseen_category"
     if not feature.nullable:
         kinds[missing] = "missing"
@@ -185,6 +185,7 @@ def inputs(values: dict[str, np.ndarray], schema: Schema, model: Any) -> tuple[n
     """The graph's two inputs (Compiled.arrays' layout): numbers past an observed range at its ends
     (unseen.clipped), missing text as MISSING."""
     import numpy as np
+    import pandas as pd
 
     from tabpipe.model.features import MISSING
 
@@ -201,7 +202,7 @@ def inputs(values: dict[str, np.ndarray], schema: Schema, model: Any) -> tuple[n
     texts = np.empty((rows, len(model.categorical)), dtype=object)
     for index, name in enumerate(model.categorical):
         found = values[name]
-        texts[:, index] = np.where(np.equal(found, None), MISSING, found)
+        texts[:, index] = np.where(pd.isna(found), MISSING, found)
     return numbers, texts
 
 
@@ -215,7 +216,7 @@ def answer_columns(predicted: Any, classes: tuple[str, ...]) -> dict[str, Any]:
         proba = np.asarray(predicted.outputs, dtype="float64")
         if proba.shape[1:] != (len(names),):
             raise ValueError(f"the model gave {proba.shape[1:]} probabilities per row for {len(names)} classes")
-        columns: dict[str, Any] = {"label": np.asarray(predicted.labels).astype(str).tolist()}
+        columns: dict[str, Any] = {"label": np.asarray(predicted.labels).astype(str)}
         return columns | {f"proba_{name}": proba[:, index] for index, name in enumerate(names)}
     ends = np.asarray(predicted.outputs, dtype="float64")
     return {"value": np.asarray(predicted.labels, dtype="float64"), "lower": ends[:, 0], "upper": ends[:, 1]}

@@ -150,10 +150,10 @@ def score(frame: pd.DataFrame, first_row: int, scorer: Scorer) -> Scored:
     checked = columnar.checked(frame, scorer.schema, scorer.policy)
     if not checked.accepted.any():
         return by_rows(frame, positions, scorer)
+    if checked.accepted.all():  # the common chunk: nothing to select
+        return by_columns(frame, positions, checked.values, scorer)
     values = {name: found[checked.accepted] for name, found in checked.values.items()}
     fast = by_columns(frame[checked.accepted], positions[checked.accepted], values, scorer)
-    if checked.accepted.all():
-        return fast
     slow = by_rows(frame[~checked.accepted], positions[~checked.accepted], scorer)
     if slow.scored.empty:
         return Scored(fast.scored, slow.rejected, fast.flagged)
