@@ -24,11 +24,22 @@ UNFLAGGED = "{}"  # orjson's text for a row with no value outside the schema's l
 
 @dataclass(frozen=True)
 class Checked:
-    """Which rows the row model surely accepts (`accepted`), and every model column's values over
-    all rows: float64 numbers (NaN: missing) or object text (None: missing)."""
+    """Which rows the row model surely accepts (`accepted`), every model column's values over all
+    rows as the graph takes them (float64 numbers, NaN: missing; object text, MISSING: missing),
+    and where each text column is missing (MISSING may also be a text someone sent)."""
 
     accepted: np.ndarray
     values: dict[str, np.ndarray]
+    missing: dict[str, np.ndarray]
+
+
+def rows_of(checked: Checked, chosen: np.ndarray) -> Checked:
+    """Only the `chosen` rows (a mask) of what was checked."""
+    return Checked(
+        checked.accepted[chosen],
+        {name: found[chosen] for name, found in checked.values.items()},
+        {name: found[chosen] for name, found in checked.missing.items()},
+    )
 
 
 def checked(frame: pd.DataFrame, schema: Schema, policy: str) -> Checked:
@@ -39,6 +50,7 @@ def checked(frame: pd.DataFrame, schema: Schema, policy: str) -> Checked:
     rows = len(frame)
     accepted = np.ones(rows, dtype=bool)
     values: dict[str, np.ndarray] = {}
+    missing: dict[str, np.ndarray] = {}
     arriving = set(schema.request_names)
     for feature in schema.features:
         if feature.name not in arriving:  # a date's parts, from the date below
@@ -47,13 +59,13 @@ def checked(frame: pd.DataFrame, schema: Schema, policy: str) -> Checked:
         if feature.kind == "numeric":
             ok, values[feature.name] = _numbers(column, feature, policy, rows)
         else:
-            ok, values[feature.name] = _categories(column, feature, policy, rows)
+            ok, values[feature.name], missing[feature.name] = _categories(column, feature, policy, rows)
         accepted &= ok
     for name, fmt in schema.dates:
         ok, parts = _dates(frame[name] if name in frame.columns else None, fmt, rows)
         accepted &= ok
         values |= {f"{name}.{part}": found for part, found in parts.items()}
-    return Checked(accepted, values)
+    return Checked(accepted, values, missing)
 
 
 def _open(feature: Feature, policy: str) -> bool:
@@ -83,20 +95,24 @@ def _numbers(column: pd.Series | None, feature: Feature, policy: str, rows: int)
     return ok | (missing & optional), numbers
 
 
-def _categories(column: pd.Series | None, feature: Feature, policy: str, rows: int) -> tuple[Any, np.ndarray]:
+def _categories(
+    column: pd.Series | None, feature: Feature, policy: str, rows: int
+) -> tuple[Any, np.ndarray, np.ndarray]:
     """A declared category (any text where the categories are open), or null where the feature may be;
-    each distinct text is looked up once."""
+    each distinct text is looked up once. Also the text as the graph takes it, and where it is missing."""
     import numpy as np
+
+    from tabpipe.model.features import MISSING
 
     open_limits = _open(feature, policy)
     optional = feature.nullable or open_limits
     if column is None:
-        return optional, np.full(rows, None, dtype=object)
+        return optional, np.full(rows, MISSING, dtype=object), np.ones(rows, dtype=bool)
     codes, distinct = _texts(column)
     known = np.append(
         np.ones(len(distinct), dtype=bool) if open_limits else _within(distinct, feature.categories), optional
     )
-    return known[codes], np.append(distinct, None)[codes]
+    return known[codes], np.append(distinct, MISSING)[codes], codes < 0
 
 
 def _within(texts: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
@@ -142,14 +158,14 @@ def _dates(column: pd.Series | None, fmt: str, rows: int) -> tuple[Any, dict[str
     return ok[codes], parts
 
 
-def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str] | str, int]:
+def flagged(checked: Checked, schema: Schema) -> tuple[list[str] | str, int]:
     """Each row's `unseen` text as the row path writes it (orjson of `unseen.unseen(observed_only=True)`),
     built only for rows with a flag (one text for all when none has), and how many rows have one."""
     import numpy as np
     import orjson
 
-    rows = len(next(iter(values.values()))) if values else 0
-    kinds = {f.name: _kinds(values[f.name], f) for f in schema.features if f.limits == "observed"}
+    rows = len(checked.accepted)
+    kinds = {f.name: _kinds(checked, f) for f in schema.features if f.limits == "observed"}
     any_flag = np.zeros(rows, dtype=bool)
     for kind in kinds.values():
         any_flag |= np.not_equal(kind, None)
@@ -161,11 +177,11 @@ def flagged(values: dict[str, np.ndarray], schema: Schema) -> tuple[list[str] | 
     return texts, int(any_flag.sum())
 
 
-def _kinds(found: np.ndarray, feature: Feature) -> np.ndarray:
+def _kinds(checked: Checked, feature: Feature) -> np.ndarray:
     """Per row, why the value lies outside the feature's limits, or None (unseen.unseen_value, by column)."""
     import numpy as np
-    import pandas as pd
 
+    found = checked.values[feature.name]
     kinds = np.full(len(found), None, dtype=object)
     if feature.kind == "numeric":
         missing = np.isnan(found)
@@ -174,36 +190,32 @@ def _kinds(found: np.ndarray, feature: Feature) -> np.ndarray:
         if feature.maximum is not None:
             kinds[found > feature.maximum] = "above_range"
     else:
-        missing = pd.isna(found)
+        missing = checked.missing[feature.name]
         kinds[~missing & ~_within(found, feature.categories)] = "unseen_category"
     if not feature.nullable:
         kinds[missing] = "missing"
     return kinds
 
 
-def inputs(values: dict[str, np.ndarray], schema: Schema, model: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The graph's two inputs (Compiled.arrays' layout): numbers past an observed range at its ends
-    (unseen.clipped), missing text as MISSING."""
+def inputs(checked: Checked, schema: Schema, model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's two inputs (Compiled.arrays' layout), numbers past an observed range at its ends
+    (unseen.clipped)."""
     import numpy as np
-    import pandas as pd
 
-    from tabpipe.model.features import MISSING
-
-    rows = len(next(iter(values.values()))) if values else 0
+    rows = len(checked.accepted)
     observed = {f.name: f for f in schema.features if f.limits == "observed" and f.kind == "numeric"}
     numbers = np.empty((rows, len(model.numeric)))
     for index, name in enumerate(model.numeric):
-        found = values[name]
+        found = checked.values[name]
         if name in observed:
             feature = observed[name]
             found = np.where(found < feature.minimum, feature.minimum, found) if feature.minimum is not None else found
             found = np.where(found > feature.maximum, feature.maximum, found) if feature.maximum is not None else found
         numbers[:, index] = found
-    texts = np.empty((rows, len(model.categorical)), dtype=object)
+    texts = np.empty((len(model.categorical), rows), dtype=object)  # filled a column at a time, contiguous
     for index, name in enumerate(model.categorical):
-        found = values[name]
-        texts[:, index] = np.where(pd.isna(found), MISSING, found)
-    return numbers, texts
+        texts[index] = checked.values[name]
+    return numbers, np.ascontiguousarray(texts.T)
 
 
 def answer_columns(predicted: Any, classes: tuple[str, ...]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from tabpipe.batch import columnar
     from tabpipe.data.schema import Schema
     from tabpipe.task.base import Task
 
@@ -151,9 +152,10 @@ def score(frame: pd.DataFrame, first_row: int, scorer: Scorer) -> Scored:
     if not checked.accepted.any():
         return by_rows(frame, positions, scorer)
     if checked.accepted.all():  # the common chunk: nothing to select
-        return by_columns(frame, positions, checked.values, scorer)
-    values = {name: found[checked.accepted] for name, found in checked.values.items()}
-    fast = by_columns(frame[checked.accepted], positions[checked.accepted], values, scorer)
+        return by_columns(frame, positions, checked, scorer)
+    fast = by_columns(
+        frame[checked.accepted], positions[checked.accepted], columnar.rows_of(checked, checked.accepted), scorer
+    )
     slow = by_rows(frame[~checked.accepted], positions[~checked.accepted], scorer)
     if slow.scored.empty:
         return Scored(fast.scored, slow.rejected, fast.flagged)
@@ -161,16 +163,16 @@ def score(frame: pd.DataFrame, first_row: int, scorer: Scorer) -> Scored:
     return Scored(scored, slow.rejected, fast.flagged + slow.flagged)
 
 
-def by_columns(frame: pd.DataFrame, positions: np.ndarray, values: dict[str, np.ndarray], scorer: Scorer) -> Scored:
-    """Rows the columnar check accepted (`values`: their model columns), answered from arrays in one
+def by_columns(frame: pd.DataFrame, positions: np.ndarray, checked: columnar.Checked, scorer: Scorer) -> Scored:
+    """Rows the columnar check accepted (`checked`: their model columns), answered from arrays in one
     model call: the same columns and values the row path writes."""
     import pandas as pd
 
     from tabpipe.batch import columnar
 
-    answer = scorer.model.run(*columnar.inputs(values, scorer.schema, scorer.model))
+    answer = scorer.model.run(*columnar.inputs(checked, scorer.schema, scorer.model))
     predicted = scorer.task.answered(answer, scorer.model)
-    unseen_texts, flagged = columnar.flagged(values, scorer.schema)
+    unseen_texts, flagged = columnar.flagged(checked, scorer.schema)
     scored = pd.DataFrame(
         {
             **{name: frame[name].reset_index(drop=True) for name in scorer.keep},
