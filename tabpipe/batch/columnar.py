@@ -222,13 +222,15 @@ def answer_columns(predicted: Any, classes: tuple[str, ...]) -> dict[str, Any]:
     """The task's body as columns (scoring.answer_columns of `task.body`), straight from the arrays:
     `label` and `proba_<class>`, or `value`, `lower` and `upper`."""
     import numpy as np
+    import pandas as pd
 
     if classes:
         names = [str(c) for c in predicted.names]
         proba = np.asarray(predicted.outputs, dtype="float64")
         if proba.shape[1:] != (len(names),):
             raise ValueError(f"the model gave {proba.shape[1:]} probabilities per row for {len(names)} classes")
-        columns: dict[str, Any] = {"label": np.asarray(predicted.labels).astype(str)}
+        codes, distinct = pd.factorize(np.asarray(predicted.labels))  # a few classes: text made once each
+        columns: dict[str, Any] = {"label": pd.array(np.asarray(distinct).astype(str), dtype="str").take(codes)}
         return columns | {f"proba_{name}": proba[:, index] for index, name in enumerate(names)}
     ends = np.asarray(predicted.outputs, dtype="float64")
     return {"value": np.asarray(predicted.labels, dtype="float64"), "lower": ends[:, 0], "upper": ends[:, 1]}
