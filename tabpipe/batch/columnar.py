@@ -116,7 +116,7 @@ def _categories(
 
 
 def _within(texts: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
-    """Which texts are among the categories (by hash: the text may hold None)."""
+    """Which texts (Python strings) are among the categories: a set lookup each, as `Literal` matches them."""
     import numpy as np
 
     declared = set(categories)
