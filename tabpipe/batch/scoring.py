@@ -4,7 +4,8 @@ Each file row becomes the JSON row a client would send (numbers as numbers, cate
 text, a missing value as null), is validated by the service's row model, and is answered through
 `request.records`, `unseen.model_rows`, `request.predict` and the task's `body`, as POST /predict
 answers it. Columns beyond the features are not the row's: the service would refuse them as unknown
-keys, a batch carries them (`--keep`) or leaves them.
+keys, a batch carries them (`--keep`) or leaves them. For a compiled model, the rows a columnar check
+accepts are answered from arrays instead (columnar.py), to the same bytes; the row path takes the rest.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import orjson
 from tabpipe.serve import request, unseen
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from tabpipe.batch import columnar
     from tabpipe.data.schema import Schema
     from tabpipe.task.base import Task
 
@@ -30,12 +33,14 @@ REJECT_COLUMNS = ("field", "type", "message", "detail")
 @dataclass(frozen=True)
 class Scorer:
     """What every chunk is scored with: the served model, its schema and task, the request row model
-    (a pydantic TypeAdapter of a list of rows), the model's name and version, and the columns kept."""
+    (a pydantic TypeAdapter of a list of rows) and its `serve.unseen` policy, the model's name and
+    version, and the columns kept."""
 
     model: Any
     schema: Schema
     task: Task
     rows: Any
+    policy: str
     identity: dict[str, str]
     keep: tuple[str, ...] = ()
 
@@ -46,7 +51,8 @@ def scorer(
     """A Scorer whose row model is the service's (`request.row_model` under `serve.unseen`)."""
     from pydantic import TypeAdapter
 
-    return Scorer(model, schema, task, TypeAdapter(list[request.row_model(schema, policy)]), identity, keep)  # type: ignore[misc]
+    adapter = TypeAdapter(list[request.row_model(schema, policy)])  # type: ignore[misc]
+    return Scorer(model, schema, task, adapter, policy, identity, keep)
 
 
 def required(schema: Schema, policy: str) -> list[str]:
@@ -129,23 +135,63 @@ def validate(
 
 
 def score(frame: pd.DataFrame, first_row: int, scorer: Scorer) -> Scored:
-    """Answer every valid row of a chunk as /predict would, and reject each invalid one with the 400's reason."""
+    """Answer every valid row of a chunk as /predict would, and reject each invalid one with the 400's reason.
+
+    A compiled model answers the rows whose every column the columnar check accepts from arrays
+    (columnar.py); the rest, and every row of a scikit-learn pipeline, take the row path."""
     import numpy as np
     import pandas as pd
 
-    valid, kept, problems = validate(request_rows(frame, scorer.schema), scorer.rows)
+    from tabpipe.batch import columnar
+    from tabpipe.model.compiled import Compiled
+
     positions = np.arange(first_row, first_row + len(frame))
-    rejected_at = sorted(problems)
-    rejected = pd.DataFrame(
+    if not isinstance(scorer.model, Compiled):  # the scikit-learn pipeline: only the row path answers it
+        return by_rows(frame, positions, scorer)
+    checked = columnar.checked(frame, scorer.schema, scorer.policy)
+    if not checked.accepted.any():
+        return by_rows(frame, positions, scorer)
+    if checked.accepted.all():  # the common chunk: nothing to select
+        return by_columns(frame, positions, checked, scorer)
+    fast = by_columns(
+        frame[checked.accepted], positions[checked.accepted], columnar.rows_of(checked, checked.accepted), scorer
+    )
+    slow = by_rows(frame[~checked.accepted], positions[~checked.accepted], scorer)
+    if slow.scored.empty:
+        return Scored(fast.scored, slow.rejected, fast.flagged)
+    scored = pd.concat([fast.scored, slow.scored]).sort_values(ROW, kind="stable").reset_index(drop=True)
+    return Scored(scored, slow.rejected, fast.flagged + slow.flagged)
+
+
+def by_columns(frame: pd.DataFrame, positions: np.ndarray, checked: columnar.Checked, scorer: Scorer) -> Scored:
+    """Rows the columnar check accepted (`checked`: their model columns), answered from arrays in one
+    model call: the same columns and values the row path writes."""
+    import pandas as pd
+
+    from tabpipe.batch import columnar
+
+    answer = scorer.model.run(*columnar.inputs(checked, scorer.schema, scorer.model))
+    predicted = scorer.task.answered(answer, scorer.model)
+    unseen_texts, flagged = columnar.flagged(checked, scorer.schema)
+    scored = pd.DataFrame(
         {
-            **{name: frame[name].iloc[rejected_at].reset_index(drop=True) for name in scorer.keep},
-            ROW: positions[rejected_at],
-            "field": [problems[i][0]["field"] for i in rejected_at],
-            "type": [problems[i][0]["type"] for i in rejected_at],
-            "message": [problems[i][0]["message"] for i in rejected_at],
-            "detail": [orjson.dumps(problems[i]).decode() for i in rejected_at],
+            **{name: frame[name].reset_index(drop=True) for name in scorer.keep},
+            ROW: positions,
+            **columnar.answer_columns(predicted, scorer.schema.classes),
         }
     )
+    scored["unseen"] = unseen_texts
+    scored["model"], scored["version"] = scorer.identity["name"], scorer.identity["version"]
+    return Scored(scored, rejects(frame, positions, {}, scorer.keep), flagged)
+
+
+def by_rows(frame: pd.DataFrame, positions: np.ndarray, scorer: Scorer) -> Scored:
+    """The row path: each row as the JSON a client sends, validated by the service's row model and
+    answered by the service's functions."""
+    import pandas as pd
+
+    valid, kept, problems = validate(request_rows(frame, scorer.schema), scorer.rows)
+    rejected = rejects(frame, positions, problems, scorer.keep)
     kept_frame = pd.DataFrame(
         {**{name: frame[name].iloc[kept].reset_index(drop=True) for name in scorer.keep}, ROW: positions[kept]}
     )
@@ -156,6 +202,25 @@ def score(frame: pd.DataFrame, first_row: int, scorer: Scorer) -> Scored:
     scored["unseen"] = [orjson.dumps(f).decode() for f in flags]
     scored["model"], scored["version"] = scorer.identity["name"], scorer.identity["version"]
     return Scored(scored, rejected, sum(bool(f) for f in flags))
+
+
+def rejects(
+    frame: pd.DataFrame, positions: np.ndarray, problems: dict[int, list[dict[str, Any]]], keep: tuple[str, ...]
+) -> pd.DataFrame:
+    """One row per invalid input row (`problems` by its place in `frame`): the first problem, and all as JSON."""
+    import pandas as pd
+
+    rejected_at = sorted(problems)
+    return pd.DataFrame(
+        {
+            **{name: frame[name].iloc[rejected_at].reset_index(drop=True) for name in keep},
+            ROW: positions[rejected_at],
+            "field": [problems[i][0]["field"] for i in rejected_at],
+            "type": [problems[i][0]["type"] for i in rejected_at],
+            "message": [problems[i][0]["message"] for i in rejected_at],
+            "detail": [orjson.dumps(problems[i]).decode() for i in rejected_at],
+        }
+    )
 
 
 def answer(rows: list[dict[str, Any]], scorer: Scorer) -> tuple[pd.DataFrame, list[dict[str, str]]]:

@@ -400,3 +400,114 @@ def test_the_monitor_refuses_a_scored_output_of_another_model_or_without_its_fea
     run(project, tmp_path / "in.parquet", tmp_path / "bare.parquet", keep=("x", "c"))
     with pytest.raises(PipelineError, match="column 'z': missing; drift needs the features: score with --keep"):
         scored_window(project, tmp_path / "bare.parquet")
+
+
+# A regressor's schema with a date: its parts' limits observed, the category open under "answer".
+DATED = Schema(
+    name="toy",
+    features=(
+        Feature("x", "numeric", minimum=0.0, maximum=10.0, limits="observed"),
+        Feature("z", "numeric", minimum=-5.0, maximum=5.0, nullable=True),
+        Feature("c", "categorical", categories=("a", "b", "c"), limits="observed"),
+        Feature("d.year", "numeric", minimum=2020.0, maximum=2023.0, limits="observed"),
+        Feature("d.month", "numeric", minimum=1.0, maximum=12.0, limits="observed"),
+        Feature("d.day", "numeric", minimum=1.0, maximum=31.0, limits="observed"),
+        Feature("d.weekday", "numeric", minimum=0.0, maximum=6.0, limits="observed"),
+    ),
+    target="v",
+    classes=(),
+    task="regression",
+    dates=(("d", "%Y-%m-%d"),),
+)
+
+
+@pytest.fixture(scope="module")
+def compiled_scorers(project: Path) -> dict[tuple[str, str], scoring.Scorer]:
+    """The project's classifier and a ridge regressor on DATED (with an interval), compiled, under each policy."""
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    from tabpipe.data import dates
+    from tabpipe.model import compiled, conversion, features
+
+    classifier = joblib.load(project / "models/served/model.joblib")
+    frame = toy_frame(200)
+    when = pd.Series(pd.date_range("2020-01-01", periods=200, freq="5D").strftime("%Y-%m-%d"), dtype="str")
+    frame = dates.add_parts(frame.assign(d=when), DATED.dates).assign(v=lambda f: f["x"] - f["z"])
+    featurize = settings.Featurize(numeric_impute="median", scale=True, min_frequency=1)
+    regressor = Pipeline([("pre", features.preprocessor(DATED, featurize)), ("ridge", Ridge())])
+    regressor.fit(*features.split_xy(frame, DATED))
+    regressor.interval_ = {"level": 0.9, "halfwidth": 0.5}
+    identity = {"name": "tabpipe-toy", "version": "1"}
+    out = {}
+    for schema, model in ((SCHEMA, classifier), (DATED, regressor)):
+        served = compiled.Compiled(conversion.compile_pipeline(model, schema), tasks.of(schema.task))
+        for policy in ("answer", "refuse"):
+            out[schema.task, policy] = scoring.scorer(served, schema, tasks.of(schema.task), policy, identity, ("id",))
+    return out
+
+
+ODD = st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -1e308, 0.0, -0.0, 10.0, -5.0, 5.0, 25.0])
+NUMBER = st.one_of(st.floats(-5, 5), st.floats(-5, 5), st.floats(-20, 20), ODD)
+TEXT_NUMBER = st.one_of(NUMBER, st.none(), st.sampled_from(["text", "1.5", True]))
+DATE = st.one_of(
+    st.dates().map(str),
+    st.sampled_from(["2021-03-04", "2019-06-30", "bad", "2021-02-30", " 2021-01-05", "2021-1-5", "", None]),
+)
+
+
+@st.composite
+def chunks(draw: st.DrawFn) -> pd.DataFrame:
+    """A chunk as a file gives it: each feature column typed (numbers, text with nulls, mixed objects,
+    Int64, booleans) or left out, its values valid or invalid in every way the row model knows."""
+    rows = draw(st.integers(1, 25))
+    columns: dict[str, object] = {"id": [f"id{i}" for i in range(rows)]}
+    for name in ("x", "z"):
+        kind = draw(st.sampled_from(["float"] * 6 + ["object", "int", "bool", "absent"]))
+        if kind == "float":
+            columns[name] = draw(st.lists(NUMBER, min_size=rows, max_size=rows))
+        elif kind == "object":
+            columns[name] = pd.Series(draw(st.lists(TEXT_NUMBER, min_size=rows, max_size=rows)), dtype=object)
+        elif kind == "int":
+            found = draw(st.lists(st.one_of(st.integers(-8, 12), st.none()), min_size=rows, max_size=rows))
+            columns[name] = pd.array(found, dtype="Int64")
+        elif kind == "bool":
+            columns[name] = draw(st.lists(st.booleans(), min_size=rows, max_size=rows))
+    category = st.one_of(st.sampled_from(["a", "b", "c"]), st.sampled_from(["a", "zz", "", " a", None]))
+    for name, values in (("c", category), ("d", DATE)):
+        kind = draw(st.sampled_from(["str"] * 6 + ["object", "absent"]))
+        if kind != "absent":
+            columns[name] = pd.Series(draw(st.lists(values, min_size=rows, max_size=rows)), dtype=kind)
+    return pd.DataFrame(columns)
+
+
+@hypothesis_settings(deadline=None, max_examples=150)
+@given(chunks(), st.sampled_from(["classification", "regression"]), st.sampled_from(["answer", "refuse"]))
+def test_the_columnar_path_writes_what_the_row_path_writes(compiled_scorers: dict, chunk: pd.DataFrame, task, policy):
+    scorer = compiled_scorers[task, policy]
+    if task == "classification":
+        chunk = chunk.drop(columns="d", errors="ignore")  # not a column of the classifier's: left, as any extra
+    new = scoring.score(chunk, 7, scorer)
+    old = scoring.by_rows(chunk, np.arange(7, 7 + len(chunk)), scorer)
+    pd.testing.assert_frame_equal(new.scored, old.scored, check_exact=True)
+    pd.testing.assert_frame_equal(new.rejected, old.rejected, check_exact=True)
+    assert new.flagged == old.flagged
+
+
+def test_a_column_the_columnar_check_cannot_judge_sends_its_rows_the_row_way(compiled_scorers: dict) -> None:
+    from tabpipe.batch import columnar
+
+    scorer = compiled_scorers["classification", "answer"]
+    chunk = rows(6).astype({"x": object})
+    chunk.loc[1, "x"] = "abc"  # text in a numeric column: the row model names the problem
+    chunk.loc[4, "c"] = "zz"  # an undeclared category: rejected by the row path
+    assert not columnar.checked(chunk, SCHEMA, "answer").accepted.any()
+    typed = rows(6).assign(c=["a", "b", "c", "a", "zz", "b"])
+    assert columnar.checked(typed, SCHEMA, "answer").accepted.tolist() == [True] * 4 + [False, True]
+    for batch, rejected in ((chunk, [1, 4]), (typed, [4])):
+        found = scoring.score(batch, 0, scorer)
+        old = scoring.by_rows(batch, np.arange(len(batch)), scorer)
+        assert found.rejected["row"].tolist() == rejected
+        pd.testing.assert_frame_equal(found.scored, old.scored, check_exact=True)
+        pd.testing.assert_frame_equal(found.rejected, old.rejected, check_exact=True)

@@ -32,7 +32,8 @@ ALLOWED = {
         "serve",
     },
     "monitor": {"core", "task", "data", "model.runtime", "serve", "monitor"},
-    "batch": {"core", "task", "data", "model.runtime", "serve", "batch"},
+    # batch answers as the service does; its columnar path feeds the compiled graph as serve does
+    "batch": {"core", "task", "data", "model.runtime", "model.compiled", "model.features", "serve", "batch"},
     "report": {"core", "report"},
     "notify": {"core", "notify"},
     "sandbox": {"sandbox"},
