@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tabpipe.data import dates
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -64,7 +66,7 @@ def checked(frame: pd.DataFrame, schema: Schema, policy: str) -> Checked:
     for name, fmt in schema.dates:
         ok, parts = _dates(frame[name] if name in frame.columns else None, fmt, rows)
         accepted &= ok
-        values |= {f"{name}.{part}": found for part, found in parts.items()}
+        values |= {dates.part_name(name, part): found for part, found in parts.items()}
     return Checked(accepted, values, missing)
 
 
