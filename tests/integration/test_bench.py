@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.commands import env, needs, tabpipe_command
 from tests.support.paths import ROOT
+from tests.support.projects import Reproduced
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +83,12 @@ def test_pipeline_benchmark_times_repro_and_the_bare_script(tmp_path: Path) -> N
     assert (iris["winner"], iris["searched_rows"]) == ("logreg", train_rows) and 0.5 < iris["roc_auc"] <= 1
     assert iris["one_param_change_stages"] == ["evaluate"] and iris["bare_s"] > 0 and iris["ratio"] > 0
     assert f"| iris | {train_rows} |" in result.stdout
+
+
+def test_the_batch_ceiling_runs_the_served_graph_on_the_repeated_test_rows(golden: Reproduced) -> None:
+    """onnxruntime's own call on the served graph's packed inputs: rows repeated past the test split's
+    length, in chunks, with a time to show for it (the project is only read)."""
+    from tabpipe.bench import batch
+
+    measured = batch.ceiling(golden.repo, rows=1000, chunk_rows=300)
+    assert set(measured) == {"seconds"} and measured["seconds"] > 0
