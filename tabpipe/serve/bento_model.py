@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
-from tabpipe.core.hashing import bytes_sha256, file_sha256
+from tabpipe.core.hashing import bytes_sha256
 
 if TYPE_CHECKING:
     from tabpipe.serve.manifest import Manifest
@@ -70,10 +70,10 @@ def _ensure_model(
         bentoml.models.delete(manifest.tag)  # stored before it carried its pipeline
     except NotFound:
         pass
-    _check(model_path, manifest.model_sha256, "the gated model")
+    checked_bytes(model_path, manifest.model_sha256, "the gated model")
     metadata = {k: manifest.raw[k] for k in ("dataset", "model_file", "model_sha256", "metrics", "schema")}
     if pipeline_path is not None:
-        _check(pipeline_path, manifest.pipeline_sha256, "the gated model's trained pipeline")
+        checked_bytes(pipeline_path, manifest.pipeline_sha256, "the gated model's trained pipeline")
         metadata["pipeline_sha256"] = manifest.pipeline_sha256
     with bentoml.models.create(
         manifest.tag, labels={"dataset": manifest.raw["dataset"], **(labels or {})}, metadata=metadata
@@ -82,14 +82,6 @@ def _ensure_model(
         if pipeline_path is not None:
             shutil.copyfile(pipeline_path, model.path_of(PIPELINE_FILE))
     return manifest.tag
-
-
-def _check(path: Path, expected: str, what: str) -> None:
-    if not path.is_file():
-        raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
-    actual = file_sha256(path)
-    if actual != expected:
-        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match {what} {expected[:12]}...")
 
 
 def load_model(model_ref: Any, task: Task) -> Any:
@@ -115,12 +107,13 @@ def load_file(path: Path, expected: str | None, task: Task) -> Any:
     return from_bytes(checked_bytes(path, expected), path.suffix, task)
 
 
-def checked_bytes(path: Path, expected: str | None) -> bytes:
-    """A served model file's bytes, only if their sha256 is `expected` (what load_file loads, or ships)."""
+def checked_bytes(path: Path, expected: str | None, what: str = "the recorded") -> bytes:
+    """A model file's bytes, only if their sha256 is `expected` (what load_file loads, ships or stores);
+    the refusal names `what` the hash is of."""
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run `dvc pull` or `dvc repro`")
     blob = path.read_bytes()
     actual = bytes_sha256(blob)
     if actual != expected:
-        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match the recorded {str(expected)[:12]}...")
+        raise PipelineError(f"{path}: sha256 {actual[:12]}... does not match {what} {str(expected)[:12]}...")
     return blob
