@@ -8,12 +8,15 @@ dates in parts, numbers past the range at its ends), so an explanation is of the
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tabpipe.core.errors import PipelineError
 from tabpipe.serve import request
+
+log = logging.getLogger("tabpipe.service")
 
 if TYPE_CHECKING:
     from tabpipe.data.schema import Schema
@@ -39,7 +42,8 @@ class Explaining:
                     from tabpipe.model.explanations import explainer
 
                     self._explainer = explainer(self._load(), self._schema)
-                except (PipelineError, ImportError, OSError, ValueError) as error:
+                except Exception as error:  # an unpickling error too: a 503 naming it, never a 500
+                    log.error("explanations unavailable: %s", error)
                     self._failure = f"explanations unavailable: {error}"
             if self._explainer is None:
                 raise PipelineError(str(self._failure))

@@ -437,3 +437,16 @@ def test_a_graph_compiled_before_explanations_is_explained_through_scikit_learn(
         older.transform_records(rows)
     explainer = explainers[("lightgbm", "binary")]
     assert explaining.answer(explainer, rows, BINARY, older) == explaining.answer(explainer, rows, BINARY, None)
+
+
+def test_a_pipeline_that_does_not_unpickle_is_a_reason_not_a_crash() -> None:
+    """Any failure to build (here joblib's on corrupt bytes) becomes the same 503 reason, not a 500."""
+    import pickle
+
+    from tabpipe.serve import explaining
+
+    def load() -> Any:
+        raise pickle.UnpicklingError("invalid load key, 'x'")
+
+    with pytest.raises(PipelineError, match="explanations unavailable: invalid load key"):
+        explaining.Explaining(load, BINARY).get()
