@@ -281,9 +281,7 @@ def record(root: Path, served: Manifest, tag: str) -> None:
 
 def image_packages(served: Manifest) -> list[str]:
     """What the image installs beyond the Bento's packages: what the stored trained pipeline needs (/explain)."""
-    import bentoml
-
-    pipeline = bento_model.load_pipeline(bentoml.models.get(served.tag), tasks.of(served.schema.task))
+    pipeline = bento_model.load_pipeline(bento_model.stored(served.tag), tasks.of(served.schema.task))
     return images.runtime_packages(pipeline)
 
 

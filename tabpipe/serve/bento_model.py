@@ -90,6 +90,15 @@ def load_model(model_ref: Any, task: Task) -> Any:
     return load_file(Path(model_ref.path_of(metadata.get("model_file", ""))), metadata.get("model_sha256"), task)
 
 
+def stored(tag: str) -> Any:
+    """The model `tag` in the store BENTOML_HOME names now: bentoml.models.get keeps the store it first
+    used in this process, so a release run beside another store would miss the model."""
+    from bentoml._internal.models.model import ModelStore
+
+    home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+    return ModelStore(home / "models").get(tag)
+
+
 def load_pipeline(model_ref: Any, task: Task) -> Any:
     """The trained scikit-learn pipeline stored beside the served model, checked against its hash."""
     expected = model_ref.info.metadata.get("pipeline_sha256")
